@@ -1,0 +1,24 @@
+# astrolake: `make demo` runs the main job end to end, `make test` runs the suite.
+# Both set up what they need first (virtualenv, pinned dependencies, Horovod build, Delta jars).
+.PHONY: setup demo test bench docs clean
+PY := .venv/bin/python
+export TF_USE_LEGACY_KERAS := 1
+export SPARK_LOCAL_IP := 127.0.0.1
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/astrolake demo --base-path lakehouse
+
+test: setup
+	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/bench_ingest.py
+
+docs: setup
+	$(PY) scripts/data_dictionary.py
+
+clean:
+	rm -rf lakehouse spark-warehouse

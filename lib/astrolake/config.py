@@ -1,0 +1,92 @@
+"""One settings object: where tables live, where MLflow tracks, how Spark starts.
+
+Precedence, lowest to highest: built-in defaults < YAML file < environment variables < explicit
+overrides (CLI flags).  Locally tables are Delta folders under ``base_path``; on Databricks with
+Unity Catalog, set ``uc_catalog`` and ``uc_schema`` and tables become ``catalog.schema.name``.
+
+Environment variables: ``ASTROLAKE_CONFIG`` (YAML path), ``ASTROLAKE_BASE_PATH``,
+``ASTROLAKE_UC_CATALOG``, ``ASTROLAKE_UC_SCHEMA``, ``ASTROLAKE_TRACKING_URI``,
+``ASTROLAKE_SPARK_MASTER``, ``ASTROLAKE_DRIVER_MEMORY``, ``ASTROLAKE_SHUFFLE_PARTITIONS``,
+``ASTROLAKE_JARS`` (folder holding the Delta jars).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "ASTROLAKE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where astrolake keeps its tables and how it starts Spark.
+
+    Examples
+    --------
+    >>> s = Settings(base_path="/tmp/lake")
+    >>> s.table("silver_sdss_dr14")
+    '/tmp/lake/silver_sdss_dr14'
+    >>> Settings(uc_catalog="main", uc_schema="astro").table("silver_sdss_dr14")
+    'main.astro.silver_sdss_dr14'
+    """
+
+    base_path: str = "lakehouse"
+    uc_catalog: str | None = None
+    uc_schema: str | None = None
+    tracking_uri: str | None = None
+    spark_master: str = "local[*]"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 4
+    jars: str | None = None
+    extra_spark_conf: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uses_unity_catalog(self) -> bool:
+        return bool(self.uc_catalog and self.uc_schema)
+
+    def table(self, name: str) -> str:
+        """The location of table ``name``: a Delta path locally, a three-part name on Unity Catalog."""
+        if self.uses_unity_catalog:
+            return f"{self.uc_catalog}.{self.uc_schema}.{name}"
+        return str(Path(self.base_path).absolute() / name)
+
+    @property
+    def checkpoint_root(self) -> str:
+        """Folder for streaming checkpoints (a Volume path or local folder)."""
+        return str(Path(self.base_path).absolute() / "_checkpoints")
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **clean)
+
+    @classmethod
+    def load(cls, config_file: str | os.PathLike | None = None, **overrides: Any) -> "Settings":
+        """Build settings from defaults, an optional YAML file, ``ASTROLAKE_*`` variables and overrides."""
+        names = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        config_file = config_file or os.environ.get(ENV_PREFIX + "CONFIG")
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise FileNotFoundError(f"settings file not found: {path}")
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"settings file {path} must hold a mapping of option: value")
+            unknown = sorted(set(loaded) - set(names))
+            if unknown:
+                raise ValueError(f"unknown option(s) {unknown} in {path}; known: {sorted(names)}")
+            values.update(loaded)
+        for name in names:
+            env = os.environ.get(ENV_PREFIX + name.upper())
+            if env not in (None, ""):
+                values[name] = int(env) if name == "shuffle_partitions" else env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "shuffle_partitions" in values:
+            values["shuffle_partitions"] = int(values["shuffle_partitions"])
+        return cls(**values)

@@ -1,0 +1,398 @@
+"""Bronze -> silver (+ quarantine) for one catalog, with a ledger that must close.
+
+One *batch* is a set of landing files processed together.  Steps, each safe to replay after a
+crash (``kill -9`` included):
+
+1. **plan**: the new files (path + SHA-256) are appended to ``_manifest`` under the next batch
+   id.  A batch planned but without a ledger row is unfinished and is replayed, with exactly
+   its planned files, by the next ``ingest``/``refresh``.
+2. **bronze**: every raw row is appended with ``_source_file``, ``_ingested_at``, ``_batch_id``
+   (an idempotent Delta write: ``txnAppId``/``txnVersion``).
+3. **validate** the batch read back from bronze; rows that break rules are appended to
+   ``quarantine`` with every reason (idempotent write).
+4. **silver**: valid rows, deduplicated on the contract key (the last occurrence in the batch
+   wins), are merged into the silver table (a changed row updates it, an identical one is an
+   unchanged duplicate).  The first load into an empty table is a plain append.
+5. **ledger**: read, inserted, updated, duplicates and quarantined are each counted from what
+   was written for this ``_batch_id``; ``read = inserted + updated + duplicates + quarantined``
+   must hold, else :class:`LedgerError`.  The ledger row is the batch's commit mark.
+
+The same file content is never ingested twice for a catalog (by SHA-256, whatever its name).
+A file re-delivered under a name already ingested but with new content is ingested as a new
+version: its rows update silver by key, and a notice says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from dataclasses import asdict, dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Catalog, get_catalog
+from astrolake.config import Settings
+from astrolake.lake.tables import Lake
+from astrolake.lake.validate import REASONS, key_text, validate
+from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER, healpix_column
+from astrolake.sources import files as landing
+from astrolake.sources.readers import RAW_COLUMNS, fits_columns, read_fits, read_text
+
+MANIFEST, QUARANTINE, LEDGER = "_manifest", "quarantine", "ledger"
+
+BRONZE_DDL = """_raw STRING COMMENT 'the source line (text) or the row as JSON (FITS)',
+_fields MAP<STRING, STRING> COMMENT 'source column name -> source text',
+_parse_error STRING COMMENT 'why the line could not be split into fields, else null',
+_source_file STRING COMMENT 'landing file path', _file_index INT COMMENT 'file position in its batch',
+_block BIGINT COMMENT 'byte offset of the file split', _row_order BIGINT COMMENT 'order within the file split',
+_row_number BIGINT COMMENT '1-based data row number in the file, where known exactly',
+_source_sha256 STRING COMMENT 'SHA-256 of the landing file', _ingested_at TIMESTAMP, _batch_id BIGINT"""
+
+QUARANTINE_DDL = """catalog STRING, _batch_id BIGINT, _key STRING COMMENT 'the contract key as text, as far as it parsed',
+_reasons ARRAY<STRING> COMMENT 'every rule the row broke', _raw STRING, _fields MAP<STRING, STRING>,
+_source_file STRING, _row_number BIGINT, _quarantined_at TIMESTAMP"""
+
+LEDGER_DDL = """catalog STRING, batch_id BIGINT, operation STRING, files ARRAY<STRING>,
+started_at TIMESTAMP, finished_at TIMESTAMP, read BIGINT, inserted BIGINT, updated BIGINT,
+duplicates BIGINT, quarantined BIGINT, closes BOOLEAN, silver_version BIGINT"""
+
+MANIFEST_DDL = """catalog STRING, batch_id BIGINT, operation STRING, path STRING, name STRING,
+sha256 STRING, size BIGINT, header ARRAY<STRING>, planned_at TIMESTAMP"""
+
+
+class LedgerError(RuntimeError):
+    """The ledger of a batch does not close: rows were lost or counted twice."""
+
+
+@dataclass
+class Ledger:
+    catalog: str
+    batch_id: int
+    operation: str
+    files: list[str]
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    closes: bool = False
+    silver_version: int | None = None
+
+    def line(self) -> str:
+        state = "closes" if self.closes else "DOES NOT CLOSE"
+        return (f"ledger {self.catalog} batch {self.batch_id} ({self.operation}): read {self.read:,} = "
+                f"inserted {self.inserted:,} + updated {self.updated:,} + duplicates {self.duplicates:,} "
+                f"+ quarantined {self.quarantined:,}  [{state}]")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class IngestResult:
+    catalog: str
+    ledgers: list[Ledger] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+
+def _say(msg: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(f"[astrolake] {msg}", file=sys.stderr, flush=True)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------
+def silver_ddl(catalog: Catalog) -> str:
+    c = catalog.contract
+    cols = [f"`{col.name}` {col.type.upper()} COMMENT {_q(col.comment())}" for col in c.columns]
+    cols.append("catalog STRING COMMENT 'catalog name (a contract applied to one data release)'")
+    cols.append("data_release STRING COMMENT 'survey data release'")
+    if c.position:
+        cols.append(f"{HEALPIX_COLUMN} BIGINT COMMENT 'nested HEALPix index at order {HEALPIX_ORDER} "
+                    f"(coarser order k: {HEALPIX_COLUMN} >> 2*(29-k))'")
+    if SOURCE_NAME in c.key:
+        cols.append(f"{SOURCE_NAME} STRING COMMENT 'landing file name (part of the key)'")
+    cols += [
+        "_source_file STRING COMMENT 'landing file the current values came from'",
+        f"{ROW_NUMBER} BIGINT COMMENT '1-based data row number in the file, where known exactly'",
+        "_row_hash STRING COMMENT 'SHA-256 of the typed values (change detection)'",
+        "_batch_id BIGINT COMMENT 'batch that last inserted or updated the row'",
+        "_first_batch_id BIGINT COMMENT 'batch that inserted the row'",
+        "_ingested_at TIMESTAMP",
+    ]
+    return ",\n".join(cols)
+
+
+def _q(text: str) -> str:
+    from astrolake.lake.tables import sql_string
+
+    return sql_string(text)
+
+
+def ensure_tables(lake: Lake, catalog: Catalog) -> None:
+    """Create the catalog's bronze and silver tables and the shared ones, if missing."""
+    c = catalog.contract
+    lake.create(MANIFEST, MANIFEST_DDL, comment="landing files planned per batch")
+    lake.create(QUARANTINE, QUARANTINE_DDL, cluster_by=["catalog", "_batch_id"],
+                comment="rejected rows, raw, with every rule they broke")
+    lake.create(LEDGER, LEDGER_DDL, comment="per batch: read = inserted + updated + duplicates + quarantined")
+    props = {"astrolake.catalog": catalog.name, "astrolake.contract": c.name,
+             "astrolake.data_release": catalog.data_release, "astrolake.citation": catalog.citation}
+    lake.create(catalog.bronze_table, BRONZE_DDL, properties=props,
+                comment=f"bronze: raw rows of {catalog.name} with provenance")
+    lake.create(catalog.silver_table, silver_ddl(catalog),
+                cluster_by=[HEALPIX_COLUMN] if c.position else None,
+                properties={**props, "astrolake.key": ",".join(c.key),
+                            "astrolake.healpix": f"nested, order {HEALPIX_ORDER}" if c.position else "none"},
+                comment=f"silver: {c.title}; {catalog.data_release}")
+
+
+# --------------------------------------------------------------------------------------------
+# planning
+# --------------------------------------------------------------------------------------------
+def _pending(lake: Lake, catalog: Catalog) -> tuple[int | None, list[dict]]:
+    """The unfinished batch (planned, no ledger row) and its files, if any."""
+    planned = lake.read(MANIFEST).where(F.col("catalog") == catalog.name)
+    done = lake.read(LEDGER).where(F.col("catalog") == catalog.name).select("batch_id")
+    open_ = planned.join(done, "batch_id", "left_anti").collect()
+    if not open_:
+        return None, []
+    batch = min(r["batch_id"] for r in open_)
+    return batch, [r.asDict() for r in open_ if r["batch_id"] == batch]
+
+
+def next_batch_id(lake: Lake, catalog: Catalog) -> int:
+    """One more than any batch id the catalog has used (planned files or ledger rows)."""
+    ids = [lake.read(t).where(F.col("catalog") == catalog.name).agg(F.max("batch_id")).first()[0]
+           for t in (MANIFEST, LEDGER)]
+    return max([i for i in ids if i is not None], default=0) + 1
+
+
+def plan_batch(lake: Lake, catalog: Catalog, paths: list[str], operation: str,
+               quiet: bool = False) -> tuple[int | None, list[dict], IngestResult]:
+    """Register the new files of ``paths`` as the next batch; skip content already ingested."""
+    result = IngestResult(catalog.name)
+    c = catalog.contract
+    suffixes = landing.FITS_SUFFIXES if c.format == "fits" else landing.TEXT_SUFFIXES
+    files = landing.expand(paths, suffixes)
+    known = {r["sha256"]: r["path"] for r in lake.read(MANIFEST).where(F.col("catalog") == catalog.name)
+             .select("sha256", "path").collect()}
+    known_paths = set(known.values())
+    rows, seen = [], set()
+    for path in files:
+        landing.check_format(path, c)
+        info = landing.describe(path)
+        if info.sha256 in known or info.sha256 in seen:
+            result.skipped.append(path)
+            _say(f"skip {path}: already ingested (same content as {known.get(info.sha256, path)})", quiet)
+            continue
+        if path in known_paths:
+            note = f"{path} was re-delivered with new content: ingested as a new version (rows update silver by key)"
+            result.notices.append(note)
+            _say(note, quiet)
+        header = (fits_columns(path, c.hdu) if c.format == "fits" else landing.read_header(path, c))
+        if c.format == "fits":
+            missing = [col.source for col in c.required if col.source not in header]
+            if missing:
+                raise landing.LandingError(f"{path}: missing required column(s) {', '.join(missing)} "
+                                           f"(contract {c.name})")
+        seen.add(info.sha256)
+        rows.append(dict(path=path, name=info.name, sha256=info.sha256, size=info.size, header=header,
+                         mtime=info.mtime))
+    if not rows:
+        return None, [], result
+    rows.sort(key=lambda r: (r["mtime"], r["path"]))
+    batch = next_batch_id(lake, catalog)
+    now = _now()
+    plan = [dict(catalog=catalog.name, batch_id=batch, operation=operation, path=r["path"], name=r["name"],
+                 sha256=r["sha256"], size=r["size"], header=r["header"], planned_at=now) for r in rows]
+    lake.append(lake.spark.createDataFrame(plan, schema=lake.read(MANIFEST).schema), MANIFEST,
+                txn=(f"astrolake.plan.{catalog.name}", batch))
+    return batch, plan, result
+
+
+# --------------------------------------------------------------------------------------------
+# one batch
+# --------------------------------------------------------------------------------------------
+def read_raw(spark: SparkSession, catalog: Catalog, plan: list[dict]) -> DataFrame:
+    files = [p["path"] for p in plan]
+    if catalog.contract.format == "fits":
+        return read_fits(spark, catalog.contract, files)
+    return read_text(spark, catalog.contract, files, {p["path"]: list(p["header"]) for p in plan})
+
+
+def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int,
+                   extra: list[str] = ()) -> DataFrame:
+    """Typed silver columns plus catalog, release, HEALPix index, row hash and batch ids."""
+    c = catalog.contract
+    cols = [F.col(f"`{col.name}`") for col in c.columns]
+    out = valid.select(
+        *cols,
+        F.lit(catalog.name).alias("catalog"),
+        F.lit(catalog.data_release).alias("data_release"),
+        *([healpix_column(*c.position).alias(HEALPIX_COLUMN)] if c.position else []),
+        *([F.col(SOURCE_NAME)] if SOURCE_NAME in c.key else []),
+        "_source_file", ROW_NUMBER,
+        F.sha2(F.to_json(F.struct(*cols)), 256).alias("_row_hash"),
+        F.lit(batch_id).cast("long").alias("_batch_id"),
+        F.lit(batch_id).cast("long").alias("_first_batch_id"),
+        "_ingested_at", *extra,
+    )
+    return out
+
+
+def _write_silver(lake: Lake, catalog: Catalog, rows: DataFrame, batch_id: int) -> int:
+    """Merge ranked valid rows into silver; return the duplicates (superseded + unchanged)."""
+    key = list(catalog.contract.key)
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        superseded = rows.where(F.col("_rank") > 1).count()
+        src = rows.where(F.col("_rank") == 1).drop("_rank")
+        silver = lake.read(catalog.silver_table)
+        if silver.limit(1).count() == 0:
+            lake.append(src, catalog.silver_table, txn=(f"astrolake.silver.{catalog.name}", batch_id))
+            return superseded
+        existing = silver.select(*key, F.col("_row_hash").alias("_t_hash"), F.col("_batch_id").alias("_t_batch"))
+        unchanged = (src.join(existing, key, "inner")
+                     .where((F.col("_t_hash") == F.col("_row_hash")) & (F.col("_t_batch") != batch_id))
+                     .count())
+        cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+        update = {f"`{col}`": f"s.`{col}`" for col in src.columns if col != "_first_batch_id"}
+        (lake.delta(catalog.silver_table).alias("t").merge(src.alias("s"), cond)
+         .whenMatchedUpdate(condition="t._row_hash <> s._row_hash", set=update)
+         .whenNotMatchedInsertAll()
+         .execute())
+        return superseded + unchanged
+    finally:
+        rows.unpersist()
+
+
+def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] | None,
+                  operation: str, quiet: bool = False, from_bronze: DataFrame | None = None) -> Ledger:
+    """Run bronze (unless ``from_bronze`` is given), validation, quarantine, silver, ledger."""
+    spark, c = lake.spark, catalog.contract
+    ledger = Ledger(catalog.name, batch_id, operation, [p["path"] for p in plan or []], _now())
+    if from_bronze is None:
+        _say(f"{catalog.name} batch {batch_id}: bronze <- {len(plan)} file(s)", quiet)
+        sha = F.create_map(*[x for p in plan for x in (F.lit(p["path"]), F.lit(p["sha256"]))])
+        raw = read_raw(spark, catalog, plan)
+        bronze = raw.select(*RAW_COLUMNS, F.element_at(sha, F.col("_source_file")).alias("_source_sha256"),
+                            F.lit(ledger.started_at).alias("_ingested_at"),
+                            F.lit(batch_id).cast("long").alias("_batch_id"))
+        lake.append(bronze, catalog.bronze_table, txn=(f"astrolake.bronze.{catalog.name}", batch_id))
+        batch_rows = lake.read(catalog.bronze_table).where(F.col("_batch_id") == batch_id)
+    else:
+        batch_rows = from_bronze
+
+    _say(f"{catalog.name} batch {batch_id}: validating against contract {c.name}", quiet)
+    checked = validate(batch_rows, c).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        bad = checked.where(F.size(REASONS) > 0).select(
+            F.lit(catalog.name).alias("catalog"), F.lit(batch_id).cast("long").alias("_batch_id"),
+            key_text(c).alias("_key"), F.col(REASONS).alias("_reasons"), "_raw", "_fields",
+            "_source_file", ROW_NUMBER, F.lit(_now()).alias("_quarantined_at"))
+        lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}", batch_id))
+
+        order = Window.partitionBy(*c.key).orderBy(
+            F.col("_batch_id").desc(), F.col("_file_index").desc(), F.col("_block").desc(), F.col("_row_order").desc())
+        ranked = checked.where(F.size(REASONS) == 0).withColumn("_rank", F.row_number().over(order))
+        rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
+        _say(f"{catalog.name} batch {batch_id}: writing silver", quiet)
+        ledger.duplicates = _write_silver(lake, catalog, rows, batch_id)
+    finally:
+        checked.unpersist()
+
+    ledger.read = batch_rows.count()
+    ledger.quarantined = lake.read(QUARANTINE).where(
+        (F.col("catalog") == catalog.name) & (F.col("_batch_id") == batch_id)).count()
+    counts = lake.read(catalog.silver_table).where(F.col("_batch_id") == batch_id).agg(
+        F.count_if(F.col("_first_batch_id") == batch_id).alias("ins"),
+        F.count_if(F.col("_first_batch_id") != batch_id).alias("upd")).first()
+    ledger.inserted, ledger.updated = int(counts["ins"] or 0), int(counts["upd"] or 0)
+    ledger.closes = ledger.read == ledger.inserted + ledger.updated + ledger.duplicates + ledger.quarantined
+    ledger.silver_version = lake.version(catalog.silver_table)
+    ledger.finished_at = _now()
+    lake.append(spark.createDataFrame([ledger.as_dict()], schema=lake.read(LEDGER).schema), LEDGER,
+                txn=(f"astrolake.ledger.{catalog.name}.{operation}", batch_id))
+    _say(ledger.line(), quiet)
+    if not ledger.closes:
+        raise LedgerError(ledger.line())
+    return ledger
+
+
+# --------------------------------------------------------------------------------------------
+# entry points
+# --------------------------------------------------------------------------------------------
+def _resume(lake: Lake, catalog: Catalog, result: IngestResult, quiet: bool) -> None:
+    pending, plan = _pending(lake, catalog)
+    if pending is not None:
+        _say(f"{catalog.name}: resuming unfinished batch {pending} ({len(plan)} file(s))", quiet)
+        result.ledgers.append(process_batch(lake, catalog, pending, plan, plan[0]["operation"], quiet))
+
+
+def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str = "ingest",
+           quiet: bool = False) -> IngestResult:
+    """Ingest landing files into the catalog's bronze and silver tables (see module docstring).
+
+    Returns the ledgers of the batches run; content already ingested is skipped, so running the
+    same command twice changes nothing the second time.
+    """
+    catalog = get_catalog(catalog_name)
+    if isinstance(paths, str):
+        paths = [paths]
+    landing.expand(paths, landing.FITS_SUFFIXES + landing.TEXT_SUFFIXES)  # fail early on missing paths
+    ensure_tables(lake, catalog)
+    result = IngestResult(catalog.name)
+    _resume(lake, catalog, result, quiet)
+    batch, plan, planned = plan_batch(lake, catalog, paths, operation, quiet)
+    result.skipped += planned.skipped
+    result.notices += planned.notices
+    if batch is None:
+        _say(f"{catalog.name}: nothing new to ingest", quiet)
+        return result
+    result.ledgers.append(process_batch(lake, catalog, batch, plan, operation, quiet))
+    return result
+
+
+def refresh(lake: Lake, catalog_name: str, landing_dir: str, quiet: bool = False) -> IngestResult:
+    """Ingest only the files of ``landing_dir`` that no earlier run took in.
+
+    Exactly once: a batch is planned (its files written to ``_manifest``) before any data is
+    written, every write of the batch is idempotent, and its ledger row marks it done, so a run
+    killed at any point is finished by the next one with exactly the planned files.
+    """
+    if not landing.os.path.isdir(landing.strip_scheme(landing_dir)):
+        raise landing.LandingError(f"landing folder not found: {landing_dir}")
+    return ingest(lake, catalog_name, [landing_dir], operation="refresh", quiet=quiet)
+
+
+def revalidate(lake: Lake, catalog_name: str, quiet: bool = False) -> Ledger:
+    """Rebuild silver and the catalog's quarantine rows from bronze under the current contract.
+
+    Rows quarantined under an older contract that now pass are released into silver; the
+    rebuild gets a batch id and a ledger row of its own.
+    """
+    catalog = get_catalog(catalog_name)
+    ensure_tables(lake, catalog)
+    result = IngestResult(catalog.name)
+    _resume(lake, catalog, result, quiet)
+    batch = next_batch_id(lake, catalog)
+    quarantine_of = F.col("catalog") == catalog.name
+    before = lake.read(QUARANTINE).where(quarantine_of).count()
+    lake.delta(catalog.silver_table).delete()
+    lake.delta(QUARANTINE).delete(quarantine_of)
+    bronze = lake.read(catalog.bronze_table)
+    ledger = process_batch(lake, catalog, batch, None, "revalidate", quiet, from_bronze=bronze)
+    _say(f"{catalog.name}: quarantine held {before:,} rows before, {ledger.quarantined:,} now", quiet)
+    return ledger

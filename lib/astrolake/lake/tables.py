@@ -1,0 +1,88 @@
+"""Delta table access that works with both local paths and Unity Catalog names.
+
+Every table is addressed by a short name (``silver_sdss_dr14_skyserver``); :class:`Lake` turns it
+into a location through :class:`astrolake.config.Settings` and offers the few operations the rest
+of the library needs.  Nothing else in astrolake builds table paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from astrolake.config import Settings
+
+
+@dataclass
+class Lake:
+    spark: SparkSession
+    settings: Settings
+
+    # --- names -------------------------------------------------------------------------------
+    def location(self, name: str) -> str:
+        return self.settings.table(name)
+
+    def sql_ident(self, name: str) -> str:
+        """How SQL refers to the table: ``delta.`/path``` locally, ``catalog.schema.name`` on UC."""
+        loc = self.location(name)
+        return loc if self.settings.uses_unity_catalog else f"delta.`{loc}`"
+
+    # --- state -------------------------------------------------------------------------------
+    def exists(self, name: str) -> bool:
+        if self.settings.uses_unity_catalog:
+            return self.spark.catalog.tableExists(self.location(name))
+        return DeltaTable.isDeltaTable(self.spark, self.location(name))
+
+    def delta(self, name: str) -> DeltaTable:
+        if self.settings.uses_unity_catalog:
+            return DeltaTable.forName(self.spark, self.location(name))
+        return DeltaTable.forPath(self.spark, self.location(name))
+
+    def version(self, name: str) -> int:
+        return int(self.delta(name).history(1).select("version").first()[0])
+
+    # --- read / write ------------------------------------------------------------------------
+    def read(self, name: str, version: int | None = None, timestamp: str | None = None) -> DataFrame:
+        """Read a table, optionally as of a version or a timestamp (time travel)."""
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", int(version))
+        if timestamp is not None:
+            reader = reader.option("timestampAsOf", timestamp)
+        if self.settings.uses_unity_catalog:
+            return reader.table(self.location(name))
+        return reader.load(self.location(name))
+
+    def append(self, df: DataFrame, name: str, txn: tuple[str, int] | None = None) -> None:
+        """Append ``df``; with ``txn=(app_id, version)`` the write is idempotent (Delta skips a
+        version it has already committed for that app id, so a replay after a crash adds nothing)."""
+        writer = df.write.format("delta").mode("append")
+        if txn is not None:
+            writer = writer.option("txnAppId", txn[0]).option("txnVersion", int(txn[1]))
+        if self.settings.uses_unity_catalog:
+            writer.saveAsTable(self.location(name))
+        else:
+            writer.save(self.location(name))
+
+    def create(self, name: str, ddl_columns: str, cluster_by: list[str] | None = None,
+               properties: dict[str, str] | None = None, comment: str | None = None) -> None:
+        """``CREATE TABLE IF NOT EXISTS`` with column comments, liquid clustering and properties."""
+        sql = f"CREATE TABLE IF NOT EXISTS {self.sql_ident(name)} ({ddl_columns}) USING DELTA"
+        if cluster_by:
+            sql += " CLUSTER BY (" + ", ".join(cluster_by) + ")"
+        if comment:
+            sql += " COMMENT " + sql_string(comment)
+        if properties:
+            sql += " TBLPROPERTIES (" + ", ".join(
+                f"{sql_string(k)} = {sql_string(v)}" for k, v in properties.items()) + ")"
+        self.spark.sql(sql)
+
+    def sql(self, statement: str, **names: str) -> DataFrame:
+        """Run SQL where ``{name}`` placeholders are replaced by table identifiers."""
+        return self.spark.sql(statement.format(**{k: self.sql_ident(v) for k, v in names.items()}))
+
+
+def sql_string(value: str) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -1,0 +1,50 @@
+"""Shared fixtures: one real Spark + Delta session for the whole run, data-file paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS_DATA = ROOT / "tests" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+def shared_file(name: str) -> Path:
+    """A file from ../shared/data; skips the test when the folder is absent (a plain clone)."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"../shared/data/{name} not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lake_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("lake")
+
+
+@pytest.fixture(scope="session")
+def settings(lake_root):
+    from astrolake.config import Settings
+
+    return Settings(base_path=str(lake_root), spark_master="local[2]", shuffle_partitions=2,
+                    driver_memory="2g")
+
+
+@pytest.fixture(scope="session")
+def spark(settings):
+    from astrolake.spark import get_spark
+
+    session = get_spark(settings, app_name="astrolake-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def fresh_settings(tmp_path, settings):
+    """Settings whose tables live in a folder of their own (for tests that need empty tables)."""
+    return settings.with_overrides(base_path=str(tmp_path / "lake"))

@@ -1,0 +1,132 @@
+"""Bronze -> silver -> quarantine -> ledger on real data and on bad input (real Spark + Delta)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from astrolake.demo import demo_file
+from astrolake.lake import pipeline
+from astrolake.lake.tables import Lake
+from astrolake.sources.files import LandingError
+
+HEADER = "objid,ra,dec,u,g,r,i,z,run,rerun,camcol,field,specobjid,class,redshift,plate,mjd,fiberid"
+
+
+def row(plate=300, mjd=51600, fiber=1, ra="10.5", dec="1.25", u="19.1", cls="GALAXY", z="0.1", **kw):
+    vals = dict(objid="1237648704577142822", ra=ra, dec=dec, u=u, g="18.2", r="17.3", i="17.0",
+                z_band="16.8", run="752", rerun="301", camcol="4", field="267",
+                specobjid="9468834305966071808", cls=cls, redshift=z, plate=str(plate), mjd=str(mjd),
+                fiber=str(fiber))
+    vals.update(kw)
+    return ",".join([vals["objid"], vals["ra"], vals["dec"], vals["u"], vals["g"], vals["r"], vals["i"],
+                     vals["z_band"], vals["run"], vals["rerun"], vals["camcol"], vals["field"],
+                     vals["specobjid"], vals["cls"], vals["redshift"], vals["plate"], vals["mjd"],
+                     vals["fiber"]])
+
+
+@pytest.fixture
+def lake(spark, fresh_settings):
+    return Lake(spark, fresh_settings)
+
+
+def ledger_of(lake, catalog):
+    return lake.read(pipeline.LEDGER).where(F.col("catalog") == catalog).orderBy("batch_id").collect()
+
+
+def test_demo_sample_ingests_with_closing_ledger_and_is_idempotent(lake):
+    res = pipeline.ingest(lake, "sdss_dr14_skyserver", [demo_file()], quiet=True)
+    (led,) = res.ledgers
+    assert (led.read, led.inserted, led.updated, led.duplicates, led.quarantined) == (10000, 10000, 0, 0, 0)
+    silver = lake.read("silver_sdss_dr14_skyserver")
+    assert silver.select("plate", "mjd", "fiberid").distinct().count() == 10000
+    assert silver.where(F.col("healpix_29").isNull()).count() == 0
+    # ids kept exactly as text
+    assert silver.where(F.col("objid") == "1.23764870457714E+018").count() > 0
+    version = lake.version("silver_sdss_dr14_skyserver")
+    again = pipeline.ingest(lake, "sdss_dr14_skyserver", [demo_file()], quiet=True)
+    assert again.ledgers == [] and again.skipped == [demo_file()]
+    assert lake.version("silver_sdss_dr14_skyserver") == version
+    assert lake.read("bronze_sdss_dr14_skyserver").count() == 10000
+    props = lake.sql("DESCRIBE DETAIL {t}", t="silver_sdss_dr14_skyserver").first()
+    assert props["clusteringColumns"] == ["healpix_29"]
+    assert "Abolfathi" in props["properties"]["astrolake.citation"]
+
+
+def test_bad_rows_go_to_quarantine_with_every_reason(lake, tmp_path):
+    lines = [HEADER,
+             row(fiber=1),                                  # good
+             row(fiber=2, ra="361.5"),                      # ra above range
+             row(fiber=3, dec="-90.0001", u="abc"),         # dec below range + wrong type
+             row(fiber=4, u="-9999"),                       # sentinel in optional column -> null, kept
+             row(fiber=5, cls="UFO"),                       # not an allowed class
+             row(fiber=6, plate=""),                        # required missing
+             row(fiber=7, ra="NaN"),                        # NaN in required column
+             row(fiber=8, z="-0.0100001"),                  # just below redshift bound
+             row(fiber=9, z="-0.01", ra="0", dec="90"),     # exactly on the bounds: valid
+             row(fiber=10, ra="359.9999999", dec="-90"),    # valid
+             "1,2,3",                                       # malformed line
+             row(fiber=11, cls="STAR"),                     # duplicate key below, last one wins
+             row(fiber=11, cls="QSO"),
+             row(fiber=12)[:40]]                            # truncated last line
+    f = tmp_path / "bad.csv"
+    f.write_text("\r\n".join(lines) + "\r\n")
+    (led,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)], quiet=True).ledgers
+    assert led.read == 14
+    assert (led.inserted, led.updated, led.duplicates, led.quarantined) == (5, 0, 1, 8)
+    assert led.closes
+    q = {r["_key"]: r["_reasons"] for r in lake.read("quarantine").collect()}
+    assert q["300|51600|2"] == ["ra: 361.5 outside [0, 360)"]
+    assert sorted(q["300|51600|3"]) == sorted(["u: 'abc' is not a valid double", "dec: -90.0001 outside [-90, 90]"])
+    assert q["300|51600|5"] == ["class: 'UFO' not one of GALAXY, STAR, QSO"]
+    assert q["|51600|6"] == ["plate: required value missing"]
+    assert q["300|51600|7"] == ["ra: required value missing (NaN)"]
+    assert q["300|51600|8"] == ["redshift: -0.0100001 outside [-0.01, 8]"]
+    malformed = sorted(r["_reasons"][0] for r in lake.read("quarantine").collect()
+                       if r["_reasons"][0].startswith("malformed"))
+    assert malformed == ["malformed line: expected 18 fields, found 3",
+                         "malformed line: expected 18 fields, found 6"]
+    silver = {r["fiberid"]: r for r in lake.read("silver_sdss_dr14_skyserver").collect()}
+    assert sorted(silver) == [1, 4, 9, 10, 11]
+    assert silver[4]["u"] is None and silver[11]["class"] == "QSO"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "file is empty"),
+    ("# only a comment\r\n\r\n", "file is empty"),
+    (HEADER.replace("plate,", "") + "\n", "missing required column(s) plate"),
+    (HEADER + ",extra\n", "unexpected column(s) extra"),
+    ("objid,ra,ra,dec\n", "appear more than once"),
+])
+def test_bad_files_are_refused_with_a_clear_message(lake, tmp_path, content, message):
+    f = tmp_path / "x.csv"
+    f.write_text(content)
+    with pytest.raises(LandingError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)], quiet=True)
+    assert not lake.exists("silver_sdss_dr14_skyserver") or lake.read("silver_sdss_dr14_skyserver").count() == 0
+
+
+def test_header_only_file_reads_zero_rows_and_closes(lake, tmp_path):
+    f = tmp_path / "h.csv"
+    f.write_text(HEADER + "\n")
+    (led,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)], quiet=True).ledgers
+    assert (led.read, led.inserted, led.quarantined, led.closes) == (0, 0, 0, True)
+
+
+def test_changed_row_updates_and_identical_row_is_an_unchanged_duplicate(lake, tmp_path):
+    a = tmp_path / "a.csv"
+    a.write_text("\n".join([HEADER, row(fiber=1), row(fiber=2)]) + "\n")
+    pipeline.ingest(lake, "sdss_dr14_skyserver", [str(a)], quiet=True)
+    b = tmp_path / "b.csv"
+    b.write_text("\n".join([HEADER, row(fiber=1), row(fiber=2, u="20.5"), row(fiber=3)]) + "\n")
+    (led,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(b)], quiet=True).ledgers
+    assert (led.read, led.inserted, led.updated, led.duplicates, led.quarantined) == (3, 1, 1, 1, 0)
+    u = {r["fiberid"]: r["u"] for r in lake.read("silver_sdss_dr14_skyserver").collect()}
+    assert u == {1: 19.1, 2: 20.5, 3: 19.1}
+    # a corrected file re-delivered under the same name is ingested as a new version
+    a.write_text("\n".join([HEADER, row(fiber=1, u="21.0")]) + "\n")
+    res = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(a)], quiet=True)
+    assert res.notices and "re-delivered" in res.notices[0]
+    assert res.ledgers[0].updated == 1
