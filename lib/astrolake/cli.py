@@ -27,6 +27,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("settings (override ASTROLAKE_* variables and --config)")
     g.add_argument("--config", metavar="YAML", help="settings file (base_path, uc_catalog, uc_schema, ...)")
     g.add_argument("--base-path", metavar="DIR", help="folder holding the Delta tables (default: ./lakehouse)")
+    g.add_argument("--uc-catalog", metavar="NAME", help="Unity Catalog catalog (with --uc-schema: tables are catalog.schema.name)")
+    g.add_argument("--uc-schema", metavar="NAME", help="Unity Catalog schema")
     g.add_argument("--master", metavar="URL", help="Spark master for a local session (default: local[*])")
     g.add_argument("--driver-memory", metavar="SIZE", help="Spark driver memory, e.g. 4g (default: 4g)")
     g.add_argument("--shuffle-partitions", type=int, metavar="N", help="spark.sql.shuffle.partitions (default: 4)")
@@ -92,6 +94,7 @@ def _settings(args):
     from astrolake.config import Settings
 
     return Settings.load(args.config, base_path=args.base_path, spark_master=args.master,
+                         uc_catalog=args.uc_catalog, uc_schema=args.uc_schema,
                          driver_memory=args.driver_memory, shuffle_partitions=args.shuffle_partitions)
 
 

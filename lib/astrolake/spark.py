@@ -41,6 +41,22 @@ def find_delta_jars(settings: Settings | None = None) -> list[str]:
     )
 
 
+def _submitted_conf() -> dict[str, str]:
+    """The ``spark.*`` settings of the JVM this Python process was started by (``spark-submit``).
+
+    Empty for a plain ``python``/``astrolake`` process, which launches its own JVM.  Under
+    ``spark-submit`` the session is not active yet when the job's code runs, so without this the
+    builder's ``master(...)`` would silently replace ``spark-submit --master spark://...`` with
+    ``local[*]``.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return {}
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    return dict(SparkConf().getAll())
+
+
 def get_spark(settings: Settings | None = None, app_name: str = "astrolake"):
     """Return a Spark session with Delta Lake.
 
@@ -61,9 +77,12 @@ def get_spark(settings: Settings | None = None, app_name: str = "astrolake"):
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # pip's pyspark ships the JVM; make sure spark-submit children find the venv's python
+    submitted = _submitted_conf()
+    builder = SparkSession.builder.appName(app_name)
+    if "spark.master" not in submitted:  # spark-submit --master wins over settings.spark_master
+        builder = builder.master(settings.spark_master)
     builder = (
-        SparkSession.builder.appName(app_name)
-        .master(settings.spark_master)
+        builder
         .config("spark.jars", ",".join(find_delta_jars(settings)))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
@@ -79,6 +98,10 @@ def get_spark(settings: Settings | None = None, app_name: str = "astrolake"):
     )
     for key, value in settings.extra_spark_conf.items():
         builder = builder.config(key, value)
+    # settings given to spark-submit (--jars, --conf, --driver-memory) win over the defaults above
+    for key, value in submitted.items():
+        if key != "spark.app.name":
+            builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

@@ -63,6 +63,12 @@ MANIFEST_DDL = """catalog STRING, batch_id BIGINT, operation STRING, path STRING
 sha256 STRING, size BIGINT, header ARRAY<STRING>, planned_at TIMESTAMP"""
 
 
+def _schema(ddl: str):
+    from pyspark.sql.types import StructType
+
+    return StructType.fromDDL(" ".join(ddl.split()))
+
+
 class LedgerError(RuntimeError):
     """The ledger of a batch does not close: rows were lost or counted twice."""
 
@@ -140,8 +146,14 @@ def _q(text: str) -> str:
     return sql_string(text)
 
 
+_ENSURED: set[tuple[int, str]] = set()
+
+
 def ensure_tables(lake: Lake, catalog: Catalog) -> None:
     """Create the catalog's bronze and silver tables and the shared ones, if missing."""
+    token = (id(lake.spark), lake.location(catalog.silver_table))
+    if token in _ENSURED:
+        return
     c = catalog.contract
     lake.create(MANIFEST, MANIFEST_DDL, comment="landing files planned per batch")
     lake.create(QUARANTINE, QUARANTINE_DDL, cluster_by=["catalog", "_batch_id"],
@@ -156,38 +168,47 @@ def ensure_tables(lake: Lake, catalog: Catalog) -> None:
                 properties={**props, "astrolake.key": ",".join(c.key),
                             "astrolake.healpix": f"nested, order {HEALPIX_ORDER}" if c.position else "none"},
                 comment=f"silver: {c.title}; {catalog.data_release}")
+    _ENSURED.add(token)
 
 
 # --------------------------------------------------------------------------------------------
 # planning
 # --------------------------------------------------------------------------------------------
-def _pending(lake: Lake, catalog: Catalog) -> tuple[int | None, list[dict]]:
-    """The unfinished batch (planned, no ledger row) and its files, if any."""
-    planned = lake.read(MANIFEST).where(F.col("catalog") == catalog.name)
-    done = lake.read(LEDGER).where(F.col("catalog") == catalog.name).select("batch_id")
-    open_ = planned.join(done, "batch_id", "left_anti").collect()
-    if not open_:
-        return None, []
-    batch = min(r["batch_id"] for r in open_)
-    return batch, [r.asDict() for r in open_ if r["batch_id"] == batch]
+@dataclass
+class CatalogState:
+    """What the manifest and the ledger say about a catalog (both small tables)."""
 
+    planned: list[dict]
+    done: set[int]
 
-def next_batch_id(lake: Lake, catalog: Catalog) -> int:
-    """One more than any batch id the catalog has used (planned files or ledger rows)."""
-    ids = [lake.read(t).where(F.col("catalog") == catalog.name).agg(F.max("batch_id")).first()[0]
-           for t in (MANIFEST, LEDGER)]
-    return max([i for i in ids if i is not None], default=0) + 1
+    @classmethod
+    def read(cls, lake: Lake, catalog: Catalog) -> "CatalogState":
+        mine = F.col("catalog") == catalog.name
+        planned = [r.asDict() for r in lake.read(MANIFEST).where(mine).collect()]
+        done = {r[0] for r in lake.read(LEDGER).where(mine).select("batch_id").collect()}
+        return cls(planned, done)
+
+    def pending(self) -> tuple[int | None, list[dict]]:
+        """The unfinished batch (planned, no ledger row) and its files, if any."""
+        open_ = [r for r in self.planned if r["batch_id"] not in self.done]
+        if not open_:
+            return None, []
+        batch = min(r["batch_id"] for r in open_)
+        return batch, [r for r in open_ if r["batch_id"] == batch]
+
+    def next_batch_id(self) -> int:
+        """One more than any batch id the catalog has used (planned files or ledger rows)."""
+        return max([r["batch_id"] for r in self.planned] + list(self.done), default=0) + 1
 
 
 def plan_batch(lake: Lake, catalog: Catalog, paths: list[str], operation: str,
-               quiet: bool = False) -> tuple[int | None, list[dict], IngestResult]:
+               state: CatalogState, quiet: bool = False) -> tuple[int | None, list[dict], IngestResult]:
     """Register the new files of ``paths`` as the next batch; skip content already ingested."""
     result = IngestResult(catalog.name)
     c = catalog.contract
     suffixes = landing.FITS_SUFFIXES if c.format == "fits" else landing.TEXT_SUFFIXES
     files = landing.expand(paths, suffixes)
-    known = {r["sha256"]: r["path"] for r in lake.read(MANIFEST).where(F.col("catalog") == catalog.name)
-             .select("sha256", "path").collect()}
+    known = {r["sha256"]: r["path"] for r in state.planned}
     known_paths = set(known.values())
     rows, seen = [], set()
     for path in files:
@@ -213,11 +234,11 @@ def plan_batch(lake: Lake, catalog: Catalog, paths: list[str], operation: str,
     if not rows:
         return None, [], result
     rows.sort(key=lambda r: (r["mtime"], r["path"]))
-    batch = next_batch_id(lake, catalog)
+    batch = state.next_batch_id()
     now = _now()
     plan = [dict(catalog=catalog.name, batch_id=batch, operation=operation, path=r["path"], name=r["name"],
                  sha256=r["sha256"], size=r["size"], header=r["header"], planned_at=now) for r in rows]
-    lake.append(lake.spark.createDataFrame(plan, schema=lake.read(MANIFEST).schema), MANIFEST,
+    lake.append(lake.spark.createDataFrame(plan, schema=_schema(MANIFEST_DDL)), MANIFEST,
                 txn=(f"astrolake.plan.{catalog.name}", batch))
     return batch, plan, result
 
@@ -323,7 +344,7 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
     ledger.closes = ledger.read == ledger.inserted + ledger.updated + ledger.duplicates + ledger.quarantined
     ledger.silver_version = lake.version(catalog.silver_table)
     ledger.finished_at = _now()
-    lake.append(spark.createDataFrame([ledger.as_dict()], schema=lake.read(LEDGER).schema), LEDGER,
+    lake.append(spark.createDataFrame([ledger.as_dict()], schema=_schema(LEDGER_DDL)), LEDGER,
                 txn=(f"astrolake.ledger.{catalog.name}.{operation}", batch_id))
     _say(ledger.line(), quiet)
     if not ledger.closes:
@@ -334,11 +355,16 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
 # --------------------------------------------------------------------------------------------
 # entry points
 # --------------------------------------------------------------------------------------------
-def _resume(lake: Lake, catalog: Catalog, result: IngestResult, quiet: bool) -> None:
-    pending, plan = _pending(lake, catalog)
+def _resume(lake: Lake, catalog: Catalog, result: IngestResult, quiet: bool) -> CatalogState:
+    """Finish an interrupted batch, if any; return the catalog's state afterwards."""
+    state = CatalogState.read(lake, catalog)
+    pending, plan = state.pending()
     if pending is not None:
         _say(f"{catalog.name}: resuming unfinished batch {pending} ({len(plan)} file(s))", quiet)
-        result.ledgers.append(process_batch(lake, catalog, pending, plan, plan[0]["operation"], quiet))
+        led = process_batch(lake, catalog, pending, plan, plan[0]["operation"], quiet)
+        result.ledgers.append(led)
+        state.done.add(led.batch_id)
+    return state
 
 
 def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str = "ingest",
@@ -354,8 +380,8 @@ def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str
     landing.expand(paths, landing.FITS_SUFFIXES + landing.TEXT_SUFFIXES)  # fail early on missing paths
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
-    _resume(lake, catalog, result, quiet)
-    batch, plan, planned = plan_batch(lake, catalog, paths, operation, quiet)
+    state = _resume(lake, catalog, result, quiet)
+    batch, plan, planned = plan_batch(lake, catalog, paths, operation, state, quiet)
     result.skipped += planned.skipped
     result.notices += planned.notices
     if batch is None:
@@ -386,8 +412,7 @@ def revalidate(lake: Lake, catalog_name: str, quiet: bool = False) -> Ledger:
     catalog = get_catalog(catalog_name)
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
-    _resume(lake, catalog, result, quiet)
-    batch = next_batch_id(lake, catalog)
+    batch = _resume(lake, catalog, result, quiet).next_batch_id()
     quarantine_of = F.col("catalog") == catalog.name
     before = lake.read(QUARANTINE).where(quarantine_of).count()
     lake.delta(catalog.silver_table).delete()
