@@ -377,7 +377,11 @@ def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str
     catalog = get_catalog(catalog_name)
     if isinstance(paths, str):
         paths = [paths]
-    landing.expand(paths, landing.FITS_SUFFIXES + landing.TEXT_SUFFIXES)  # fail early on missing paths
+    c = catalog.contract
+    for path in landing.expand(paths, landing.FITS_SUFFIXES if c.format == "fits" else landing.TEXT_SUFFIXES):
+        landing.check_format(path, c)  # refuse bad files before any table is touched
+        if c.format != "fits":
+            landing.read_header(path, c)
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
     state = _resume(lake, catalog, result, quiet)
