@@ -1,0 +1,54 @@
+"""Re-validation after a contract change, and table maintenance (OPTIMIZE, VACUUM guard, history,
+time travel) on one small real lake."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from pyspark.sql import functions as F
+
+from astrolake.catalogs import contract as contracts
+from astrolake.lake import maintenance, pipeline
+from astrolake.lake.tables import Lake
+
+from test_ingest import HEADER, row
+
+
+def test_revalidate_releases_rows_that_pass_a_changed_contract_and_maintenance(spark, fresh_settings,
+                                                                              tmp_path, monkeypatch):
+    lake = Lake(spark, fresh_settings)
+    f = tmp_path / "a.csv"
+    f.write_text("\n".join([HEADER, row(fiber=1), row(fiber=2, cls="UFO"), row(fiber=3, ra="400")]) + "\n")
+    (first,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)], quiet=True).ledgers
+    assert (first.inserted, first.quarantined) == (1, 2)
+    v_after_ingest = lake.version("silver_sdss_dr14_skyserver")
+
+    # the contract changes: 'UFO' becomes an allowed class
+    cat = contracts.get_catalog("sdss_dr14_skyserver")
+    cols = tuple(dataclasses.replace(c, values=c.values + ("UFO",)) if c.name == "class" else c
+                 for c in cat.contract.columns)
+    changed = dataclasses.replace(cat, contract=dataclasses.replace(cat.contract, columns=cols))
+    monkeypatch.setitem(contracts.catalogs(), "sdss_dr14_skyserver", changed)
+
+    led = pipeline.revalidate(lake, "sdss_dr14_skyserver", quiet=True)
+    assert led.operation == "revalidate" and led.batch_id == first.batch_id + 1
+    assert (led.read, led.inserted, led.updated, led.duplicates, led.quarantined) == (3, 2, 0, 0, 1)
+    assert led.closes
+    silver = {r["fiberid"]: r["class"] for r in lake.read("silver_sdss_dr14_skyserver").collect()}
+    assert silver == {1: "GALAXY", 2: "UFO"}
+    (q,) = lake.read("quarantine").where(F.col("catalog") == "sdss_dr14_skyserver").collect()
+    assert q["_reasons"] == ["ra: 400.0 outside [0, 360)"] and q["_batch_id"] == led.batch_id
+    ops = [r["operation"] for r in lake.read("ledger").orderBy("batch_id").collect()]
+    assert ops == ["ingest", "revalidate"]
+
+    # maintenance: OPTIMIZE, history, time travel, VACUUM guard
+    maintenance.optimize(lake, "silver_sdss_dr14_skyserver").collect()
+    hist = maintenance.history(lake, "silver_sdss_dr14_skyserver").collect()
+    assert {"OPTIMIZE", "DELETE"} <= {h["operation"] for h in hist}
+    old = lake.read("silver_sdss_dr14_skyserver", version=v_after_ingest)
+    assert [r["fiberid"] for r in old.collect()] == [1]
+    with pytest.raises(maintenance.RetentionError, match="time-travel window"):
+        maintenance.vacuum(lake, "silver_sdss_dr14_skyserver", retain_hours=1)
+    maintenance.vacuum(lake, "silver_sdss_dr14_skyserver")  # default keeps 7 days
+    assert lake.read("silver_sdss_dr14_skyserver", version=v_after_ingest).count() == 1
