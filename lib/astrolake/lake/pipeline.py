@@ -146,13 +146,9 @@ def _q(text: str) -> str:
     return sql_string(text)
 
 
-_ENSURED: set[tuple[int, str]] = set()
-
-
 def ensure_tables(lake: Lake, catalog: Catalog) -> None:
     """Create the catalog's bronze and silver tables and the shared ones, if missing."""
-    token = (id(lake.spark), lake.location(catalog.silver_table))
-    if token in _ENSURED:
+    if all(lake.exists(t) for t in (MANIFEST, QUARANTINE, LEDGER, catalog.bronze_table, catalog.silver_table)):
         return
     c = catalog.contract
     lake.create(MANIFEST, MANIFEST_DDL, comment="landing files planned per batch")
@@ -168,7 +164,6 @@ def ensure_tables(lake: Lake, catalog: Catalog) -> None:
                 properties={**props, "astrolake.key": ",".join(c.key),
                             "astrolake.healpix": f"nested, order {HEALPIX_ORDER}" if c.position else "none"},
                 comment=f"silver: {c.title}; {catalog.data_release}")
-    _ENSURED.add(token)
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,7 +203,7 @@ def plan_batch(lake: Lake, catalog: Catalog, paths: list[str], operation: str,
     c = catalog.contract
     suffixes = landing.FITS_SUFFIXES if c.format == "fits" else landing.TEXT_SUFFIXES
     files = landing.expand(paths, suffixes)
-    known = {r["sha256"]: r["path"] for r in state.planned}
+    known = {r["sha256"]: r["path"] for r in state.planned if r["sha256"]}
     known_paths = set(known.values())
     rows, seen = [], set()
     for path in files:
@@ -273,13 +268,17 @@ def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int,
     return out
 
 
-def _write_silver(lake: Lake, catalog: Catalog, rows: DataFrame, batch_id: int) -> int:
-    """Merge ranked valid rows into silver; return the duplicates (superseded + unchanged)."""
+def _write_silver(lake: Lake, catalog: Catalog, rows: DataFrame, batch_id: int, rebuild: bool = False) -> int:
+    """Merge ranked valid rows into silver (or replace it when ``rebuild``); return the
+    duplicates (superseded + unchanged)."""
     key = list(catalog.contract.key)
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         superseded = rows.where(F.col("_rank") > 1).count()
         src = rows.where(F.col("_rank") == 1).drop("_rank")
+        if rebuild:
+            lake.replace(src, catalog.silver_table)
+            return superseded
         silver = lake.read(catalog.silver_table)
         if silver.limit(1).count() == 0:
             lake.append(src, catalog.silver_table, txn=(f"astrolake.silver.{catalog.name}", batch_id))
@@ -301,7 +300,12 @@ def _write_silver(lake: Lake, catalog: Catalog, rows: DataFrame, batch_id: int) 
 
 def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] | None,
                   operation: str, quiet: bool = False, from_bronze: DataFrame | None = None) -> Ledger:
-    """Run bronze (unless ``from_bronze`` is given), validation, quarantine, silver, ledger."""
+    """Run bronze (unless ``from_bronze`` is given), validation, quarantine, silver, ledger.
+
+    With ``from_bronze`` (re-validation) silver and the catalog's quarantine rows are replaced
+    atomically instead of appended to, so a replay gives the same result.
+    """
+    rebuild = from_bronze is not None
     spark, c = lake.spark, catalog.contract
     ledger = Ledger(catalog.name, batch_id, operation, [p["path"] for p in plan or []], _now())
     if from_bronze is None:
@@ -323,14 +327,17 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
             F.lit(catalog.name).alias("catalog"), F.lit(batch_id).cast("long").alias("_batch_id"),
             key_text(c).alias("_key"), F.col(REASONS).alias("_reasons"), "_raw", "_fields",
             "_source_file", ROW_NUMBER, F.lit(_now()).alias("_quarantined_at"))
-        lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}", batch_id))
+        if rebuild:
+            lake.replace(bad, QUARANTINE, f"catalog = {_q(catalog.name)}")
+        else:
+            lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}", batch_id))
 
         order = Window.partitionBy(*c.key).orderBy(
             F.col("_batch_id").desc(), F.col("_file_index").desc(), F.col("_block").desc(), F.col("_row_order").desc())
         ranked = checked.where(F.size(REASONS) == 0).withColumn("_rank", F.row_number().over(order))
         rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
         _say(f"{catalog.name} batch {batch_id}: writing silver", quiet)
-        ledger.duplicates = _write_silver(lake, catalog, rows, batch_id)
+        ledger.duplicates = _write_silver(lake, catalog, rows, batch_id, rebuild)
     finally:
         checked.unpersist()
 
@@ -361,7 +368,10 @@ def _resume(lake: Lake, catalog: Catalog, result: IngestResult, quiet: bool) -> 
     pending, plan = state.pending()
     if pending is not None:
         _say(f"{catalog.name}: resuming unfinished batch {pending} ({len(plan)} file(s))", quiet)
-        led = process_batch(lake, catalog, pending, plan, plan[0]["operation"], quiet)
+        if plan[0]["operation"] == "revalidate":
+            led = _rebuild(lake, catalog, pending, quiet)
+        else:
+            led = process_batch(lake, catalog, pending, plan, plan[0]["operation"], quiet)
         result.ledgers.append(led)
         state.done.add(led.batch_id)
     return state
@@ -411,16 +421,23 @@ def revalidate(lake: Lake, catalog_name: str, quiet: bool = False) -> Ledger:
     """Rebuild silver and the catalog's quarantine rows from bronze under the current contract.
 
     Rows quarantined under an older contract that now pass are released into silver; the
-    rebuild gets a batch id and a ledger row of its own.
+    rebuild gets a batch id and a ledger row of its own.  It is planned in ``_manifest`` first
+    and replaces both tables atomically, so an interrupted re-validation is finished by the
+    next ``ingest``, ``refresh`` or ``revalidate``.
     """
     catalog = get_catalog(catalog_name)
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
     batch = _resume(lake, catalog, result, quiet).next_batch_id()
-    quarantine_of = F.col("catalog") == catalog.name
-    before = lake.read(QUARANTINE).where(quarantine_of).count()
-    lake.delta(catalog.silver_table).delete()
-    lake.delta(QUARANTINE).delete(quarantine_of)
+    plan = [dict(catalog=catalog.name, batch_id=batch, operation="revalidate", path=None, name=None,
+                 sha256=None, size=None, header=None, planned_at=_now())]
+    lake.append(lake.spark.createDataFrame(plan, schema=_schema(MANIFEST_DDL)), MANIFEST,
+                txn=(f"astrolake.plan.{catalog.name}", batch))
+    return _rebuild(lake, catalog, batch, quiet)
+
+
+def _rebuild(lake: Lake, catalog: Catalog, batch: int, quiet: bool) -> Ledger:
+    before = lake.read(QUARANTINE).where(F.col("catalog") == catalog.name).count()
     bronze = lake.read(catalog.bronze_table)
     ledger = process_batch(lake, catalog, batch, None, "revalidate", quiet, from_bronze=bronze)
     _say(f"{catalog.name}: quarantine held {before:,} rows before, {ledger.quarantined:,} now", quiet)

@@ -7,6 +7,7 @@ of the library needs.  Nothing else in astrolake builds table paths.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
@@ -33,7 +34,10 @@ class Lake:
     def exists(self, name: str) -> bool:
         if self.settings.uses_unity_catalog:
             return self.spark.catalog.tableExists(self.location(name))
-        return DeltaTable.isDeltaTable(self.spark, self.location(name))
+        loc = self.location(name)
+        if "://" not in loc:  # local folder: look for the transaction log without a Spark job
+            return os.path.isdir(os.path.join(loc, "_delta_log"))
+        return DeltaTable.isDeltaTable(self.spark, loc)
 
     def delta(self, name: str) -> DeltaTable:
         if self.settings.uses_unity_catalog:
@@ -61,6 +65,16 @@ class Lake:
         writer = df.write.format("delta").mode("append")
         if txn is not None:
             writer = writer.option("txnAppId", txn[0]).option("txnVersion", int(txn[1]))
+        if self.settings.uses_unity_catalog:
+            writer.saveAsTable(self.location(name))
+        else:
+            writer.save(self.location(name))
+
+    def replace(self, df: DataFrame, name: str, where: str | None = None) -> None:
+        """Atomically replace the table's rows (or those matching the SQL predicate ``where``)."""
+        writer = df.write.format("delta").mode("overwrite")
+        if where is not None:
+            writer = writer.option("replaceWhere", where)
         if self.settings.uses_unity_catalog:
             writer.saveAsTable(self.location(name))
         else:
