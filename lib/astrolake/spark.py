@@ -94,6 +94,8 @@ def get_spark(settings: Settings | None = None, app_name: str = "astrolake"):
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.warehouse.dir", str(Path(settings.base_path).absolute() / "_warehouse"))
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
+        # Delta rebuilds table state with 50 tasks by default: far too many for a laptop's cores
+        .config("spark.databricks.delta.snapshotPartitions", str(max(1, settings.shuffle_partitions)))
         .config("spark.driver.extraJavaOptions", "-Dderby.system.home=" + str(Path(settings.base_path).absolute()))
     )
     for key, value in settings.extra_spark_conf.items():

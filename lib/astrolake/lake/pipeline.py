@@ -338,10 +338,10 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
         rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
         _say(f"{catalog.name} batch {batch_id}: writing silver", quiet)
         ledger.duplicates = _write_silver(lake, catalog, rows, batch_id, rebuild)
+        ledger.read = checked.count()  # the batch's rows as read back from bronze
     finally:
         checked.unpersist()
 
-    ledger.read = batch_rows.count()
     ledger.quarantined = lake.read(QUARANTINE).where(
         (F.col("catalog") == catalog.name) & (F.col("_batch_id") == batch_id)).count()
     counts = lake.read(catalog.silver_table).where(F.col("_batch_id") == batch_id).agg(
