@@ -35,49 +35,54 @@ def _interval_check(value: SparkColumn, col: Column) -> SparkColumn:
     return ok
 
 
-def typed_and_reasons(col: Column) -> tuple[SparkColumn, list[SparkColumn]]:
-    """The typed value of ``col`` (sentinels and NaN as null) and its possible reasons."""
-    raw = F.trim(F.col("_fields").getItem(col.source))
-    raw = F.when(raw != "", raw)
-    parsed = raw.try_cast(col.type)
-    reasons: list[SparkColumn] = [
-        F.when(raw.isNotNull() & parsed.isNull(),
-               F.format_string(f"{col.name}: '%s' is not a valid {col.type}", raw)),
-    ]
-    is_sentinel = F.lit(False)
-    if col.sentinels and col.type in ("double", "float", "int", "long"):
-        is_sentinel = parsed.isin(*col.sentinels)
-    is_nan = F.isnan(parsed) if col.type in ("double", "float") else F.lit(False)
-    missing_marker = is_sentinel | is_nan
-    value = F.when(parsed.isNotNull() & ~F.coalesce(missing_marker, F.lit(False)), parsed)
-    if col.required:
-        reasons.append(F.when(raw.isNull(), F.lit(f"{col.name}: required value missing")))
-        reasons.append(F.when(is_sentinel, F.format_string(
-            f"{col.name}: required value missing (sentinel %s)", raw)))
-        reasons.append(F.when(is_nan, F.lit(f"{col.name}: required value missing (NaN)")))
-    if col.range is not None:
-        reasons.append(F.when(value.isNotNull() & ~_interval_check(value, col), F.format_string(
-            f"{col.name}: %s outside {col.range}", value.cast("string"))))
-    if col.values:
-        reasons.append(F.when(value.isNotNull() & ~value.isin(*col.values), F.format_string(
-            f"{col.name}: '%s' not one of {', '.join(col.values)}", value)))
-    return value.cast(col.type).alias(col.name), reasons
-
-
 def validate(raw: DataFrame, contract: Contract) -> DataFrame:
     """Add typed contract columns and ``_reasons`` (array of broken rules, empty when valid).
 
-    Key columns ``_source_name`` (file name) and ``_row_number`` are added for contracts keyed
-    by row position.
+    Key columns ``_source_name`` (file name) are added for contracts keyed by row position.
+    The work is staged in three selects (source text, parsed value, cleaned value) so that
+    every rule refers to a computed column: written as one nested expression, Spark would
+    evaluate the map lookup, trim and cast again inside every rule (about 10x slower).
     """
-    values, reasons = [], []
-    for col in contract.columns:
-        v, r = typed_and_reasons(col)
-        values.append(v)
-        reasons += r
+    cols = contract.columns
+    text = {c.name: F.col(f"__t_{c.name}") for c in cols}
+    parsed = {c.name: F.col(f"__p_{c.name}") for c in cols}
+    value = {c.name: F.col(f"__v_{c.name}") for c in cols}
+
+    def source_text(c: Column):
+        t = F.trim(F.col("_fields").getItem(c.source))
+        return F.when(t != "", t)
+
+    staged = raw.select("*", *[source_text(c).alias(f"__t_{c.name}") for c in cols])
+    staged = staged.select("*", *[text[c.name].try_cast(c.type).alias(f"__p_{c.name}") for c in cols])
+
+    reasons: list[SparkColumn] = []
+    cleaned = []
+    for c in cols:
+        t, p = text[c.name], parsed[c.name]
+        sentinel = p.isin(*c.sentinels) if c.sentinels and c.type in ("double", "float", "int", "long") \
+            else F.lit(False)
+        nan = F.isnan(p) if c.type in ("double", "float") else F.lit(False)
+        cleaned.append(F.when(p.isNotNull() & ~F.coalesce(sentinel | nan, F.lit(False)), p)
+                       .alias(f"__v_{c.name}"))
+        reasons.append(F.when(t.isNotNull() & p.isNull(),
+                              F.format_string(f"{c.name}: '%s' is not a valid {c.type}", t)))
+        if c.required:
+            reasons.append(F.when(t.isNull(), F.lit(f"{c.name}: required value missing")))
+            reasons.append(F.when(sentinel, F.format_string(f"{c.name}: required value missing (sentinel %s)", t)))
+            reasons.append(F.when(nan, F.lit(f"{c.name}: required value missing (NaN)")))
+    staged = staged.select("*", *cleaned)
+    for c in cols:
+        v = value[c.name]
+        if c.range is not None:
+            reasons.append(F.when(v.isNotNull() & ~_interval_check(v, c),
+                                  F.format_string(f"{c.name}: %s outside {c.range}", v.cast("string"))))
+        if c.values:
+            reasons.append(F.when(v.isNotNull() & ~v.isin(*c.values),
+                                  F.format_string(f"{c.name}: '%s' not one of {', '.join(c.values)}", v)))
     reason_array = F.when(F.col("_parse_error").isNotNull(), F.array(F.col("_parse_error"))) \
-        .otherwise(F.filter(F.array(*reasons), lambda x: x.isNotNull()))
-    out = raw.select("*", *values, reason_array.alias(REASONS))
+        .otherwise(F.array_compact(F.array(*reasons)))
+    out = staged.select(*raw.columns, *[value[c.name].cast(c.type).alias(c.name) for c in cols],
+                        reason_array.alias(REASONS))
     if SOURCE_NAME in contract.key:
         out = out.withColumn(SOURCE_NAME, F.element_at(F.split("_source_file", "/"), -1))
     return out
