@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from astrolake.catalogs.contract import Contract
 
@@ -41,31 +42,32 @@ def read_text(spark: SparkSession, contract: Contract, files: list[str],
     its exact 1-based number; the others read line by line, which scales to files of any size.
     """
     if contract.needs_row_number:
-        whole = (spark.read.option("wholetext", "true").text(files)
+        lines = (spark.read.option("wholetext", "true").text(files)
                  .select(_path_col(F.col("_metadata.file_path")).alias("_source_file"),
-                         F.posexplode(F.split("value", r"\r?\n|\r")).alias("_pos", "value")))
-        lines = whole.withColumn("_block", F.lit(0).cast("long"))
-        data_line = _is_data(lines, contract, headers)
-        # number data rows only: count preceding data lines within the file
-        lines = lines.where(data_line)
-        from pyspark.sql.window import Window
-
-        w = Window.partitionBy("_source_file").orderBy("_pos")
-        lines = (lines.withColumn("_row_number", F.row_number().over(w).cast("long"))
-                 .withColumn("_row_order", F.col("_row_number")))
-    else:
+                         F.posexplode(F.split("value", r"\r?\n|\r")).alias("_pos", "value"))
+                 .withColumn("_block", F.lit(0).cast("long")))
+    else:  # the text source splits on \n, \r\n and \r alike
         lines = (spark.read.text(files)
                  .select("value",
                          _path_col(F.col("_metadata.file_path")).alias("_source_file"),
                          F.col("_metadata.file_block_start").alias("_block"),
                          F.monotonically_increasing_id().alias("_row_order")))
-        lines = lines.where(_is_data(lines, contract, headers)).withColumn(
-            "_row_number", F.lit(None).cast("long"))
+    # split once; data lines are the non-blank, non-comment lines that are not the file's header
+    lines = lines.select("*", _split_fields(contract).alias("_f"),
+                         F.element_at(_header_map(headers), F.col("_source_file")).alias("_n"))
+    trimmed = F.trim("value")
+    data = (trimmed != "") & ~trimmed.startswith("#")
+    if contract.header == "first_line":
+        data = data & ~(F.col("_f") == F.col("_n"))
+    lines = lines.where(data)
+    if contract.needs_row_number:  # 1-based number among the file's data rows
+        w = Window.partitionBy("_source_file").orderBy("_pos")
+        lines = (lines.withColumn("_row_number", F.row_number().over(w).cast("long"))
+                 .withColumn("_row_order", F.col("_row_number")))
+    else:
+        lines = lines.withColumn("_row_number", F.lit(None).cast("long"))
 
-    fields = _split_fields(contract)
-    names = F.element_at(_header_map(headers), F.col("_source_file"))
     index = _file_map({f: i for i, f in enumerate(files)})
-    lines = lines.withColumn("_f", fields).withColumn("_n", names)
     ok = F.size("_f") == F.size("_n")
     return lines.select(
         F.col("value").alias("_raw"),
@@ -81,26 +83,16 @@ def read_text(spark: SparkSession, contract: Contract, files: list[str],
 
 
 def _split_fields(contract: Contract):
-    """The line's fields: whitespace runs, or the separator with surrounding quotes removed."""
-    line = F.regexp_replace("value", r"\r$", "")
+    """The line's fields: whitespace runs, or the separator (fields trimmed; surrounding
+    double quotes removed, on lines that have any)."""
     if contract.format == "whitespace":
-        return F.split(F.trim(line), r"\s+")
+        return F.split(F.trim("value"), r"\s+")
     sep = contract.separator
     sep = "\\" + sep if sep in ".|^$*+?()[]{}\\" else sep
-    return F.transform(F.split(line, sep, -1),
-                       lambda f: F.regexp_replace(F.trim(f), r'^"(.*)"$', "$1"))
-
-
-def _is_data(lines: DataFrame, contract: Contract, headers: dict[str, list[str]]):
-    """True for lines that carry data: not blank, not a ``#`` comment, not the file's header."""
-    trimmed = F.trim(F.regexp_replace("value", r"\r$", ""))
-    cond = (trimmed != "") & ~trimmed.startswith("#")
-    if contract.header == "first_line":
-        # a header line is recognised by its fields being exactly the file's header names
-        fields = _split_fields(contract)
-        header_of_file = F.element_at(_header_map(headers), F.col("_source_file"))
-        cond = cond & ~(fields == header_of_file)
-    return cond
+    parts = F.split("value", sep, -1)
+    return F.when(F.instr("value", '"') > 0,
+                  F.transform(parts, lambda f: F.regexp_replace(F.trim(f), r'^"(.*)"$', "$1"))) \
+        .otherwise(F.transform(parts, lambda f: F.trim(f)))  # not F.trim itself: transform would pass the index as trim characters
 
 
 def read_fits(spark: SparkSession, contract: Contract, files: list[str]) -> DataFrame:
