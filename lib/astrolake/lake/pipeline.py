@@ -321,26 +321,29 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
         batch_rows = from_bronze
 
     _say(f"{catalog.name} batch {batch_id}: validating against contract {c.name}", quiet)
-    checked = validate(batch_rows, c).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        bad = checked.where(F.size(REASONS) > 0).select(
-            F.lit(catalog.name).alias("catalog"), F.lit(batch_id).cast("long").alias("_batch_id"),
-            key_text(c).alias("_key"), F.col(REASONS).alias("_reasons"), "_raw", "_fields",
-            "_source_file", ROW_NUMBER, F.lit(_now()).alias("_quarantined_at"))
-        if rebuild:
-            lake.replace(bad, QUARANTINE, f"catalog = {_q(catalog.name)}")
-        else:
-            lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}", batch_id))
+    # validation is cheap next to I/O, so it runs once for quarantine and once for silver
+    # rather than caching the wide raw rows
+    checked = validate(batch_rows, c)
+    bad = checked.where(F.size(REASONS) > 0).select(
+        F.lit(catalog.name).alias("catalog"), F.lit(batch_id).cast("long").alias("_batch_id"),
+        key_text(c).alias("_key"), F.col(REASONS).alias("_reasons"), "_raw", "_fields",
+        "_source_file", ROW_NUMBER, F.lit(_now()).alias("_quarantined_at"))
+    if rebuild:
+        lake.replace(bad, QUARANTINE, f"catalog = {_q(catalog.name)}")
+    else:
+        lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}", batch_id))
 
-        order = Window.partitionBy(*c.key).orderBy(
-            F.col("_batch_id").desc(), F.col("_file_index").desc(), F.col("_block").desc(), F.col("_row_order").desc())
-        ranked = checked.where(F.size(REASONS) == 0).withColumn("_rank", F.row_number().over(order))
-        rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
-        _say(f"{catalog.name} batch {batch_id}: writing silver", quiet)
-        ledger.duplicates = _write_silver(lake, catalog, rows, batch_id, rebuild)
-        ledger.read = checked.count()  # the batch's rows as read back from bronze
-    finally:
-        checked.unpersist()
+    valid = checked.where(F.size(REASONS) == 0).select(
+        *[F.col(f"`{col.name}`") for col in c.columns],
+        *([SOURCE_NAME] if SOURCE_NAME in c.key else []),
+        "_source_file", ROW_NUMBER, "_ingested_at", "_batch_id", "_file_index", "_block", "_row_order")
+    order = Window.partitionBy(*c.key).orderBy(
+        F.col("_batch_id").desc(), F.col("_file_index").desc(), F.col("_block").desc(), F.col("_row_order").desc())
+    ranked = valid.withColumn("_rank", F.row_number().over(order))
+    rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
+    _say(f"{catalog.name} batch {batch_id}: writing silver", quiet)
+    ledger.duplicates = _write_silver(lake, catalog, rows, batch_id, rebuild)
+    ledger.read = batch_rows.count()  # the batch's rows in bronze
 
     ledger.quarantined = lake.read(QUARANTINE).where(
         (F.col("catalog") == catalog.name) & (F.col("_batch_id") == batch_id)).count()
