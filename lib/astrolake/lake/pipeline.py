@@ -321,9 +321,15 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
         batch_rows = from_bronze
 
     _say(f"{catalog.name} batch {batch_id}: validating against contract {c.name}", quiet)
-    # validation is cheap next to I/O, so it runs once for quarantine and once for silver
-    # rather than caching the wide raw rows
-    checked = validate(batch_rows, c)
+    # Cache the validated batch, narrowed: raw text is kept only for rejected rows.  The cache is
+    # also a boundary that keeps the optimizer from inlining the staged validation into filters.
+    is_bad = F.size(REASONS) > 0
+    checked = validate(batch_rows, c).select(
+        *[F.col(f"`{col.name}`") for col in c.columns],
+        *([SOURCE_NAME] if SOURCE_NAME in c.key else []), REASONS,
+        F.when(is_bad, F.col("_raw")).alias("_raw"), F.when(is_bad, F.col("_fields")).alias("_fields"),
+        "_source_file", ROW_NUMBER, "_ingested_at", "_batch_id", "_file_index", "_block", "_row_order",
+    ).persist(StorageLevel.MEMORY_AND_DISK)
     bad = checked.where(F.size(REASONS) > 0).select(
         F.lit(catalog.name).alias("catalog"), F.lit(batch_id).cast("long").alias("_batch_id"),
         key_text(c).alias("_key"), F.col(REASONS).alias("_reasons"), "_raw", "_fields",
@@ -343,7 +349,8 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
     rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
     _say(f"{catalog.name} batch {batch_id}: writing silver", quiet)
     ledger.duplicates = _write_silver(lake, catalog, rows, batch_id, rebuild)
-    ledger.read = batch_rows.count()  # the batch's rows in bronze
+    ledger.read = checked.count()  # the batch's rows as read back from bronze
+    checked.unpersist()
 
     ledger.quarantined = lake.read(QUARANTINE).where(
         (F.col("catalog") == catalog.name) & (F.col("_batch_id") == batch_id)).count()
