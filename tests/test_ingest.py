@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from astrolake.demo import demo_file
+from astrolake.demo import demo_file, summarise
 from astrolake.lake import pipeline
 from astrolake.lake.tables import Lake
 from astrolake.sources.files import LandingError
@@ -53,6 +53,10 @@ def test_demo_sample_ingests_with_closing_ledger_and_is_idempotent(lake):
     props = lake.sql("DESCRIBE DETAIL {t}", t="silver_sdss_dr14_skyserver").first()
     assert props["clusteringColumns"] == ["healpix_29"]
     assert "Abolfathi" in props["properties"]["astrolake.citation"]
+    # the demo's summary: class counts from the sample (GALAXY 4,998, STAR 4,152, QSO 850)
+    summary = summarise(lake, "sdss_dr14_skyserver")
+    assert {r["class"]: r["rows"] for r in summary["per_class"]} == {"GALAXY": 4998, "STAR": 4152, "QSO": 850}
+    assert 0 < summary["healpix3_cells"] <= 768 and summary["quarantine_reasons"] == []
 
 
 def test_bad_rows_go_to_quarantine_with_every_reason(lake, tmp_path):

@@ -28,7 +28,7 @@ def summarise(lake: Lake, catalog: str) -> dict:
                       F.percentile_approx(F.col("g") - F.col("r"), 0.5).alias("median_g_r"),
                       F.percentile_approx("redshift", 0.5).alias("median_redshift"))
                  .orderBy("class").collect())
-    cells = silver.select((F.col(HEALPIX_COLUMN) >> (2 * (29 - 3))).alias("c")).distinct().count()
+    cells = silver.select(F.shiftright(HEALPIX_COLUMN, 2 * (29 - 3)).alias("c")).distinct().count()
     reasons = (lake.read(pipeline.QUARANTINE).where(F.col("catalog") == catalog)
                .select(F.explode("_reasons").alias("reason")).groupBy("reason").count()
                .orderBy(F.desc("count")).limit(10).collect())
