@@ -34,8 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Catalog, get_catalog
-from astrolake.config import Settings
-from astrolake.lake.tables import Lake
+from astrolake.lake.tables import Lake, sql_string
 from astrolake.lake.validate import REASONS, key_text, validate
 from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER, healpix_column
 from astrolake.sources import files as landing
@@ -121,7 +120,7 @@ def _now() -> dt.datetime:
 # --------------------------------------------------------------------------------------------
 def silver_ddl(catalog: Catalog) -> str:
     c = catalog.contract
-    cols = [f"`{col.name}` {col.type.upper()} COMMENT {_q(col.comment())}" for col in c.columns]
+    cols = [f"`{col.name}` {col.type.upper()} COMMENT {sql_string(col.comment())}" for col in c.columns]
     cols.append("catalog STRING COMMENT 'catalog name (a contract applied to one data release)'")
     cols.append("data_release STRING COMMENT 'survey data release'")
     if c.position:
@@ -138,12 +137,6 @@ def silver_ddl(catalog: Catalog) -> str:
         "_ingested_at TIMESTAMP",
     ]
     return ",\n".join(cols)
-
-
-def _q(text: str) -> str:
-    from astrolake.lake.tables import sql_string
-
-    return sql_string(text)
 
 
 def ensure_tables(lake: Lake, catalog: Catalog) -> None:
@@ -330,27 +323,18 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
         F.when(is_bad, F.col("_raw")).alias("_raw"), F.when(is_bad, F.col("_fields")).alias("_fields"),
         "_source_file", ROW_NUMBER, "_ingested_at", "_batch_id", "_file_index", "_block", "_row_order",
     ).persist(StorageLevel.MEMORY_AND_DISK)
-    bad = checked.where(F.size(REASONS) > 0).select(
-        F.lit(catalog.name).alias("catalog"), F.lit(batch_id).cast("long").alias("_batch_id"),
-        key_text(c).alias("_key"), F.col(REASONS).alias("_reasons"), "_raw", "_fields",
-        "_source_file", ROW_NUMBER, F.lit(_now()).alias("_quarantined_at"))
-    if rebuild:
-        lake.replace(bad, QUARANTINE, f"catalog = {_q(catalog.name)}")
-    else:
-        lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}", batch_id))
-
-    valid = checked.where(F.size(REASONS) == 0).select(
-        *[F.col(f"`{col.name}`") for col in c.columns],
-        *([SOURCE_NAME] if SOURCE_NAME in c.key else []),
-        "_source_file", ROW_NUMBER, "_ingested_at", "_batch_id", "_file_index", "_block", "_row_order")
-    order = Window.partitionBy(*c.key).orderBy(
-        F.col("_batch_id").desc(), F.col("_file_index").desc(), F.col("_block").desc(), F.col("_row_order").desc())
-    ranked = valid.withColumn("_rank", F.row_number().over(order))
-    rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
-    _say(f"{catalog.name} batch {batch_id}: writing silver", quiet)
-    ledger.duplicates = _write_silver(lake, catalog, rows, batch_id, rebuild)
-    ledger.read = checked.count()  # the batch's rows as read back from bronze
-    checked.unpersist()
+    try:
+        bad = checked.where(F.size(REASONS) > 0).select(
+            F.lit(catalog.name).alias("catalog"), F.lit(batch_id).cast("long").alias("_batch_id"),
+            key_text(c).alias("_key"), F.col(REASONS).alias("_reasons"), "_raw", "_fields",
+            "_source_file", ROW_NUMBER, F.lit(_now()).alias("_quarantined_at"))
+        if rebuild:
+            lake.replace(bad, QUARANTINE, f"catalog = {sql_string(catalog.name)}")
+        else:
+            lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}", batch_id))
+        _write_valid_rows(lake, catalog, checked, batch_id, rebuild, ledger, quiet)
+    finally:
+        checked.unpersist()
 
     ledger.quarantined = lake.read(QUARANTINE).where(
         (F.col("catalog") == catalog.name) & (F.col("_batch_id") == batch_id)).count()
@@ -367,6 +351,20 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
     if not ledger.closes:
         raise LedgerError(ledger.line())
     return ledger
+
+
+def _write_valid_rows(lake: Lake, catalog: Catalog, checked: DataFrame, batch_id: int,
+                              rebuild: bool, ledger: Ledger, quiet: bool) -> None:
+    """Rank the valid rows of the cached batch, write silver, and fill in duplicates and read."""
+    c = catalog.contract
+    valid = checked.where(F.size(REASONS) == 0).drop(REASONS, "_raw", "_fields")
+    order = Window.partitionBy(*c.key).orderBy(
+        F.col("_batch_id").desc(), F.col("_file_index").desc(), F.col("_block").desc(), F.col("_row_order").desc())
+    ranked = valid.withColumn("_rank", F.row_number().over(order))
+    rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
+    _say(f"{catalog.name} batch {batch_id}: writing silver", quiet)
+    ledger.duplicates = _write_silver(lake, catalog, rows, batch_id, rebuild)
+    ledger.read = checked.count()  # the batch's rows as read back from bronze
 
 
 # --------------------------------------------------------------------------------------------

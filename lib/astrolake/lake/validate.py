@@ -88,10 +88,6 @@ def validate(raw: DataFrame, contract: Contract) -> DataFrame:
     return out
 
 
-def key_columns(contract: Contract) -> list[str]:
-    return list(contract.key)
-
-
 def key_text(contract: Contract) -> SparkColumn:
     """The key as one string (for reports and quarantine), e.g. ``'3306|54922|491'``."""
     parts = []
