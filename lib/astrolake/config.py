@@ -6,7 +6,7 @@ Unity Catalog, set ``uc_catalog`` and ``uc_schema`` and tables become ``catalog.
 
 Environment variables: ``ASTROLAKE_CONFIG`` (YAML path), ``ASTROLAKE_BASE_PATH``,
 ``ASTROLAKE_UC_CATALOG``, ``ASTROLAKE_UC_SCHEMA``, ``ASTROLAKE_TRACKING_URI``,
-``ASTROLAKE_SPARK_MASTER``, ``ASTROLAKE_DRIVER_MEMORY``, ``ASTROLAKE_SHUFFLE_PARTITIONS``,
+``ASTROLAKE_REGISTRY_URI``, ``ASTROLAKE_EXPERIMENT``, ``ASTROLAKE_SPARK_MASTER``, ``ASTROLAKE_DRIVER_MEMORY``, ``ASTROLAKE_SHUFFLE_PARTITIONS``,
 ``ASTROLAKE_JARS`` (folder holding the Delta jars).
 """
 
@@ -39,7 +39,9 @@ class Settings:
     base_path: str = "lakehouse"
     uc_catalog: str | None = None
     uc_schema: str | None = None
-    tracking_uri: str | None = None
+    tracking_uri: str | None = None  # default: sqlite:///<working folder>/mlflow.db; "databricks" there
+    registry_uri: str | None = None  # default: the tracking store; "databricks-uc" with Unity Catalog
+    experiment: str = "astrolake"  # an absolute workspace path (/Shared/astrolake) on Databricks
     spark_master: str = "local[*]"
     driver_memory: str = "4g"
     shuffle_partitions: int = 4

@@ -140,6 +140,13 @@ class Catalog:
     sample: str | None = None  # file name under ../shared/data or tests/data
     rows: int | None = None  # objects in the reference file, when known
     notes: str = field(default="")
+    # glob on the landing file name marking the catalog's own test split (e.g. "*test*"); the
+    # other files are split into train and validation by key hash (astrolake.ml.features)
+    test_files: str | None = None
+
+    @property
+    def gold_table(self) -> str:
+        return f"gold_{self.name}"
 
     @property
     def bronze_table(self) -> str:
@@ -220,6 +227,7 @@ def catalogs() -> dict[str, Catalog]:
             name=name, contract=contract, data_release=str(spec["data_release"]),
             description=spec["description"], citation=spec.get("citation", contract.citation),
             sample=spec.get("sample"), rows=spec.get("rows"), notes=spec.get("notes", ""),
+            test_files=spec.get("test_files"),
         )
     return out
 

@@ -155,6 +155,7 @@ def ensure_tables(lake: Lake, catalog: Catalog) -> None:
     lake.create(catalog.silver_table, silver_ddl(catalog),
                 cluster_by=[HEALPIX_COLUMN] if c.position else None,
                 properties={**props, "astrolake.key": ",".join(c.key),
+                            "delta.enableChangeDataFeed": "true",  # gold refreshes from the feed
                             "astrolake.healpix": f"nested, order {HEALPIX_ORDER}" if c.position else "none"},
                 comment=f"silver: {c.title}; {catalog.data_release}")
 

@@ -1,0 +1,1 @@
+"""Learning: gold features, MLlib models, evaluation, MLflow tracking, scoring."""

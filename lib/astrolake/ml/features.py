@@ -1,0 +1,307 @@
+"""Gold features: silver rows -> magnitudes, colours, errors, label and a stable split.
+
+``gold_<catalog>`` holds every silver column (so a request for ``ra`` or ``plate`` can be refused
+by name), the derived photometric features, ``_key`` and ``split``.  Two feature sets:
+
+``photometry``
+    an allow-list: ugriz magnitudes, every band-pair colour (u_g, u_r, ..., i_z), the differences
+    of adjacent colours (ug_gr = (u-g)-(g-r), ...) and the errors of all of these where the
+    catalog has them.  Position, date/mjd, plate, fiberid, run/camcol/field, redshift and ids are
+    not in it.
+``full``
+    ``photometry`` plus ``redshift``.
+
+The split is a hash of the key: 70 % train, 10 % validation, 20 % test, so a row keeps its split
+when the table grows.  A catalog that ships its own test file (``test_files`` in catalogs.yaml,
+e.g. the MLZ train/test files) keeps it, and validation is carved out of its training file.
+
+Gold refreshes incrementally from silver's change data feed: only rows inserted, updated or
+deleted in silver since the version gold last saw are merged (re-running is a no-op).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import sys
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
+from pyspark.sql.window import Window
+
+from astrolake.catalogs.contract import SOURCE_NAME, Catalog, get_catalog
+from astrolake.lake.tables import Lake, sql_string
+
+BANDS = ("u", "g", "r", "i", "z")
+FEATURE_SETS = ("photometry", "full")
+LABELS = {"classification": "class", "photoz": "redshift"}
+SPLITS = ("train", "validation", "test")
+TRAIN_PCT, VALIDATION_PCT = 70, 10  # the rest (20 %) is test
+CARVED_VALIDATION_PCT = 12  # of a shipped training file, when the catalog brings its own test file
+SILVER_VERSION_PROPERTY = "astrolake.silver_version"
+_SILVER_INTERNAL = ("_source_file", "_row_hash", "_batch_id", "_first_batch_id", "_ingested_at")
+
+
+class FeatureError(ValueError):
+    """A feature request outside the allow-list, or a table without the needed columns."""
+
+
+# --------------------------------------------------------------------------------------------
+# feature definitions (pure functions of column names)
+# --------------------------------------------------------------------------------------------
+def _bands(columns) -> list[str]:
+    return [b for b in BANDS if b in columns]
+
+
+def colour_pairs(columns) -> list[tuple[str, str]]:
+    """Every band pair (blue, red) present, in wavelength order: (u, g), (u, r), ..., (i, z)."""
+    return list(itertools.combinations(_bands(columns), 2))
+
+
+def adjacent_colours(columns) -> list[tuple[str, str]]:
+    b = _bands(columns)
+    return [(x, y) for x, y in zip(b, b[1:]) if BANDS.index(y) == BANDS.index(x) + 1]
+
+
+def photometry_features(columns) -> list[str]:
+    """The photometric allow-list for a table with ``columns`` (gold or silver)."""
+    cols = set(columns)
+    bands = _bands(cols)
+    adj = adjacent_colours(cols)
+    out = list(bands)
+    out += [f"{a}_{b}" for a, b in colour_pairs(cols)]
+    out += [f"{a}{b}_{c}{d}" for (a, b), (c, d) in zip(adj, adj[1:]) if b == c]
+    errs = [f"err_{b}" for b in bands if f"err_{b}" in cols]
+    out += errs
+    if len(errs) == len(bands):
+        out += [f"err_{a}_{b}" for a, b in colour_pairs(cols)]
+    return out
+
+
+def feature_columns(columns, feature_set: str = "photometry", include: list[str] | None = None) -> list[str]:
+    """The features of ``feature_set`` available in ``columns``; ``include`` restricts them.
+
+    Raises :class:`FeatureError` when ``include`` names a column outside the set, e.g. ``ra`` or
+    ``redshift`` for the photometric classifier.
+    """
+    if feature_set not in FEATURE_SETS:
+        raise FeatureError(f"unknown feature set {feature_set!r}; choose one of {', '.join(FEATURE_SETS)}")
+    allowed = photometry_features(columns)
+    if feature_set == "full" and "redshift" in columns:
+        allowed.append("redshift")
+    if not allowed:
+        raise FeatureError("the table has no ugriz magnitudes: nothing to build features from")
+    if include is None:
+        return allowed
+    outside = [c for c in include if c not in allowed]
+    if outside:
+        why = ("position, dates, plate/fiber/run identifiers, ids and redshift are not photometric"
+               if feature_set == "photometry" else "only photometry and redshift are features")
+        raise FeatureError(f"column(s) {', '.join(outside)} not in the {feature_set!r} feature set ({why}); "
+                           f"allowed: {', '.join(allowed)}")
+    return list(include)
+
+
+def label_column(task: str) -> str:
+    if task not in LABELS:
+        raise FeatureError(f"unknown task {task!r}; choose one of {', '.join(LABELS)}")
+    return LABELS[task]
+
+
+# --------------------------------------------------------------------------------------------
+# silver -> gold rows
+# --------------------------------------------------------------------------------------------
+def split_column(catalog: Catalog) -> F.Column:
+    """``train``/``validation``/``test`` from a hash of the key (stable as the table grows)."""
+    bucket = F.pmod(F.xxhash64(F.col("_key")), F.lit(100))
+    if catalog.test_files and SOURCE_NAME in catalog.contract.key:
+        pattern = fnmatch.translate(catalog.test_files)
+        return (F.when(F.col(SOURCE_NAME).rlike(pattern), "test")
+                .when(bucket < CARVED_VALIDATION_PCT, "validation").otherwise("train"))
+    return (F.when(bucket < TRAIN_PCT, "train")
+            .when(bucket < TRAIN_PCT + VALIDATION_PCT, "validation").otherwise("test"))
+
+
+def gold_rows(silver: DataFrame, catalog: Catalog) -> DataFrame:
+    """Silver rows -> gold rows: silver columns + colours, colour differences, errors, key, split."""
+    cols = set(silver.columns)
+    out = silver.drop(*[c for c in _SILVER_INTERNAL if c in cols])
+    key = [F.col(k).cast("string") for k in catalog.contract.key]
+    derived = {"_key": F.concat_ws("|", *key)}
+    for a, b in colour_pairs(cols):
+        derived[f"{a}_{b}"] = F.col(a) - F.col(b)
+    adj = adjacent_colours(cols)
+    for (a, b), (c, d) in zip(adj, adj[1:]):
+        derived[f"{a}{b}_{c}{d}"] = (F.col(a) - F.col(b)) - (F.col(c) - F.col(d))
+    if all(f"err_{b}" in cols for b in _bands(cols)) and _bands(cols):
+        for a, b in colour_pairs(cols):
+            name = f"err_{a}_{b}"
+            if name not in cols:  # the catalog's own colour error wins when it has one
+                derived[name] = F.sqrt(F.col(f"err_{a}") ** 2 + F.col(f"err_{b}") ** 2)
+    out = out.withColumns(derived)
+    return out.withColumn("split", split_column(catalog))
+
+
+def _gold_ddl_props(catalog: Catalog) -> dict[str, str]:
+    return {"astrolake.catalog": catalog.name, "astrolake.key": "_key",
+            "astrolake.split": f"xxhash64(_key) % 100: <{TRAIN_PCT} train, <{TRAIN_PCT + VALIDATION_PCT} "
+                               "validation, else test" + (f"; files {catalog.test_files} are test"
+                                                          if catalog.test_files else "")}
+
+
+@dataclass
+class GoldResult:
+    table: str
+    mode: str  # "full" | "incremental" | "unchanged"
+    silver_version: int
+    upserted: int
+    deleted: int
+    rows: int
+
+    def line(self) -> str:
+        return (f"{self.table}: {self.mode} from silver v{self.silver_version}: "
+                f"{self.upserted} upserted, {self.deleted} deleted, {self.rows} rows")
+
+
+def _silver_version_seen(lake: Lake, gold: str) -> int | None:
+    props = lake.sql(f"SHOW TBLPROPERTIES {{t}} ('{SILVER_VERSION_PROPERTY}')", t=gold).collect()
+    if not props or props[0]["value"] is None or "does not have" in str(props[0]["value"]):
+        return None
+    try:
+        return int(props[0]["value"])
+    except ValueError:
+        return None
+
+
+def _record_version(lake: Lake, gold: str, version: int, extra: dict[str, str] | None = None) -> None:
+    props = {SILVER_VERSION_PROPERTY: str(version), **(extra or {})}
+    body = ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in props.items())
+    lake.sql(f"ALTER TABLE {{t}} SET TBLPROPERTIES ({body})", t=gold)
+
+
+def _enable_cdf(lake: Lake, silver: str) -> None:
+    props = {r["key"]: r["value"] for r in lake.sql("SHOW TBLPROPERTIES {t}", t=silver).collect()}
+    if props.get("delta.enableChangeDataFeed", "false").lower() != "true":
+        lake.sql("ALTER TABLE {t} SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')", t=silver)
+
+
+def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False, quiet: bool = False) -> GoldResult:
+    """Create or refresh ``gold_<catalog>`` from ``silver_<catalog>``.
+
+    The first run (or ``rebuild=True``) writes gold from a silver snapshot; later runs read
+    silver's change data feed since the version recorded on gold and MERGE only those rows.
+    """
+    catalog = get_catalog(catalog_name)
+    silver, gold = catalog.silver_table, catalog.gold_table
+    if not lake.exists(silver):
+        raise FileNotFoundError(f"no silver table for {catalog_name!r} at {lake.location(silver)}: "
+                                f"ingest the catalog first (astrolake ingest {catalog_name} FILES)")
+    seen = None if rebuild or not lake.exists(gold) else _silver_version_seen(lake, gold)
+    if seen is None:
+        _enable_cdf(lake, silver)
+        version = lake.version(silver)
+        rows = gold_rows(lake.read(silver, version=version), catalog)
+        _say(f"gold: building {gold} from {silver} v{version}", quiet)
+        writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        if lake.settings.uses_unity_catalog:
+            writer.saveAsTable(lake.location(gold))
+        else:
+            writer.save(lake.location(gold))
+        _record_version(lake, gold, version, _gold_ddl_props(catalog))
+        n = lake.read(gold).count()
+        result = GoldResult(gold, "full", version, n, 0, n)
+        _say(result.line(), quiet)
+        return result
+    latest = lake.version(silver)
+    if latest <= seen:
+        result = GoldResult(gold, "unchanged", latest, 0, 0, lake.read(gold).count())
+        _say(result.line(), quiet)
+        return result
+    try:
+        changes = (lake.spark.read.format("delta").option("readChangeFeed", "true")
+                   .option("startingVersion", seen + 1).option("endingVersion", latest)
+                   .load(lake.location(silver)) if not lake.settings.uses_unity_catalog else
+                   lake.spark.read.format("delta").option("readChangeFeed", "true")
+                   .option("startingVersion", seen + 1).option("endingVersion", latest)
+                   .table(lake.location(silver)))
+        changes = changes.where(F.col("_change_type") != "update_preimage")
+        # the newest change of each key wins (a row inserted then updated in the range -> update)
+        key = catalog.contract.key
+        order = Window.partitionBy(*key).orderBy(F.col("_commit_version").desc(),
+                                                  (F.col("_change_type") == "delete").cast("int"))
+        newest = (changes.withColumn("_n", F.row_number().over(order)).where("_n = 1")
+                  .drop("_n", "_commit_timestamp").cache())
+        deleted = newest.where(F.col("_change_type") == "delete")
+        upserts = gold_rows(newest.where(F.col("_change_type") != "delete")
+                            .drop("_change_type", "_commit_version"), catalog)
+        n_up, n_del = upserts.count(), deleted.count()
+        deleted_keys = gold_rows(deleted.drop("_change_type", "_commit_version"), catalog).select("_key")
+        target = lake.delta(gold)
+        if n_del:
+            target.alias("g").merge(deleted_keys.alias("d"), "g._key = d._key").whenMatchedDelete().execute()
+        if n_up:
+            (target.alias("g").merge(upserts.alias("s"), "g._key = s._key")
+             .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+        newest.unpersist()
+    except AnalysisException as exc:  # change files vacuumed or feed not enabled for the range
+        _say(f"gold: change feed of {silver} unavailable from v{seen + 1} ({str(exc).splitlines()[0][:120]}); "
+             "rebuilding from a snapshot", quiet)
+        return build_gold(lake, catalog_name, rebuild=True, quiet=quiet)
+    _record_version(lake, gold, latest)
+    result = GoldResult(gold, "incremental", latest, n_up, n_del, lake.read(gold).count())
+    _say(result.line(), quiet)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# reading gold for learning
+# --------------------------------------------------------------------------------------------
+@dataclass
+class TrainingData:
+    """The rows a model learns from, pinned to one gold version."""
+
+    table: str
+    version: int
+    features: list[str]
+    label: str
+    frame: DataFrame  # all splits, rows with a label and every feature present
+
+    def split(self, name: str) -> DataFrame:
+        if name not in SPLITS:
+            raise FeatureError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+        return self.frame.where(F.col("split") == name)
+
+
+def training_data(lake: Lake, table: str, task: str = "classification", feature_set: str = "photometry",
+                  features: list[str] | None = None, version: int | None = None,
+                  classes: list[str] | None = None) -> TrainingData:
+    """Gold rows with a label and complete features, from one pinned version of ``table``.
+
+    ``table`` is a gold table name (``gold_sdss_dr17_stellar``) or a catalog name.
+    """
+    if not table.startswith("gold_"):
+        table = get_catalog(table).gold_table
+    if not lake.exists(table):
+        raise FileNotFoundError(f"no gold table {table!r} at {lake.location(table)}: run `astrolake features` first")
+    version = lake.version(table) if version is None else int(version)
+    df = lake.read(table, version=version)
+    label = label_column(task)
+    if label not in df.columns:
+        raise FeatureError(f"{table} has no {label!r} column: it cannot train a {task} model")
+    if task == "photoz" and feature_set == "full":
+        raise FeatureError("the 'full' feature set contains redshift, the photo-z target; use 'photometry'")
+    cols = feature_columns(df.columns, feature_set, features)
+    complete = F.col(label).isNotNull()
+    for c in cols:
+        complete = complete & F.col(c).isNotNull() & ~F.isnan(F.col(c))
+    frame = df.where(complete)
+    if classes:
+        frame = frame.where(F.col(label).isin(list(classes)))
+    return TrainingData(table, version, cols, label, frame)
+
+
+def _say(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
