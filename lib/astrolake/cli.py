@@ -20,6 +20,14 @@ EXAMPLES = """examples:
   astrolake history silver_sdss_dr14_skyserver
   astrolake show silver_sdss_dr14_skyserver --version 0 --limit 5
   astrolake demo
+  astrolake features sdss_dr17_stellar
+  astrolake train sdss_dr17_stellar --family rf --param numTrees=100 --param maxDepth=12
+  astrolake train sdss_dr17_stellar --family logreg --tune cv --folds 3
+  astrolake train mlz_sdss_mgs --task photoz --family gbt
+  astrolake search sdss_dr17_stellar --budget-minutes 20 --metric macro_f1
+  astrolake promote astrolake_classification_sdss_dr17_stellar
+  astrolake score --model models:/astrolake_classification_sdss_dr17_stellar@champion \
+      --table gold_sdss_dr17_stellar --out predictions_sdss_dr17_stellar
 """
 
 
@@ -87,7 +95,76 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="ingest the shipped SDSS sample end to end and summarise it")
     _common(p)
+
+    p = sub.add_parser("features", help="build or refresh gold_<catalog> (features, label, split) from silver",
+                       description="Incremental: only silver rows changed since the last run are merged.")
+    p.add_argument("catalog", help="catalog name")
+    p.add_argument("--rebuild", action="store_true", help="rebuild gold from a silver snapshot")
+    _common(p)
+
+    p = sub.add_parser("train", help="train one model family, evaluate it, log and register it in MLflow")
+    p.add_argument("catalog", help="catalog (or gold table) to train on")
+    p.add_argument("--task", choices=["classification", "photoz", "clustering"], default="classification")
+    p.add_argument("--family", default="rf", help="model family (see `astrolake families`; default rf)")
+    p.add_argument("--feature-set", choices=["photometry", "full"], default="photometry")
+    p.add_argument("--features", metavar="A,B,...", help="only these columns (must be in the feature set)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="estimator parameter (repeatable), e.g. --param maxDepth=12")
+    p.add_argument("--tune", choices=["cv", "tvs"], help="tune over the family's grid: cross-validation or train/validation split")
+    p.add_argument("--grid", choices=["small", "default"], default="small", help="grid size for --tune")
+    p.add_argument("--folds", type=int, default=3, help="folds for --tune cv (default 3)")
+    p.add_argument("--table-version", type=int, metavar="V", help="train on this gold version (default: latest)")
+    p.add_argument("--model-name", metavar="NAME", help="registered model name (default astrolake_<task>_<catalog>)")
+    p.add_argument("--no-register", action="store_true", help="log the run without registering the model")
+    _common(p)
+
+    p = sub.add_parser("search", help="search model families and grids within a budget; register the best",
+                       description="Every trial is a nested MLflow run scored on the validation split; the "
+                                   "best by --metric is scored once on the test split and registered.")
+    p.add_argument("catalog", help="catalog (or gold table) to train on")
+    p.add_argument("--task", choices=["classification", "photoz"], default="classification")
+    p.add_argument("--family", action="append", metavar="NAME", help="families to search (repeatable; default: all)")
+    p.add_argument("--feature-set", choices=["photometry", "full"], default="photometry")
+    p.add_argument("--budget-minutes", type=float, default=20.0, help="stop starting trials after this (default 20)")
+    p.add_argument("--max-trials", type=int, help="at most this many trials")
+    p.add_argument("--metric", help="validation metric to select by (default macro_f1 / sigma_nmad)")
+    p.add_argument("--grid", choices=["small", "default"], default="default", help="grid size (default: default)")
+    p.add_argument("--table-version", type=int, metavar="V", help="search on this gold version")
+    p.add_argument("--model-name", metavar="NAME", help="registered model name")
+    _common(p)
+
+    p = sub.add_parser("promote", help="make the challenger champion only if it wins on the same test rows")
+    p.add_argument("model_name", help="registered model name")
+    p.add_argument("--metric", help="metric to compare by (default macro_f1 / sigma_nmad)")
+    p.add_argument("--table-version", type=int, metavar="V", help="gold version whose test split is used")
+    _common(p)
+
+    p = sub.add_parser("score", help="score a Delta table with a registered model; predictions to Delta")
+    p.add_argument("--model", required=True, metavar="URI", help="models:/NAME@champion or models:/NAME/VERSION")
+    p.add_argument("--table", required=True, help="table to score (a gold table)")
+    p.add_argument("--out", required=True, help="predictions table to append to")
+    p.add_argument("--rescore", action="store_true",
+                   help="score rows already scored by another version of the model again")
+    p.add_argument("--table-version", type=int, metavar="V", help="score this version of the table")
+    _common(p)
+
+    p = sub.add_parser("families", help="list model families per task and how each handles class imbalance")
+    _common(p)
     return parser
+
+
+def _params(pairs: list[str]) -> dict:
+    """``NAME=VALUE`` pairs -> dict, values parsed as JSON where they can be (numbers, lists)."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--param {pair!r} must look like NAME=VALUE")
+        k, v = pair.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
 
 
 def _settings(args):
@@ -141,6 +218,8 @@ def run(args) -> int:
         from astrolake.demo import run_demo
 
         return run_demo(_lake(args), quiet=args.quiet)
+    if args.command in ("features", "train", "search", "promote", "score", "families"):
+        return run_learning(args)
     lake = _lake(args)
     _check_table(lake, args.table)
     if args.command == "optimize":
@@ -151,6 +230,63 @@ def run(args) -> int:
         maintenance.history(lake, args.table, args.limit).show(args.limit, truncate=80)
     elif args.command == "show":
         lake.read(args.table, version=args.version, timestamp=args.timestamp).show(args.limit, truncate=40)
+    return 0
+
+
+def run_learning(args) -> int:
+    from astrolake.ml import models
+
+    if args.command == "families":
+        for task, names in models.TASK_FAMILIES.items():
+            for n in names:
+                f = models.family(task, n)
+                print(f"{task:15s} {n:7s} {f.description:62s} imbalance: {f.imbalance}")
+        return 0
+    if args.command in ("train", "search"):
+        fams = [args.family] if args.command == "train" else (args.family or [])
+        for f in fams:  # bad family -> clear error before Spark starts
+            models.family(args.task, f)
+    if args.command == "features":
+        from astrolake.catalogs.contract import get_catalog
+        from astrolake.ml.features import build_gold
+
+        get_catalog(args.catalog)
+        print(build_gold(_lake(args), args.catalog, rebuild=args.rebuild, quiet=args.quiet).line())
+    elif args.command == "train":
+        from astrolake.ml.train import train
+
+        params = _params(args.param)
+        features = [c.strip() for c in args.features.split(",")] if args.features else None
+        r = train(_lake(args), args.catalog, task=args.task, family=args.family, feature_set=args.feature_set,
+                  features=features, params=params, tune=args.tune, grid_size=args.grid, folds=args.folds,
+                  table_version=args.table_version, register=not args.no_register, name=args.model_name,
+                  quiet=args.quiet)
+        print(json.dumps({"run_id": r.run_id, "model_name": r.model_name, "version": r.version,
+                          "table": r.table, "table_version": r.table_version, "metrics": r.metrics}))
+    elif args.command == "search":
+        from astrolake.ml.search import search
+
+        r = search(_lake(args), args.catalog, task=args.task, families=args.family, feature_set=args.feature_set,
+                   budget_minutes=args.budget_minutes, max_trials=args.max_trials, metric=args.metric,
+                   grid_size=args.grid, name=args.model_name, table_version=args.table_version, quiet=args.quiet)
+        print(json.dumps({"run_id": r.run_id, "model_name": r.model_name, "version": r.version,
+                          "trials": len(r.trials), "stopped_by": r.stopped_by, "best_family": r.best.family,
+                          "best_params": r.best.params, f"validation_{r.metric}": r.best.value,
+                          "test_metrics": r.test_metrics}))
+    elif args.command == "promote":
+        from astrolake.ml.registry import promote
+
+        r = promote(_lake(args), args.model_name, metric=args.metric, table_version=args.table_version,
+                    quiet=args.quiet)
+        print(json.dumps({"model_name": r.model_name, "promoted": r.promoted, "champion": r.champion_after,
+                          "challenger": r.challenger, "metric": r.metric, "challenger_value": r.challenger_value,
+                          "champion_value": r.champion_value, "table_version": r.table_version}))
+    elif args.command == "score":
+        from astrolake.ml.scoring import score
+
+        r = score(_lake(args), args.model, args.table, args.out, rescore=args.rescore,
+                  table_version=args.table_version, quiet=args.quiet)
+        print(json.dumps(r.__dict__))
     return 0
 
 

@@ -1,0 +1,216 @@
+"""Train one model family on a pinned gold version, evaluate it, track and register it in MLflow.
+
+This is what ``astrolake train`` runs, and what every trial of ``astrolake search`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from astrolake.lake.tables import Lake
+from astrolake.ml import models, tracking
+from astrolake.ml.features import TrainingData, training_data
+
+PRIMARY_METRIC = {"classification": "macro_f1", "photoz": "sigma_nmad", "clustering": "silhouette"}
+LOWER_IS_BETTER = {"sigma_nmad", "bias_abs", "outlier_fraction", "rmse", "mae"}
+CLUSTER_FEATURES = ["u_g", "g_r", "r_i", "i_z"]
+
+
+def better(metric: str, a: float, b: float | None) -> bool:
+    """True when value ``a`` beats ``b`` for ``metric`` (``b`` None: nothing to beat)."""
+    if b is None:
+        return True
+    return a < b if metric in LOWER_IS_BETTER else a > b
+
+
+@dataclass
+class Fitted:
+    model: PipelineModel
+    task: str
+    family: str
+    params: dict
+    features: list[str]
+    classes: list[str]
+    fit_seconds: float
+    tuning: dict = field(default_factory=dict)
+
+
+def fit(data: TrainingData, task: str, family: str, params: dict | None = None, tune: str | None = None,
+        grid_size: str = "small", folds: int = 3, parallelism: int = 2, seed: int = 42) -> Fitted:
+    """Fit one family on the training split (optionally tuned by CV/TVS over its grid)."""
+    models.family(task, family)
+    params = dict(params or {})
+    train = data.split("train")
+    classes = (sorted(r[0] for r in train.select(data.label).distinct().collect())
+               if task == "classification" else [])
+    if task == "classification" and len(classes) < 2:
+        raise ValueError(f"the training split of {data.table} has {len(classes)} class(es); need at least 2")
+    if task == "classification":
+        train = models.index_labels(train, classes, data.label)
+    rows = models.prepare_training_rows(task, family, train, data.label)
+    pipe = models.build_pipeline(task, family, data.features, classes, seed=seed, **params)
+    t0 = time.perf_counter()
+    tuning: dict = {}
+    if tune:
+        grid = models.GRIDS[(task, family)][grid_size]
+        model, scores = models.tune(pipe, grid, rows, models.tuning_evaluator(task), method=tune,
+                                    folds=folds, parallelism=parallelism, seed=seed)
+        tuning = {"method": tune, "grid": grid, "scores": scores}
+    else:
+        model = pipe.fit(rows)
+    if task == "photoz":
+        model = models.add_error_model(model, data.split("validation"), seed=seed)
+    return Fitted(model, task, family, params, data.features, classes, time.perf_counter() - t0, tuning)
+
+
+def evaluate(model: PipelineModel, df: DataFrame, task: str, classes: list[str]):
+    """Score ``df`` and compute the task's metrics object (in Spark; only aggregates are collected)."""
+    if task == "classification":
+        df = models.index_labels(df, classes)
+    return evaluate_predictions(model.transform(df), task, classes)
+
+
+def evaluate_predictions(pred: DataFrame, task: str, classes: list[str]):
+    """The task's metrics object for a frame of predictions (labels included)."""
+    from astrolake.ml import evaluate as ev
+
+    mag = "r" if "r" in pred.columns else None
+    if task == "classification":
+        return ev.classification_metrics(pred, classes, label_col=models.LABEL_INDEX, mag_col=mag,
+                                         z_col="redshift" if "redshift" in pred.columns else None)
+    if task == "photoz":
+        return ev.regression_metrics(pred, label_col="redshift", prediction_col=models.Z_PHOT,
+                                     error_col=models.Z_ERR if models.Z_ERR in pred.columns else None, mag_col=mag)
+    return ev.clustering_metrics(pred)
+
+
+def metric_dict(metrics) -> dict[str, float]:
+    d = metrics if isinstance(metrics, dict) else metrics.to_dict()
+    return {k: float(v) for k, v in d.items() if isinstance(v, (int, float)) and v == v}
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_name: str | None
+    version: str | None
+    family: str
+    params: dict
+    table: str
+    table_version: int
+    features: list[str]
+    metrics: dict[str, float]
+    fit_seconds: float
+    model: PipelineModel | None = None
+
+    def line(self) -> str:
+        shown = {k: round(v, 4) for k, v in self.metrics.items()
+                 if k.split("_", 1)[-1] in ("macro_f1", "accuracy", "sigma_nmad", "outlier_fraction",
+                                             "coverage_1sigma", "silhouette", "bias")}
+        reg = f" registered {self.model_name} v{self.version} @challenger" if self.version else ""
+        return f"{self.family} {self.params or ''} fit {self.fit_seconds:.1f}s {shown}{reg}"
+
+
+def run_tags(data: TrainingData, lake: Lake, task: str, family: str, feature_set: str,
+             classes: list[str]) -> dict[str, str]:
+    """Tags that let anyone retrain from exactly the same rows."""
+    t = tracking.TAG
+    return {t + "table": data.table, t + "table_location": lake.location(data.table),
+            t + "table_version": str(data.version), t + "task": task, t + "family": family,
+            t + "feature_set": feature_set, t + "features": json.dumps(data.features),
+            t + "label": data.label, t + "classes": json.dumps(classes)}
+
+
+def log_model(fitted: Fitted, data: TrainingData, artifact_path: str = "model") -> None:
+    """Log the Spark pipeline with its signature, an input example and explicit requirements."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    example = data.split("validation").select(*fitted.features).limit(5).toPandas()
+    out_cols = {"classification": ["predicted_class"], "photoz": [models.Z_PHOT, models.Z_ERR],
+                "clustering": ["cluster"]}[fitted.task]
+    out = fitted.model.transform(data.split("validation").limit(5)).select(*out_cols).toPandas()
+    extra = ["xgboost-cpu>=2.1"] if fitted.family == "xgb" else []
+    mlflow.spark.log_model(fitted.model, artifact_path=artifact_path, signature=infer_signature(example, out),
+                           input_example=example, pip_requirements=tracking.pip_requirements(extra))
+    mlflow.log_dict({"features": fitted.features, "classes": fitted.classes}, "features.json")
+
+
+def log_evaluation(metrics, prefix: str) -> dict[str, float]:
+    """Log a metrics object's scalars (``prefix_name``) and its plots (under ``plots/prefix``)."""
+    import mlflow
+
+    values = {f"{prefix}_{k}": v for k, v in metric_dict(metrics).items()}
+    mlflow.log_metrics(values)
+    if not isinstance(metrics, dict):
+        from astrolake.ml import plots
+
+        with tempfile.TemporaryDirectory() as tmp:
+            plots.save_all(metrics, tmp)
+            mlflow.log_artifacts(tmp, f"plots/{prefix}")
+    return values
+
+
+def train(lake: Lake, table: str, task: str = "classification", family: str = "rf",
+          feature_set: str = "photometry", features: list[str] | None = None, params: dict | None = None,
+          tune: str | None = None, grid_size: str = "small", folds: int = 3, table_version: int | None = None,
+          register: bool = True, name: str | None = None, score_test: bool = True, quiet: bool = False,
+          nested: bool = False) -> TrainResult:
+    """Train, evaluate (validation and test), log to MLflow and register as challenger."""
+    import mlflow
+
+    tracking.configure(lake.settings)
+    if task == "clustering":
+        features = features or list(CLUSTER_FEATURES)
+    data = training_data(lake, table, "photoz" if task == "photoz" else "classification", feature_set,
+                         features, version=table_version)
+    if task == "clustering":
+        data.label = "class" if "class" in data.frame.columns else data.features[0]
+    _say(f"train: {task}/{family} on {data.table} v{data.version}, {len(data.features)} features "
+         f"({', '.join(data.features)})", quiet)
+    with mlflow.start_run(run_name=f"{task}-{family}", nested=nested) as run:
+        fitted = fit(data, task, family, params, tune=tune, grid_size=grid_size, folds=folds)
+        mlflow.set_tags(run_tags(data, lake, task, family, feature_set, fitted.classes))
+        mlflow.log_params({k: json.dumps(v) if isinstance(v, (list, dict)) else v
+                           for k, v in {**fitted.params, "family": family, "tune": tune or "none",
+                                        "n_features": len(data.features)}.items()})
+        mlflow.log_metric("fit_seconds", fitted.fit_seconds)
+        metrics = log_evaluation(evaluate(fitted.model, data.split("validation"), task, fitted.classes),
+                                 "validation")
+        if score_test:
+            metrics |= log_evaluation(evaluate(fitted.model, data.split("test"), task, fitted.classes), "test")
+        if fitted.tuning:
+            mlflow.log_dict({k: v for k, v in fitted.tuning.items()}, "tuning.json")
+        version = model_name = None
+        log_model(fitted, data)
+        if register:
+            catalog = data.table[len("gold_"):]
+            model_name = name or tracking.model_name(lake.settings, task, catalog)
+            version = tracking.register(run.info.run_id, "model", model_name,
+                                        tags={tracking.TAG + "table_version": str(data.version)})
+    result = TrainResult(run.info.run_id, model_name, version, family, fitted.params, data.table, data.version,
+                         data.features, metrics, fitted.fit_seconds, fitted.model)
+    _say("train: " + result.line(), quiet)
+    return result
+
+
+def _say(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def probability_columns(pred: DataFrame, classes: list[str], col: str = "probability") -> DataFrame:
+    """``prob_<CLASS>`` columns from MLlib's probability vector (or xgboost's)."""
+    from pyspark.ml.functions import vector_to_array
+
+    arr = vector_to_array(F.col(col))
+    return pred.withColumns({f"prob_{c}": arr[i] for i, c in enumerate(classes)})

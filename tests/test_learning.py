@@ -1,0 +1,335 @@
+"""Gold features, MLlib models, tuning, search, MLflow registry, promotion and batch scoring.
+
+Real Spark, real Delta, real MLflow (SQLite) on small real samples (tests/data, at most 5k rows).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from conftest import ROOT, TESTS_DATA
+
+DR17 = TESTS_DATA / "sdss_dr17_stellar_5k.csv"
+CAT = "sdss_dr17_stellar"
+GOLD = "gold_sdss_dr17_stellar"
+
+
+@pytest.fixture(scope="module")
+def ml_settings(tmp_path_factory, settings):
+    root = tmp_path_factory.mktemp("ml")
+    return settings.with_overrides(base_path=str(root / "lake"), tracking_uri=f"sqlite:///{root}/mlflow.db",
+                                   experiment="astrolake-tests")
+
+
+@pytest.fixture(scope="module")
+def lake(spark, ml_settings):
+    from astrolake.lake.tables import Lake
+
+    return Lake(spark, ml_settings)
+
+
+@pytest.fixture(scope="module")
+def dr17(lake, tmp_path_factory):
+    """DR17 sample: 4,800 rows ingested and featurised; the last 200 kept back in a second file."""
+    from astrolake.lake import pipeline
+    from astrolake.ml.features import build_gold
+
+    lines = DR17.read_text().splitlines()
+    folder = tmp_path_factory.mktemp("dr17")
+    first, later = folder / "part1.csv", folder / "part2.csv"
+    first.write_text("\n".join(lines[:4801]) + "\n")
+    later.write_text("\n".join([lines[0], *lines[4801:]]) + "\n")
+    pipeline.ingest(lake, CAT, [str(first)], quiet=True)
+    build_gold(lake, CAT, quiet=True)
+    return {"later": later}
+
+
+def majority_macro_f1(lake) -> float:
+    """Macro F1 of always predicting the most common class (the baseline a model must beat)."""
+    counts = {r[0]: r[1] for r in lake.read(GOLD).where("split = 'validation'").groupBy("class").count().collect()}
+    top = max(counts, key=counts.get)
+    share = counts[top] / sum(counts.values())
+    return (2 * share / (1 + share)) / len(counts)
+
+
+# --------------------------------------------------------------------------------------------
+# gold
+# --------------------------------------------------------------------------------------------
+def test_gold_features_split_and_incremental_refresh(lake, dr17):
+    from astrolake.lake import pipeline
+    from astrolake.ml import features
+
+    gold = lake.read(GOLD)
+    cols = gold.columns
+    photometry = features.feature_columns(cols, "photometry")
+    assert {"u", "g", "r", "i", "z", "u_g", "g_r", "r_i", "i_z", "u_z", "ug_gr", "ri_iz"} <= set(photometry)
+    assert not {"ra", "dec", "date", "redshift", "healpix_29", "_key", "class"} & set(photometry)
+    assert features.feature_columns(cols, "full") == photometry + ["redshift"]
+    row = gold.where(F.col("u").isNotNull()).first()
+    assert row["u_g"] == pytest.approx(row["u"] - row["g"])
+    assert row["ug_gr"] == pytest.approx((row["u"] - row["g"]) - (row["g"] - row["r"]))
+
+    shares = {r["split"]: r["count"] / 4800 for r in gold.groupBy("split").count().collect()}
+    assert shares["train"] == pytest.approx(0.70, abs=0.03)
+    assert shares["validation"] == pytest.approx(0.10, abs=0.02)
+    assert shares["test"] == pytest.approx(0.20, abs=0.03)
+    before = {r["_key"]: r["split"] for r in gold.select("_key", "split").collect()}
+
+    pipeline.ingest(lake, CAT, [str(dr17["later"])], quiet=True)
+    result = features.build_gold(lake, CAT, quiet=True)
+    assert result.mode == "incremental" and result.upserted == 200 and result.deleted == 0
+    assert result.rows == 5000
+    after = {r["_key"]: r["split"] for r in lake.read(GOLD).select("_key", "split").collect()}
+    assert all(after[k] == s for k, s in before.items())  # a row keeps its split as the table grows
+    assert features.build_gold(lake, CAT, quiet=True).mode == "unchanged"  # re-run: no-op
+    # the incremental table equals a rebuild from the silver snapshot
+    rebuilt = features.gold_rows(lake.read("silver_" + CAT), features.get_catalog(CAT))
+    assert rebuilt.select("_key", "split", "u_g").exceptAll(lake.read(GOLD).select("_key", "split", "u_g")).count() == 0
+
+
+def test_feature_allow_list_refuses_non_photometric_columns(lake, dr17):
+    from astrolake.ml.features import FeatureError, training_data
+
+    for bad in (["u_g", "ra"], ["redshift"], ["date"]):
+        with pytest.raises(FeatureError, match=bad[-1]):
+            training_data(lake, CAT, features=bad)
+    with pytest.raises(FeatureError, match="photo-z target"):
+        training_data(lake, CAT, task="photoz", feature_set="full")
+    with pytest.raises(FeatureError, match="unknown feature set"):
+        training_data(lake, CAT, feature_set="everything")
+    assert training_data(lake, CAT, feature_set="full").features[-1] == "redshift"
+
+
+def test_split_honours_a_shipped_test_file(lake, tmp_path):
+    from astrolake.lake import pipeline
+    from astrolake.ml.features import build_gold
+
+    pipeline.ingest(lake, "mlz_sdss_mgs", [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"),
+                                           str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")], quiet=True)
+    build_gold(lake, "mlz_sdss_mgs", quiet=True)
+    counts = {(r[0], r[1]): r[2] for r in lake.read("gold_mlz_sdss_mgs")
+              .groupBy(F.col("_source_name").contains("test"), "split").count().collect()}
+    assert counts[(True, "test")] == 1500 and (True, "train") not in counts
+    assert (False, "test") not in counts
+    assert counts[(False, "validation")] == pytest.approx(0.12 * 1500, abs=45)
+    # MLZ ships its own colour errors: gold keeps them; and computes the missing pairs in quadrature
+    row = lake.read("gold_mlz_sdss_mgs").first()
+    assert row["err_u_r"] == pytest.approx(np.hypot(row["err_u"], row["err_r"]))
+
+
+# --------------------------------------------------------------------------------------------
+# MLlib families, imbalance, tuning
+# --------------------------------------------------------------------------------------------
+SMALL = {"logreg": {}, "tree": {"maxDepth": 6}, "rf": {"numTrees": 20, "maxDepth": 8},
+         "gbt": {"maxIter": 10, "maxDepth": 4}, "svc": {"maxIter": 50}, "mlp": {"hidden": [16], "maxIter": 100},
+         "xgb": {"n_estimators": 40, "max_depth": 4}}
+
+
+def test_every_classifier_family_beats_the_majority_baseline(lake, dr17):
+    from astrolake.ml import features, train
+
+    data = features.training_data(lake, CAT)
+    data.frame = data.frame.cache()
+    baseline = majority_macro_f1(lake)
+    scores = {}
+    for family, params in SMALL.items():
+        fitted = train.fit(data, "classification", family, params)
+        m = train.evaluate(fitted.model, data.split("validation"), "classification", fitted.classes)
+        scores[family] = m.to_dict()["macro_f1"]
+        assert fitted.classes == ["GALAXY", "QSO", "STAR"]
+    data.frame.unpersist()
+    assert all(v > baseline + 0.2 for v in scores.values()), (baseline, scores)
+
+
+def test_class_weights_and_resampling(lake, dr17):
+    from astrolake.ml import features, models
+
+    train_rows = features.training_data(lake, CAT).split("train")
+    weighted, weights = models.with_class_weights(train_rows)
+    counts = {r[0]: r[1] for r in train_rows.groupBy("class").count().collect()}
+    # n / (k * n_c): every class carries the same total weight
+    totals = {c: weights[c] * n for c, n in counts.items()}
+    assert max(totals.values()) == pytest.approx(min(totals.values()))
+    assert weighted.agg(F.sum(models.WEIGHT)).first()[0] == pytest.approx(sum(counts.values()))
+    resampled = {r[0]: r[1] for r in models.balanced_resample(train_rows).groupBy("class").count().collect()}
+    biggest = max(counts.values())
+    assert all(abs(n - biggest) / biggest < 0.1 for n in resampled.values()), resampled
+
+
+@pytest.mark.parametrize("method", ["cv", "tvs"])
+def test_tuning_over_a_param_grid(lake, dr17, method):
+    from astrolake.ml import features, train
+
+    data = features.training_data(lake, CAT)
+    fitted = train.fit(data, "classification", "logreg", tune=method, folds=2, grid_size="small")
+    assert fitted.tuning["method"] == method
+    assert len(fitted.tuning["scores"]) == 2  # regParam [0.0, 0.01]
+    assert all(0.3 < s <= 1 for s in fitted.tuning["scores"])
+
+
+# --------------------------------------------------------------------------------------------
+# MLflow: tracking, registry, promotion; batch scoring
+# --------------------------------------------------------------------------------------------
+def test_train_logs_reproducible_run_and_registers_challenger(lake, dr17):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from astrolake.ml import tracking, train
+
+    first = train.train(lake, CAT, family="rf", params={"numTrees": 20, "maxDepth": 8}, name="t_repro", quiet=True)
+    client = MlflowClient()
+    run = client.get_run(first.run_id)
+    assert run.data.tags["astrolake.table"] == GOLD
+    assert int(run.data.tags["astrolake.table_version"]) == lake.version(GOLD)
+    assert json.loads(run.data.tags["astrolake.features"]) == first.features
+    assert first.metrics["validation_macro_f1"] > majority_macro_f1(lake) + 0.2
+    assert {"test_macro_f1", "test_f1_QSO", "test_recall_STAR"} <= set(run.data.metrics)
+    arts = {a.path for a in client.list_artifacts(first.run_id)} | \
+           {a.path for a in client.list_artifacts(first.run_id, "plots/test")}
+    assert "plots/test/confusion_matrix.png" in arts and "features.json" in arts
+    info = mlflow.models.get_model_info(f"runs:/{first.run_id}/model")
+    assert info.signature is not None and "spark" in info.flavors
+    assert tracking.alias_version("t_repro", "challenger") == first.version == "1"
+    # retraining from the recorded table version reproduces the metrics
+    again = train.train(lake, CAT, family="rf", params={"numTrees": 20, "maxDepth": 8},
+                        table_version=first.table_version, register=False, quiet=True)
+    assert again.metrics["test_macro_f1"] == pytest.approx(first.metrics["test_macro_f1"], abs=1e-12)
+
+
+def test_promotion_moves_champion_only_on_a_win_and_scoring_is_incremental(lake, dr17):
+    from mlflow import MlflowClient
+
+    from astrolake.ml import registry, scoring, train
+
+    name = "t_promote"
+    weak = train.train(lake, CAT, family="logreg", features=["u_g"], name=name, quiet=True)
+    p1 = registry.promote(lake, name, quiet=True)
+    assert p1.promoted and p1.champion_after == weak.version  # no champion yet: the first one is
+    strong = train.train(lake, CAT, family="rf", params={"numTrees": 20, "maxDepth": 8}, name=name, quiet=True)
+    p2 = registry.promote(lake, name, quiet=True)
+    assert p2.promoted and p2.champion_after == strong.version
+    assert p2.challenger_value > p2.champion_value
+    weak2 = train.train(lake, CAT, family="logreg", features=["u_g"], name=name, quiet=True)
+    p3 = registry.promote(lake, name, quiet=True)
+    assert not p3.promoted and p3.champion_after == strong.version  # a worse model never wins
+    tags = MlflowClient().get_model_version(name, weak2.version).tags
+    assert tags["astrolake.promotion.result"] == "rejected"
+    assert float(tags["astrolake.promotion.champion_value"]) == pytest.approx(p3.champion_value)
+
+    out = "predictions_t"
+    r1 = scoring.score(lake, f"models:/{name}@champion", GOLD, out, quiet=True)
+    assert r1.scored == lake.read(GOLD).where(F.col("u").isNotNull()).count() and r1.model_version == strong.version
+    preds = lake.read(out)
+    row = preds.first()
+    assert sum(row["probabilities"].values()) == pytest.approx(1.0)
+    assert row["predicted_class"] == max(row["probabilities"], key=row["probabilities"].get)
+    assert scoring.score(lake, f"models:/{name}@champion", GOLD, out, quiet=True).scored == 0  # re-run: no-op
+    # another version: rows already scored by the model are skipped unless rescoring is asked for
+    assert scoring.score(lake, f"models:/{name}/{weak.version}", GOLD, out, quiet=True).scored == 0
+    r4 = scoring.score(lake, f"models:/{name}/{weak.version}", GOLD, out, rescore=True, quiet=True)
+    assert r4.scored == r1.scored
+    assert preds.groupBy("model_version").count().count() == 2
+    with pytest.raises(LookupError, match="no registered model version"):
+        scoring.score(lake, f"models:/{name}@nosuchalias", GOLD, out, quiet=True)
+
+
+def test_search_runs_nested_trials_and_scores_test_once(lake, dr17):
+    from mlflow import MlflowClient
+
+    from astrolake.ml import search
+
+    result = search.search(lake, CAT, families=["logreg", "rf"], grid_size="small", max_trials=3,
+                           name="t_search", quiet=True)
+    assert len(result.trials) == 3 and [t.family for t in result.trials] == ["logreg", "rf", "logreg"]
+    assert result.best.value == max(t.value for t in result.trials)
+    client = MlflowClient()
+    children = client.search_runs([client.get_run(result.run_id).info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert len(children) == 3
+    assert all(not any(k.startswith("test_") for k in c.data.metrics) for c in children)  # validation only
+    assert "test_macro_f1" in client.get_run(result.run_id).data.metrics
+    assert result.version == "1"
+
+
+def test_photoz_with_calibrated_uncertainty(lake):
+    from astrolake.lake import pipeline
+    from astrolake.ml import train
+    from astrolake.ml.features import build_gold
+
+    if not lake.exists("gold_mlz_sdss_mgs"):
+        pipeline.ingest(lake, "mlz_sdss_mgs", [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"),
+                                               str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")], quiet=True)
+        build_gold(lake, "mlz_sdss_mgs", quiet=True)
+    r = train.train(lake, "mlz_sdss_mgs", task="photoz", family="rf", params={"numTrees": 30, "maxDepth": 8},
+                    register=False, quiet=True)
+    assert r.metrics["test_sigma_nmad"] < 0.03  # MGS galaxies: about 0.013-0.02 with RF
+    assert r.metrics["test_outlier_fraction"] < 0.02
+    assert 0.55 < r.metrics["test_coverage_1sigma"] < 0.80  # calibrated to 0.683 on validation
+
+
+def test_clustering_on_colours_assigns_new_rows(lake, dr17):
+    from astrolake.ml import features, train
+
+    r = train.train(lake, CAT, task="clustering", family="kmeans", params={"k": 3}, name="t_kmeans", quiet=True)
+    assert r.features == ["u_g", "g_r", "r_i", "i_z"]
+    assert r.metrics["validation_silhouette"] > 0.2
+    rows = features.training_data(lake, CAT, features=r.features).split("test")
+    assigned = r.model.transform(rows).select("cluster").distinct().count()
+    assert assigned == 3
+
+
+def test_xgboost_stage_is_logged_loaded_and_scored(lake, dr17):
+    from astrolake.ml import scoring, train
+
+    r = train.train(lake, CAT, family="xgb", params=SMALL["xgb"], name="t_xgb", quiet=True)
+    assert r.metrics["test_macro_f1"] > majority_macro_f1(lake) + 0.2
+    s = scoring.score(lake, "models:/t_xgb@challenger", GOLD, "predictions_xgb", quiet=True)
+    assert s.scored > 4000
+
+
+# --------------------------------------------------------------------------------------------
+# doors
+# --------------------------------------------------------------------------------------------
+def _cli(*args, settings):
+    env_args = ["--base-path", settings.base_path, "--master", "local[2]", "--shuffle-partitions", "2",
+                "--driver-memory", "1g"]
+    return subprocess.run([sys.executable, "-m", "astrolake.cli", *args, *env_args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600,
+                          env={**__import__("os").environ, "ASTROLAKE_TRACKING_URI": settings.tracking_uri,
+                               "ASTROLAKE_EXPERIMENT": "astrolake-cli"})
+
+
+def test_cli_rejects_bad_learning_arguments(ml_settings):
+    r = _cli("train", CAT, "--family", "nope", settings=ml_settings)
+    assert r.returncode == 1 and "unknown classification family 'nope'" in r.stderr
+    r = _cli("train", CAT, "--param", "maxDepth", settings=ml_settings)
+    assert r.returncode == 1 and "NAME=VALUE" in r.stderr
+    r = _cli("score", "--model", "runs:/abc", "--table", GOLD, "--out", "p", settings=ml_settings)
+    assert r.returncode == 1 and "models:/NAME@champion" in r.stderr
+    r = _cli("search", CAT, "--budget-minutes", "0", settings=ml_settings)
+    assert r.returncode == 1 and "budget" in r.stderr
+    r = _cli("train", CAT, "--task", "regression", settings=ml_settings)
+    assert r.returncode == 2  # argparse: invalid choice
+
+
+def test_cli_train_promote_score(lake, dr17, ml_settings):
+    r = _cli("train", CAT, "--family", "tree", "--param", "maxDepth=6", "--model-name", "t_cli",
+             "--quiet", settings=ml_settings)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["version"] == "1" and out["metrics"]["test_macro_f1"] > 0.5
+    r = _cli("promote", "t_cli", "--quiet", settings=ml_settings)
+    assert r.returncode == 0 and json.loads(r.stdout)["champion"] == "1"
+    r = subprocess.run([sys.executable, "jobs/score.py", "--model", "models:/t_cli@champion", "--table", GOLD,
+                        "--out", "predictions_cli", "--quiet", "--base-path", ml_settings.base_path,
+                        "--master", "local[2]", "--driver-memory", "1g"], capture_output=True, text=True, cwd=ROOT, timeout=600,
+                       env={**__import__("os").environ, "ASTROLAKE_TRACKING_URI": ml_settings.tracking_uri,
+                            "ASTROLAKE_EXPERIMENT": "astrolake-cli"})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["scored"] == lake.read("predictions_cli").count() > 4000
