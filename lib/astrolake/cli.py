@@ -202,14 +202,18 @@ def run(args) -> int:
         from astrolake.sources.files import expand, FITS_SUFFIXES, TEXT_SUFFIXES
 
         expand(args.paths, FITS_SUFFIXES + TEXT_SUFFIXES)  # missing file -> clear error before Spark starts
-        result = pipeline.ingest(_lake(args), args.catalog, args.paths, quiet=args.quiet)
+        lake = _lake(args)
+        result = pipeline.ingest(lake, args.catalog, args.paths, quiet=args.quiet)
         _print_ledgers(result.ledgers)
+        _refresh_gold(lake, args.catalog, args.quiet)
         return 0
     if args.command == "refresh":
         if not Path(args.landing).is_dir():
             raise FileNotFoundError(f"landing folder not found: {args.landing}")
-        result = pipeline.refresh(_lake(args), args.catalog, args.landing, quiet=args.quiet)
+        lake = _lake(args)
+        result = pipeline.refresh(lake, args.catalog, args.landing, quiet=args.quiet)
         _print_ledgers(result.ledgers)
+        _refresh_gold(lake, args.catalog, args.quiet)
         return 0
     if args.command == "revalidate":
         _print_ledgers([pipeline.revalidate(_lake(args), args.catalog, quiet=args.quiet)])
@@ -231,6 +235,15 @@ def run(args) -> int:
     elif args.command == "show":
         lake.read(args.table, version=args.version, timestamp=args.timestamp).show(args.limit, truncate=40)
     return 0
+
+
+def _refresh_gold(lake, catalog: str, quiet: bool) -> None:
+    """Once a catalog has a gold table, every ingest/refresh brings it up to date (change feed)."""
+    from astrolake.catalogs.contract import get_catalog
+    from astrolake.ml.features import build_gold
+
+    if lake.exists(get_catalog(catalog).gold_table):
+        print(build_gold(lake, catalog, quiet=quiet).line())
 
 
 def run_learning(args) -> int:

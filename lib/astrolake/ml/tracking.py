@@ -26,8 +26,11 @@ TAG = "astrolake."  # prefix of every tag astrolake sets on runs and model versi
 
 def configure(settings: Settings) -> str:
     """Point MLflow at the tracking store and registry of ``settings``; return the experiment id."""
+    import logging
+
     import mlflow
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines drown astrolake's progress
     uri = settings.tracking_uri
     if not uri:
         uri = "databricks" if on_databricks() else f"sqlite:///{Path.cwd().absolute() / 'mlflow.db'}"
@@ -49,6 +52,12 @@ def configure(settings: Settings) -> str:
     mlflow.set_experiment(experiment_id=exp_id)
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     return exp_id
+
+
+def tracking_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
 
 
 def model_name(settings: Settings, task: str, catalog: str) -> str:
