@@ -25,6 +25,8 @@ EXAMPLES = """examples:
   astrolake train sdss_dr17_stellar --family logreg --tune cv --folds 3
   astrolake train mlz_sdss_mgs --task photoz --family gbt
   astrolake search sdss_dr17_stellar --budget-minutes 20 --metric macro_f1
+  astrolake train-dnn sdss_dr17_stellar --backend horovod --num-proc 2 --param epochs=20
+  astrolake train-dnn sdss_dr17_stellar --backend tf-distribute --num-proc 2
   astrolake promote astrolake_classification_sdss_dr17_stellar
   astrolake score --model models:/astrolake_classification_sdss_dr17_stellar@champion \
       --table gold_sdss_dr17_stellar --out predictions_sdss_dr17_stellar
@@ -148,6 +150,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table-version", type=int, metavar="V", help="score this version of the table")
     _common(p)
 
+    p = sub.add_parser("train-dnn", help="train a deep Keras MLP with Horovod or tf.distribute; register it",
+                       description="One training function, several launchers: Horovod ranks started by Spark "
+                                   "(default) or by horovodrun, tf.distribute workers in a Spark barrier stage, "
+                                   "or one local process. A killed run resumes from its last checkpoint.")
+    p.add_argument("catalog", help="catalog (or gold table) to train on")
+    p.add_argument("--task", choices=["classification", "photoz"], default="classification")
+    p.add_argument("--backend", choices=["horovod", "tf-distribute", "local"], default="horovod")
+    p.add_argument("--num-proc", type=int, default=2, help="number of workers (default 2)")
+    p.add_argument("--launcher", choices=["spark", "horovodrun"], default="spark",
+                   help="how Horovod ranks start (default: Spark tasks)")
+    p.add_argument("--hosts", help="horovodrun -H value, e.g. host1:2,host2:2 (default localhost:N)")
+    p.add_argument("--feature-set", choices=["photometry"], default="photometry")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="depth, width, dropout, batch_size, learning_rate, epochs, patience, warmup_epochs, seed")
+    p.add_argument("--threads-per-rank", type=int, default=1, help="TF/OMP threads per worker (default 1)")
+    p.add_argument("--table-version", type=int, metavar="V")
+    p.add_argument("--model-name", metavar="NAME")
+    p.add_argument("--no-register", action="store_true")
+    _common(p)
+
     p = sub.add_parser("families", help="list model families per task and how each handles class imbalance")
     _common(p)
     return parser
@@ -222,7 +244,7 @@ def run(args) -> int:
         from astrolake.demo import run_demo
 
         return run_demo(_lake(args), quiet=args.quiet)
-    if args.command in ("features", "train", "search", "promote", "score", "families"):
+    if args.command in ("features", "train", "search", "promote", "score", "families", "train-dnn"):
         return run_learning(args)
     lake = _lake(args)
     _check_table(lake, args.table)
@@ -286,6 +308,18 @@ def run_learning(args) -> int:
                           "trials": len(r.trials), "stopped_by": r.stopped_by, "best_family": r.best.family,
                           "best_params": r.best.params, f"validation_{r.metric}": r.best.value,
                           "test_metrics": r.test_metrics}))
+    elif args.command == "train-dnn":
+        from astrolake.dl.train import train_dnn
+
+        if args.num_proc < 1:
+            raise ValueError("--num-proc must be at least 1")
+        r = train_dnn(_lake(args), args.catalog, task=args.task, backend=args.backend, num_proc=args.num_proc,
+                      feature_set=args.feature_set, params=_params(args.param), table_version=args.table_version,
+                      register=not args.no_register, name=args.model_name, launcher=args.launcher,
+                      hosts=args.hosts, threads_per_rank=args.threads_per_rank, quiet=args.quiet)
+        print(json.dumps({"run_id": r.run_id, "model_name": r.model_name, "version": r.version,
+                          "table": r.table, "table_version": r.table_version, "metrics": r.metrics,
+                          "workers": len(r.ranks), "samples_per_second": r.ranks[0]["samples_per_second"]}))
     elif args.command == "promote":
         from astrolake.ml.registry import promote
 

@@ -49,10 +49,11 @@ def predict(ref: tracking.ModelRef, df: DataFrame) -> DataFrame:
         model = mlflow.spark.load_model(ref.uri)
         return model.transform(df)
     udf = mlflow.pyfunc.spark_udf(df.sparkSession, ref.uri, env_manager="local", result_type="array<double>")
-    out = df.withColumn("_out", udf(F.struct(*[F.col(c) for c in ref.features])))
+    # Keras models take one float32 matrix, columns in the order of the model's feature list
+    out = df.withColumn("_out", udf(F.struct(*[F.col(c).cast("float").alias(c) for c in ref.features])))
     if ref.task == "classification":
         classes = ref.classes
-        best = F.array_position(F.col("_out"), F.array_max(F.col("_out"))) - 1
+        best = (F.array_position(F.col("_out"), F.array_max(F.col("_out"))) - 1).cast("int")
         names = F.array(*[F.lit(c) for c in classes])
         out = out.withColumns({"prediction": best.cast("double"), "predicted_class": F.element_at(names, best + 1),
                                "probability": F.col("_out")})
