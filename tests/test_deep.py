@@ -1,0 +1,133 @@
+"""Distributed deep learning: real multi-process Horovod and tf.distribute on local Spark.
+
+Each run trains the Keras MLP on the DR17 sample (tests/data) and checks several things at once:
+shards, identical weights, a score above the majority-class baseline, one MLflow run and one
+registered version.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from conftest import TESTS_DATA
+
+CAT = "sdss_dr17_stellar"
+GOLD = "gold_sdss_dr17_stellar"
+FAST = {"epochs": 4, "batch_size": 128, "depth": 2, "width": 32, "patience": 10}
+
+
+@pytest.fixture(scope="module")
+def dl_lake(spark, settings, tmp_path_factory):
+    from astrolake.lake import pipeline
+    from astrolake.lake.tables import Lake
+    from astrolake.ml.features import build_gold
+
+    root = tmp_path_factory.mktemp("dl")
+    lake = Lake(spark, settings.with_overrides(base_path=str(root / "lake"), experiment="astrolake-dl",
+                                               tracking_uri=f"sqlite:///{root}/mlflow.db"))
+    pipeline.ingest(lake, CAT, [str(TESTS_DATA / "sdss_dr17_stellar_5k.csv")], quiet=True)
+    build_gold(lake, CAT, quiet=True)
+    return lake
+
+
+def _runs_and_versions(name: str):
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    versions = client.search_model_versions(f"name = '{name}'")
+    return client, versions
+
+
+def _run_count(lake) -> int:
+    from mlflow import MlflowClient
+
+    from astrolake.ml import tracking
+
+    exp_id = tracking.configure(lake.settings)
+    return len(MlflowClient().search_runs([exp_id], max_results=1000))
+
+
+def test_horovod_build_has_tensorflow_and_gloo():
+    out = subprocess.run([str(Path(sys.executable).with_name("horovodrun")), "--check-build"],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert "[X] TensorFlow" in out and "[X] Gloo" in out
+
+
+@pytest.mark.parametrize("backend", ["horovod", "tf-distribute"])
+def test_two_worker_training(dl_lake, backend):
+    from astrolake.dl.train import train_dnn
+    from astrolake.ml import tracking
+
+    name = f"t_dnn_{backend.replace('-', '_')}"
+    runs_before = _run_count(dl_lake)
+    result = train_dnn(dl_lake, CAT, backend=backend, num_proc=2, params=FAST, name=name, return_keys=True,
+                       quiet=True)
+    ranks = result.ranks
+    assert [r["rank"] for r in ranks] == [0, 1] and all(r["size"] == 2 for r in ranks)
+    # each rank read only its shard: disjoint, and together exactly the training split of the table
+    keys = [set(r["train_keys"]) for r in ranks]
+    assert keys[0] and keys[1] and not keys[0] & keys[1]
+    table_train = {r["_key"] for r in dl_lake.read(GOLD, version=result.table_version)
+                   .where("split = 'train'").select("_key").collect()}
+    assert keys[0] | keys[1] == table_train
+    assert ranks[0]["weights"] == ranks[1]["weights"]  # every rank ends with the same model
+    r0 = ranks[0]
+    assert r0["epochs_run"] == FAST["epochs"]
+    assert r0["validation_macro_f1"] > r0["majority_macro_f1"] + 0.2
+    tracking.configure(dl_lake.settings)
+    client, versions = _runs_and_versions(name)
+    assert len(versions) == 1 and versions[0].run_id == result.run_id  # one run, one version
+    assert _run_count(dl_lake) == runs_before + 1
+    assert len(client.get_metric_history(result.run_id, "loss")) == FAST["epochs"]  # per-epoch metrics
+    assert tracking.alias_version(name, "challenger") == "1"
+
+
+def test_killed_run_resumes_from_its_checkpoint(dl_lake):
+    from astrolake.dl.train import train_dnn
+
+    name = "t_dnn_resume"
+    params = {**FAST, "epochs": 4}
+    with pytest.raises(Exception, match="exited with non-zero|exit"):  # both ranks die after epoch 2
+        train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, stop_after_epoch=2,
+                  quiet=True)
+    ckpts = list((Path(dl_lake.settings.checkpoint_root) / "dnn").glob(f"{GOLD}-*"))
+    assert any((c / "state.json").is_file() for c in ckpts)
+    result = train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, quiet=True)
+    r0 = result.ranks[0]
+    assert r0["initial_epoch"] == 2 and r0["epochs_run"] == 2  # epochs 3 and 4 only
+    client, versions = _runs_and_versions(name)
+    assert len(versions) == 1  # the resumed run is the same MLflow run
+    assert len(client.get_metric_history(result.run_id, "loss")) == 4
+
+
+def test_keras_model_scores_and_competes_like_mllib_models(dl_lake):
+    from astrolake.ml import registry, scoring
+    from astrolake.ml.train import train
+
+    name = "t_dnn_horovod"
+    scored = scoring.score(dl_lake, f"models:/{name}@challenger", GOLD, "predictions_dnn", quiet=True)
+    assert scored.scored == dl_lake.read(GOLD).count()
+    row = dl_lake.read("predictions_dnn").first()
+    assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    first = registry.promote(dl_lake, name, quiet=True)
+    assert first.promoted  # the Keras version is champion now
+    mllib = train(dl_lake, CAT, family="logreg", features=["u_g"], name=name, quiet=True)
+    second = registry.promote(dl_lake, name, quiet=True)
+    assert mllib.version == "2" and not second.promoted and second.champion_after == "1"
+
+
+def test_snapshot_is_written_once_per_version(dl_lake):
+    from astrolake.dl.snapshot import write_snapshot
+
+    a = write_snapshot(dl_lake, CAT, num_shards=3, quiet=True)
+    stamp = (Path(a.path) / "meta.json").stat().st_mtime
+    b = write_snapshot(dl_lake, CAT, num_shards=3, quiet=True)
+    assert b.path == a.path and (Path(b.path) / "meta.json").stat().st_mtime == stamp
+    total = sum(ds.dataset(a.shard_path("train", s), format="parquet").count_rows() for s in range(3))
+    assert total == sum(a.counts["train"]) == dl_lake.read(GOLD).where("split = 'train'").count()
+    assert len(a.mean) == len(a.features) and all(v > 0 for v in a.variance)
