@@ -131,3 +131,23 @@ def test_snapshot_is_written_once_per_version(dl_lake):
     total = sum(ds.dataset(a.shard_path("train", s), format="parquet").count_rows() for s in range(3))
     assert total == sum(a.counts["train"]) == dl_lake.read(GOLD).where("split = 'train'").count()
     assert len(a.mean) == len(a.features) and all(v > 0 for v in a.variance)
+
+
+def test_architecture_search_with_optuna(dl_lake, monkeypatch):
+    from astrolake.cli import main
+
+    monkeypatch.setenv("ASTROLAKE_TRACKING_URI", dl_lake.settings.tracking_uri)
+    monkeypatch.setenv("ASTROLAKE_EXPERIMENT", dl_lake.settings.experiment)
+    name = "t_dnn_search"
+    rc = main(["search", CAT, "--family", "dnn", "--max-trials", "3", "--epochs", "2", "--model-name", name,
+               "--base-path", dl_lake.settings.base_path, "--quiet"])
+    assert rc == 0
+    client, versions = _runs_and_versions(name)
+    assert len(versions) == 1  # the refit of the best network, registered as challenger
+    refit = client.get_run(versions[0].run_id)
+    parent = refit.data.tags["mlflow.parentRunId"]
+    children = client.search_runs([refit.info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    assert len(children) == 4  # 3 trials + the refit
+    board = client.get_run(parent).data.metrics
+    assert board["best_validation_macro_f1"] >= board["hand_set_validation_macro_f1"]
+    assert refit.data.tags["astrolake.backend"] == "horovod"

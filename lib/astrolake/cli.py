@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   astrolake train sdss_dr17_stellar --family logreg --tune cv --folds 3
   astrolake train mlz_sdss_mgs --task photoz --family gbt
   astrolake search sdss_dr17_stellar --budget-minutes 20 --metric macro_f1
+  astrolake search sdss_dr17_stellar --family dnn --budget-minutes 20 --epochs 15
   astrolake train-dnn sdss_dr17_stellar --backend horovod --num-proc 2 --param epochs=20
   astrolake train-dnn sdss_dr17_stellar --backend tf-distribute --num-proc 2
   astrolake promote astrolake_classification_sdss_dr17_stellar
@@ -133,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", choices=["small", "default"], default="default", help="grid size (default: default)")
     p.add_argument("--table-version", type=int, metavar="V", help="search on this gold version")
     p.add_argument("--model-name", metavar="NAME", help="registered model name")
+    g = p.add_argument_group("--family dnn (Optuna over network architectures)")
+    g.add_argument("--epochs", type=int, default=15, help="epochs per trial and for the refit (default 15)")
+    g.add_argument("--backend", choices=["horovod", "tf-distribute", "local"], default="horovod",
+                   help="launcher of the refit of the best network (default horovod)")
+    g.add_argument("--num-proc", type=int, default=2, help="workers of the refit (default 2)")
     _common(p)
 
     p = sub.add_parser("promote", help="make the challenger champion only if it wins on the same test rows")
@@ -278,7 +284,7 @@ def run_learning(args) -> int:
                 print(f"{task:15s} {n:7s} {f.description:62s} imbalance: {f.imbalance}")
         return 0
     if args.command in ("train", "search"):
-        fams = [args.family] if args.command == "train" else (args.family or [])
+        fams = [args.family] if args.command == "train" else [f for f in (args.family or []) if f != "dnn"]
         for f in fams:  # bad family -> clear error before Spark starts
             models.family(args.task, f)
     if args.command == "features":
@@ -298,6 +304,17 @@ def run_learning(args) -> int:
                   quiet=args.quiet)
         print(json.dumps({"run_id": r.run_id, "model_name": r.model_name, "version": r.version,
                           "table": r.table, "table_version": r.table_version, "metrics": r.metrics}))
+    elif args.command == "search" and args.family and "dnn" in args.family:
+        from astrolake.dl.search import search_dnn
+
+        if args.family != ["dnn"]:
+            raise ValueError("--family dnn searches network architectures; give it alone")
+        r = search_dnn(_lake(args), args.catalog, task=args.task, budget_minutes=args.budget_minutes,
+                       max_trials=args.max_trials, epochs=args.epochs, backend=args.backend,
+                       num_proc=args.num_proc, name=args.model_name, table_version=args.table_version,
+                       quiet=args.quiet)
+        print(json.dumps({"run_id": r.run_id, "trials": len(r.trials), "best": r.best, "hand_set": r.hand_set,
+                          "model_name": r.refit.model_name, "version": r.refit.version}))
     elif args.command == "search":
         from astrolake.ml.search import search
 

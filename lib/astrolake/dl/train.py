@@ -46,7 +46,7 @@ def train_dnn(lake: Lake, table: str, task: str = "classification", backend: str
               feature_set: str = "photometry", params: dict | None = None, table_version: int | None = None,
               register: bool = True, name: str | None = None, launcher: str = "spark", hosts: str | None = None,
               threads_per_rank: int = 1, return_keys: bool = False, stop_after_epoch: int | None = None,
-              quiet: bool = False) -> DnnResult:
+              extra_tags: dict | None = None, quiet: bool = False) -> DnnResult:
     """Train the deep MLP (classifier or photo-z regressor) with ``num_proc`` workers."""
     import mlflow
 
@@ -71,7 +71,8 @@ def train_dnn(lake: Lake, table: str, task: str = "classification", backend: str
             t + "table_version": str(snap.version), t + "task": task, t + "family": "dnn",
             t + "feature_set": feature_set, t + "features": json.dumps(snap.features),
             t + "label": "class" if task == "classification" else "redshift",
-            t + "classes": json.dumps(snap.classes), t + "backend": backend, t + "num_proc": str(num_proc)}
+            t + "classes": json.dumps(snap.classes), t + "backend": backend, t + "num_proc": str(num_proc),
+            **(extra_tags or {})}
     ident = hashlib.sha256(json.dumps([snap.path, backend, num_proc, hp, model_name], sort_keys=True).encode())
     ckpt = Path(lake.settings.checkpoint_root) / "dnn" / f"{snap.table}-v{snap.version}-{task}-{ident.hexdigest()[:12]}"
     exp = mlflow.get_experiment(mlflow.tracking.fluent._get_experiment_id())

@@ -97,8 +97,11 @@ def train_worker(config: dict) -> dict:
 
     from astrolake.dl.snapshot import Snapshot
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TF already initialised in this process (trials run one after another)
+        pass
     backend = config.get("backend", "local")
     snap = Snapshot.load(config["snapshot"])
     hvd = strategy = None
@@ -260,7 +263,13 @@ def _finish(tf, model, snap, config: dict, run_id: str | None) -> dict:
         dz = (z - y) / (1 + y)
         out["validation_sigma_nmad"] = float(1.4826 * np.median(np.abs(dz - np.median(dz))))
         out["validation_outlier_fraction"] = float((np.abs(dz) > 0.15).mean())
-    if run_id is None:
+    if run_id is None or not config.get("log_model", True):
+        if run_id is not None:
+            import mlflow
+
+            mlflow.MlflowClient().log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, int(time.time() * 1000), 0)
+                                                             for k, v in out.items() if isinstance(v, float)])
+            mlflow.MlflowClient().set_terminated(run_id)
         return out
     import mlflow
     from mlflow.models import infer_signature
