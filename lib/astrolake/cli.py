@@ -176,6 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-register", action="store_true")
     _common(p)
 
+    p = sub.add_parser("check-quarantine", help="fail when the newest batch quarantined too many rows",
+                       description="Exit 1 when quarantined / read of the catalog's newest batch exceeds --max-rate.")
+    p.add_argument("catalog", help="catalog name")
+    p.add_argument("--max-rate", type=float, default=0.05, help="highest acceptable fraction (default 0.05)")
+    _common(p)
+
+    p = sub.add_parser("validate-bundle", help="check the Databricks asset bundle offline",
+                       description="Variables, typed job models, notebooks and their widgets, entry-point "
+                                   "arguments, Quartz crons, wheels, secrets. Exit 1 on any problem.")
+    p.add_argument("--path", default="deploy/databricks", help="bundle folder (default deploy/databricks)")
+    p.add_argument("--target", action="append", help="target(s) to check (default: all)")
+
     p = sub.add_parser("families", help="list model families per task and how each handles class imbalance")
     _common(p)
     return parser
@@ -223,6 +235,28 @@ def run(args) -> int:
     if args.command == "catalogs":
         for name, cat in sorted(catalogs().items()):
             print(f"{name:22s} {cat.contract.name:18s} {cat.data_release:12.12s} key=({', '.join(cat.contract.key)})")
+        return 0
+    if args.command == "validate-bundle":
+        from astrolake.deploy.bundle import validate
+
+        problems = validate(args.path, args.target)
+        for prob in problems:
+            print(prob)
+        if problems:
+            raise ValueError(f"{len(problems)} problem(s) in the bundle at {args.path}")
+        print(f"bundle at {args.path}: valid for every target")
+        return 0
+    if args.command == "check-quarantine":
+        if not 0 <= args.max_rate <= 1:
+            raise ValueError("--max-rate must be between 0 and 1")
+        get_catalog(args.catalog)
+        batch, rate, bad, read = pipeline.last_quarantine_rate(_lake(args), args.catalog)
+        if batch is None:
+            raise LookupError(f"no batch of {args.catalog} in the ledger yet")
+        print(f"{args.catalog} batch {batch}: {bad:,} of {read:,} rows quarantined ({rate:.2%}; limit {args.max_rate:.2%})")
+        if rate > args.max_rate:
+            raise RuntimeError(f"quarantine rate {rate:.2%} of batch {batch} exceeds {args.max_rate:.2%}: "
+                               "see the quarantine table's _reasons")
         return 0
     if args.command in ("ingest", "refresh", "revalidate"):
         get_catalog(args.catalog)  # unknown catalog -> clear error before Spark starts

@@ -451,3 +451,13 @@ def _rebuild(lake: Lake, catalog: Catalog, batch: int, quiet: bool) -> Ledger:
     ledger = process_batch(lake, catalog, batch, None, "revalidate", quiet, from_bronze=bronze)
     _say(f"{catalog.name}: quarantine held {before:,} rows before, {ledger.quarantined:,} now", quiet)
     return ledger
+
+
+def last_quarantine_rate(lake: Lake, catalog_name: str) -> tuple[int | None, float, int, int]:
+    """(batch id, quarantined / read, quarantined, read) of the catalog's newest batch."""
+    rows = (lake.read(LEDGER).where(F.col("catalog") == catalog_name)
+            .orderBy(F.desc("batch_id")).limit(1).collect()) if lake.exists(LEDGER) else []
+    if not rows:
+        return None, 0.0, 0, 0
+    r = rows[0]
+    return r["batch_id"], (r["quarantined"] / r["read"]) if r["read"] else 0.0, r["quarantined"], r["read"]

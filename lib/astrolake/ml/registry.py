@@ -60,12 +60,16 @@ def _metric_value(ref: tracking.ModelRef, rows, metric: str) -> float:
 
 
 def promote(lake: Lake, name: str, metric: str | None = None, table_version: int | None = None,
-            quiet: bool = False) -> Promotion:
-    """Compare challenger and champion of ``name`` on one pinned test split; move ``champion`` if won."""
+            version: str | None = None, dry_run: bool = False, quiet: bool = False) -> Promotion:
+    """Compare challenger and champion of ``name`` on one pinned test split; move ``champion`` if won.
+
+    ``version`` compares that version instead of the ``challenger`` alias (a deployment job's
+    model_version); ``dry_run`` records the comparison without moving the alias.
+    """
     from mlflow import MlflowClient
 
     tracking.configure(lake.settings)
-    challenger = tracking.resolve(f"models:/{name}@{tracking.CHALLENGER}")
+    challenger = tracking.resolve(f"models:/{name}/{version}" if version else f"models:/{name}@{tracking.CHALLENGER}")
     champion_v = tracking.alias_version(name, tracking.CHAMPION)
     metric = metric or PRIMARY_METRIC[challenger.task]
     table = challenger.tags.get(tracking.TAG + "table")
@@ -91,7 +95,8 @@ def promote(lake: Lake, name: str, metric: str | None = None, table_version: int
     rows.unpersist()
     client = MlflowClient()
     after = champion_v
-    if champion_v is None or (challenger.version != champion_v and better(metric, ch_value, champ_value)):
+    wins = champion_v is None or (challenger.version != champion_v and better(metric, ch_value, champ_value))
+    if wins and not dry_run:
         client.set_registered_model_alias(name, tracking.CHAMPION, challenger.version)
         after = challenger.version
     result = Promotion(name, challenger.version, champion_v, after, metric, ch_value, champ_value, table, version, n)
@@ -99,9 +104,30 @@ def promote(lake: Lake, name: str, metric: str | None = None, table_version: int
     tags = {t + "metric": metric, t + "challenger_value": repr(ch_value), t + "table": table,
             t + "table_version": str(version), t + "test_rows": str(n),
             t + "champion_version": str(champion_v), t + "champion_value": repr(champ_value),
-            t + "result": "promoted" if result.promoted else "rejected"}
+            t + "result": ("wins" if wins else "loses") if dry_run else ("promoted" if result.promoted else "rejected")}
     for k, v in tags.items():
         client.set_model_version_tag(name, challenger.version, k, v)
     if not quiet:
         print(result.line(), file=sys.stderr, flush=True)
     return result
+
+
+APPROVAL_TAG = tracking.TAG + "approval"
+
+
+def approve(lake: Lake, name: str, version: str, require_human: bool = False, quiet: bool = False) -> bool:
+    """The approval step of a deployment: a version passes when it won its evaluation and, with
+    ``require_human``, someone has set the tag ``astrolake.approval = approved`` on it."""
+    from mlflow import MlflowClient
+
+    tracking.configure(lake.settings)
+    tags = MlflowClient().get_model_version(name, version).tags
+    result = tags.get(tracking.TAG + "promotion.result")
+    if result not in ("wins", "promoted"):
+        raise PermissionError(f"{name} v{version} did not win its evaluation ({result or 'not evaluated'})")
+    if require_human and tags.get(APPROVAL_TAG) != "approved":
+        raise PermissionError(f"{name} v{version} waits for approval: set the model version tag "
+                              f"{APPROVAL_TAG}=approved, then repair the run")
+    if not quiet:
+        print(f"approve {name} v{version}: approved", file=sys.stderr, flush=True)
+    return True

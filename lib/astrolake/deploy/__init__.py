@@ -1,0 +1,1 @@
+"""Deployment: Databricks asset bundle validation without a workspace."""

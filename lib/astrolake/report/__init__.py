@@ -1,0 +1,1 @@
+"""Exploratory statistics and figures computed in Spark (only bins reach the driver)."""
