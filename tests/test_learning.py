@@ -318,29 +318,42 @@ def test_cli_rejects_bad_learning_arguments(ml_settings):
     assert r.returncode == 2  # argparse: invalid choice
 
 
-def test_cli_train_promote_score(lake, dr17, ml_settings, tmp_path):
+def _main(capsys, monkeypatch, settings, *args) -> tuple[int, str, str]:
+    """`astrolake ARGS` in this process (the session's Spark), with the test's MLflow store."""
+    from astrolake.cli import main
+
+    monkeypatch.setenv("ASTROLAKE_TRACKING_URI", settings.tracking_uri)
+    monkeypatch.setenv("ASTROLAKE_EXPERIMENT", "astrolake-cli")
+    capsys.readouterr()
+    rc = main([*args, "--base-path", settings.base_path])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_cli_train_promote_score(lake, dr17, ml_settings, tmp_path, capsys, monkeypatch):
     # once gold exists, every ingest brings it up to date from silver's change feed
     lines = DR17.read_text().splitlines()
     fixed = tmp_path / "corrected.csv"
     fixed.write_text("\n".join([lines[0]] + [",".join(l.split(",")[:3] + ["18.5"] + l.split(",")[4:])
                                             for l in lines[1:4]]) + "\n")
-    r = _cli("ingest", CAT, str(fixed), settings=ml_settings)
-    assert r.returncode == 0, r.stderr
-    assert f"{GOLD}: incremental" in r.stdout and "3 upserted" in r.stdout
+    rc, out, err = _main(capsys, monkeypatch, ml_settings, "ingest", CAT, str(fixed))
+    assert rc == 0, err
+    assert f"{GOLD}: incremental" in out and "3 upserted" in out
     assert lake.read(GOLD).where(F.col("u") == 18.5).count() == 3
 
-    r = _cli("train", CAT, "--family", "tree", "--param", "maxDepth=6", "--model-name", "t_cli",
-             "--quiet", settings=ml_settings)
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout.strip().splitlines()[-1])
-    assert out["version"] == "1" and out["metrics"]["test_macro_f1"] > 0.5
-    r = _cli("promote", "t_cli", "--quiet", settings=ml_settings)
-    assert r.returncode == 0 and json.loads(r.stdout)["champion"] == "1"
+    rc, out, err = _main(capsys, monkeypatch, ml_settings, "train", CAT, "--family", "tree", "--param", "maxDepth=6",
+                         "--model-name", "t_cli", "--quiet")
+    assert rc == 0, err
+    trained = json.loads(out.strip().splitlines()[-1])
+    assert trained["version"] == "1" and trained["metrics"]["test_macro_f1"] > 0.5
+    rc, out, err = _main(capsys, monkeypatch, ml_settings, "promote", "t_cli", "--quiet")
+    assert rc == 0 and json.loads(out)["champion"] == "1"
+    # the spark-submit door: jobs/score.py in a process of its own
     r = subprocess.run([sys.executable, "jobs/score.py", "--model", "models:/t_cli@champion", "--table", GOLD,
                         "--out", "predictions_cli", "--quiet", "--base-path", ml_settings.base_path,
-                        "--master", "local[2]", "--driver-memory", "1g"], capture_output=True, text=True, cwd=ROOT, timeout=600,
-                       env={**__import__("os").environ, "ASTROLAKE_TRACKING_URI": ml_settings.tracking_uri,
-                            "ASTROLAKE_EXPERIMENT": "astrolake-cli"})
+                        "--master", "local[2]", "--driver-memory", "1g"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=600, env={**__import__("os").environ, "ASTROLAKE_TRACKING_URI": ml_settings.tracking_uri,
+                                         "ASTROLAKE_EXPERIMENT": "astrolake-cli"})
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["scored"] == lake.read("predictions_cli").count() > 4000
 
