@@ -97,9 +97,12 @@ def test_killed_run_resumes_from_its_checkpoint(dl_lake):
                   quiet=True)
     ckpts = list((Path(dl_lake.settings.checkpoint_root) / "dnn").glob(f"{GOLD}-*"))
     assert any((c / "state.json").is_file() for c in ckpts)
-    result = train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, quiet=True)
+    # resumed on plain hosts: horovodrun -np 2 -H localhost:2 (the same training function)
+    result = train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name,
+                       launcher="horovodrun", quiet=True)
     r0 = result.ranks[0]
     assert r0["initial_epoch"] == 2 and r0["epochs_run"] == 2  # epochs 3 and 4 only
+    assert result.ranks[1]["weights"] == r0["weights"]
     client, versions = _runs_and_versions(name)
     assert len(versions) == 1  # the resumed run is the same MLflow run
     assert len(client.get_metric_history(result.run_id, "loss")) == 4
