@@ -36,7 +36,7 @@ from astrolake.ml.features import CARVED_VALIDATION_PCT, TRAIN_PCT, VALIDATION_P
 JPEG_GLOB = "*.jp*g"
 CROP = 0.55  # central fraction kept of each side (424 px -> 233 px)
 SUBSET_BUCKETS = 10_000  # max_images picks rows by a hash bucket, so a subset is stable
-MAX_CLASS_WEIGHT = 10.0
+MAX_CLASS_WEIGHT = 5.0  # rare classes (dont_know: ~40 training images) would otherwise dominate
 
 
 def _tf():
@@ -131,8 +131,8 @@ def ingest_images(lake: Lake, labels_csv, table: str, key_col: str, quiet: bool 
     found = F.col("_key").isNotNull() & F.col("length").isNotNull()
     new = found
     if exists:
-        meta = meta.join(lake.read(table).select("_key", *[F.col(k).alias("t_" + k) for k in ("label", "split", "length")]),
-                         "_key", "left")
+        current = lake.read(table).select("_key", *[F.col(k).alias("t_" + k) for k in ("label", "split", "length")])
+        meta = meta.join(current, "_key", "left")
         new = found & (F.col("t_length").isNull() | (F.col("t_label") != F.col("label"))
                        | (F.col("t_split") != F.col("split")) | (F.col("t_length") != F.col("length")))
     c = meta.agg(F.count("_key").alias("labels"), F.count("length").alias("images"),
@@ -216,6 +216,7 @@ def flip_label_index(classes) -> np.ndarray:
 def decode_image(content, size: int = 64, crop: float = CROP):
     """JPEG bytes -> the central ``crop`` fraction, resized to ``size`` x ``size``, uint8 RGB."""
     import tensorflow as tf  # graph code: no _tf() (autograph would try to convert it)
+
     shape = tf.image.extract_jpeg_shape(content)
     h, w = shape[0], shape[1]
     ch = tf.maximum(1, tf.cast(tf.round(tf.cast(h, tf.float32) * crop), tf.int32))
@@ -228,12 +229,14 @@ def decode_image(content, size: int = 64, crop: float = CROP):
 def mirror(image, label, perm):
     """Mirror flip (left-right) with the chirality label swap ``perm`` (:func:`flip_label_index`)."""
     import tensorflow as tf  # graph code: no _tf() (autograph would try to convert it)
+
     return tf.image.flip_left_right(image), tf.gather(perm, label)
 
 
 def augment_example(image, label, r, perm):
     """Rotate by ``r % 4`` quarter turns, then mirror (swapping chiral labels) when ``r // 4`` is odd."""
     import tensorflow as tf  # graph code: no _tf() (autograph would try to convert it)
+
     r = tf.cast(r, tf.int64)
     image = tf.image.rot90(image, tf.cast(r % 4, tf.int32))
     return tf.cond(tf.equal((r // 4) % 2, 1), lambda: mirror(image, label, perm), lambda: (image, label))
@@ -282,8 +285,10 @@ def image_dataset(rows, classes, size: int = 64, crop: float = CROP, batch_size:
             counts["read"] += 1
             yield content, i
 
-    ds = tf.data.Dataset.from_generator(gen, output_signature=(tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.int32)))
-    ds = ds.map(lambda c, y: (decode_image(c, size, crop), y), num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    spec = (tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.int32))
+    ds = (tf.data.Dataset.from_generator(gen, output_signature=spec)
+          .map(lambda c, y: (decode_image(c, size, crop), y), num_parallel_calls=tf.data.AUTOTUNE)
+          .ignore_errors(log_warning=True))  # a JPEG that fails to decode is dropped, not fatal
     if cache:
         ds = ds.cache("" if cache is True else str(cache))
     if stats is not None:
@@ -344,7 +349,8 @@ def evaluate(model, ds, classes) -> dict:
     for batch in ds:
         p.append(np.argmax(model.predict_on_batch(batch[0]), axis=1))
         y.append(batch[1].numpy())
-    y, p, k = np.concatenate(y), np.concatenate(p), len(classes)
+    none = [np.zeros(0, np.int64)]
+    y, p, k = np.concatenate(y or none), np.concatenate(p or none), len(classes)
     cm = np.bincount(y * k + p, minlength=k * k).reshape(k, k)
     support = cm.sum(axis=1)
     recall = {c: float(cm[i, i] / support[i]) for i, c in enumerate(classes) if support[i]}
@@ -381,8 +387,8 @@ def _fit(model, train, val, epochs: int, learning_rate: float, patience: int, lo
     return {"history": state["history"], "epochs_run": len(state["history"]), "fit_seconds": seconds}
 
 
-def _splits(lake, table, size, crop, batch_size, max_images, augment, seed, version, quiet):
-    """Snapshot -> classes, class counts and the three cached datasets (with decode stats)."""
+def _splits(lake, table, max_images, version, quiet):
+    """Snapshot folder, classes and their train counts (label column only), the ``max_images`` bucket cut."""
     import pyarrow.dataset as pads
 
     folder = image_snapshot(lake, table, version, quiet=quiet)
@@ -401,6 +407,7 @@ def _splits(lake, table, size, crop, batch_size, max_images, augment, seed, vers
 
 
 def _datasets(folder, classes, weights, size, crop, batch_size, cut, augment, seed):
+    """train (shuffled, augmented), validation and test datasets, cached, with their decode stats."""
     out, stats = {}, {}
     for split in ("train", "validation", "test"):
         stats[split] = {}
@@ -425,7 +432,7 @@ def _mlflow(lake, mlflow_run: bool, run_name: str):
     return mlflow.start_run(run_name=run_name)
 
 
-def train_cnn(lake: Lake, table: str, epochs: int = 10, size: int = 64, batch_size: int = 64,
+def train_cnn(lake: Lake, table: str, epochs: int = 10, size: int = 64, batch_size: int = 32,
               max_images: int | None = None, class_weight: bool = True, mlflow_run: bool = True, width: int = 32,
               dropout: float = 0.3, learning_rate: float = 1e-3, patience: int = 3, crop: float = CROP,
               augment: bool = True, seed: int = 0, version: int | None = None, quiet: bool = False) -> dict:
@@ -444,7 +451,7 @@ def train_cnn(lake: Lake, table: str, epochs: int = 10, size: int = 64, batch_si
     """
     tf = _tf()
     tf.keras.utils.set_random_seed(seed)
-    folder, classes, counts, cut = _splits(lake, table, size, crop, batch_size, max_images, augment, seed, version, quiet)
+    folder, classes, counts, cut = _splits(lake, table, max_images, version, quiet)
     weights = class_weights(counts) if class_weight else np.ones(len(classes))
     data, stats = _datasets(folder, classes, weights, size, crop, batch_size, cut, augment, seed)
     model = build_cnn(len(classes), size, width, dropout)
@@ -478,18 +485,22 @@ def train_cnn(lake: Lake, table: str, epochs: int = 10, size: int = 64, batch_si
 
 
 def _log_model(model, size: int) -> None:
+    from importlib.metadata import version
+
     import mlflow
+    import mlflow.tensorflow
     import tensorflow as tf
     from mlflow.models import infer_signature
 
     x = np.zeros((1, size, size, 3), np.float32)
-    mlflow.tensorflow.log_model(model, name="model", signature=infer_signature(x, np.zeros((1, model.output_shape[-1]), np.float32)),
-                                pip_requirements=[f"tensorflow-cpu=={tf.__version__}", "tf-keras",
+    signature = infer_signature(x, np.zeros((1, model.output_shape[-1]), np.float32))
+    mlflow.tensorflow.log_model(model, name="model", signature=signature,
+                                pip_requirements=[f"tensorflow-cpu=={tf.__version__}", f"tf-keras=={version('tf-keras')}",
                                                   f"mlflow=={mlflow.__version__}"])
 
 
 def transfer_learning(lake: Lake, gz1_model, gz2_table: str, epochs: int = 3, head_epochs: int = 1,
-                      batch_size: int = 64, max_images: int | None = None, learning_rate: float = 1e-3,
+                      batch_size: int = 32, max_images: int | None = None, learning_rate: float = 1e-3,
                       fine_tune_lr: float = 1e-4, patience: int = 3, dropout: float = 0.3, crop: float = CROP,
                       augment: bool = True, seed: int = 0, version: int | None = None, mlflow_run: bool = True,
                       quiet: bool = False) -> dict:
@@ -510,14 +521,13 @@ def transfer_learning(lake: Lake, gz1_model, gz2_table: str, epochs: int = 3, he
     """
     tf = _tf()
     if isinstance(gz1_model, str):
-        import mlflow
+        import mlflow.tensorflow
 
         gz1_model = mlflow.tensorflow.load_model(gz1_model)
     src = gz1_model.get_layer("base")
     size = src.input_shape[1]
     tf.keras.utils.set_random_seed(seed)
-    folder, classes, counts, cut = _splits(lake, gz2_table, size, crop, batch_size, max_images, augment, seed,
-                                           version, quiet)
+    folder, classes, counts, cut = _splits(lake, gz2_table, max_images, version, quiet)
     data, stats = _datasets(folder, classes, class_weights(counts), size, crop, batch_size, cut, augment, seed)
     base = tf.keras.models.clone_model(src)
     base.set_weights(src.get_weights())
@@ -533,7 +543,8 @@ def transfer_learning(lake: Lake, gz1_model, gz2_table: str, epochs: int = 3, he
                     ) if run is not None else None
 
         base.trainable = False
-        head = _fit(transfer, data["train"], data["validation"], head_epochs, learning_rate, patience, log("head"), verbose)
+        head = _fit(transfer, data["train"], data["validation"], head_epochs, learning_rate, patience, log("head"),
+                    verbose)
         base.trainable = True
         tune = _fit(transfer, data["train"], data["validation"], epochs, fine_tune_lr, patience, log("tune"), verbose)
         out["transfer"] = {**evaluate(transfer, data["test"], classes),
