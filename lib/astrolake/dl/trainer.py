@@ -222,12 +222,10 @@ def train_worker(config: dict) -> dict:
     seconds = time.perf_counter() - t0
     epochs_run = len(history.history.get("loss", []))
     result = {"rank": rank, "size": size, "backend": backend, "shards": shards,
-              "train_keys": _keys(snap, "train", shards[0]) if config.get("return_keys") else None,
+              "train_keys": sum((_keys(snap, "train", s) for s in shards), []) if config.get("return_keys") else None,
               "weights": weights_digest(model), "initial_epoch": initial_epoch, "epochs_run": epochs_run,
               "train_seconds": seconds, "samples_per_second": epochs_run * steps * batch * size / max(seconds, 1e-9),
               "history": {k: [float(x) for x in v] for k, v in history.history.items()}, "run_id": run_id}
-    if len(shards) > 1 and config.get("return_keys"):
-        result["train_keys"] = sum((_keys(snap, "train", s) for s in shards), [])
     if rank == 0:
         result |= _finish(tf, model, snap, config, run_id)
     return result

@@ -274,6 +274,13 @@ class TrainingData:
         return self.frame.where(F.col("split") == name)
 
 
+def complete_rows(df: DataFrame, columns) -> DataFrame:
+    """Rows of ``df`` with every one of ``columns`` present (neither null nor NaN)."""
+    for c in columns:
+        df = df.where(F.col(c).isNotNull() & ~F.isnan(F.col(c)))
+    return df
+
+
 def training_data(lake: Lake, table: str, task: str = "classification", feature_set: str = "photometry",
                   features: list[str] | None = None, version: int | None = None,
                   classes: list[str] | None = None) -> TrainingData:
@@ -293,10 +300,7 @@ def training_data(lake: Lake, table: str, task: str = "classification", feature_
     if task == "photoz" and feature_set == "full":
         raise FeatureError("the 'full' feature set contains redshift, the photo-z target; use 'photometry'")
     cols = feature_columns(df.columns, feature_set, features)
-    complete = F.col(label).isNotNull()
-    for c in cols:
-        complete = complete & F.col(c).isNotNull() & ~F.isnan(F.col(c))
-    frame = df.where(complete)
+    frame = complete_rows(df.where(F.col(label).isNotNull()), cols)
     if classes:
         frame = frame.where(F.col(label).isin(list(classes)))
     return TrainingData(table, version, cols, label, frame)

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from astrolake.lake.tables import Lake
 from astrolake.ml import tracking
+from astrolake.ml.features import complete_rows
 from astrolake.ml.train import PRIMARY_METRIC, better
 
 
@@ -82,8 +83,7 @@ def promote(lake: Lake, name: str, metric: str | None = None, table_version: int
     label = "redshift" if challenger.task == "photoz" else "class"
     rows = lake.read(table, version=version).where((F.col("split") == "test") & F.col(label).isNotNull())
     needed = set(challenger.features) | set(champion.features if champion else [])
-    for c in needed:  # the same rows for both: those every model can score
-        rows = rows.where(F.col(c).isNotNull() & ~F.isnan(F.col(c)))
+    rows = complete_rows(rows, sorted(needed))  # the same rows for both: those every model can score
     if challenger.task == "classification":
         rows = rows.where(F.col("class").isin(challenger.classes))
     rows = rows.cache()

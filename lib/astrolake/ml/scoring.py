@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from astrolake.lake.tables import Lake
 from astrolake.ml import models, tracking
+from astrolake.ml.features import complete_rows
 
 PREDICTION_COLUMNS = [
     ("_key", "string"), ("model_name", "string"), ("model_version", "string"), ("predicted_class", "string"),
@@ -113,10 +114,7 @@ def score(lake: Lake, model_uri: str, table: str, out: str, rescore: bool = Fals
     done_keys = done.select("_key").distinct()
     skipped = done_keys.join(rows.select("_key"), "_key").count()
     todo = rows.join(done_keys, "_key", "left_anti")
-    complete = F.lit(True)
-    for c in ref.features:
-        complete = complete & F.col(c).isNotNull() & ~F.isnan(F.col(c))
-    todo = todo.where(complete)
+    todo = complete_rows(todo, ref.features)
     pred = prediction_columns(ref, predict(ref, todo)).withColumns({
         "model_name": F.lit(ref.name), "model_version": F.lit(ref.version), "source_table": F.lit(table),
         "source_version": F.lit(version).cast("bigint"), "scored_at": F.current_timestamp()})
