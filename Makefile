@@ -11,7 +11,8 @@ setup:
 demo: setup
 	.venv/bin/astrolake demo --base-path lakehouse
 
-test: setup
+test:
+	@ASTROLAKE_BROWSER=required bash scripts/setup.sh
 	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 bench: setup

@@ -27,6 +27,36 @@ for tool in mvn g++ cmake make; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (needed to fetch the Delta jars / build Horovod; apt-get install maven g++ cmake make)"
 done
 
+# --- Chromium for the report test (Debian's packages, never a browser download) -----------
+# tests/test_report.py opens the HTML report in headless Chromium through Selenium. Skipped
+# when both binaries are present. `make test` sets ASTROLAKE_BROWSER=required (a failed
+# install stops the set-up); otherwise (`make demo`) a failed install is only a warning,
+# since nothing but that test needs a browser.
+CHROMIUM=/usr/bin/chromium
+CHROMEDRIVER=/usr/bin/chromedriver
+browser_missing() {
+  if [ "${ASTROLAKE_BROWSER:-optional}" = required ]; then die "$*"; fi
+  log "warning: $* (only tests/test_report.py needs it)"
+}
+install_chromium() {
+  local sudo=
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || return 1
+    sudo=sudo
+  fi
+  log "installing chromium and chromium-driver with apt-get (the report test's headless browser)"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+    || { $sudo apt-get update -q >/dev/null 2>&1 \
+         && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }
+}
+if [ ! -x "$CHROMIUM" ] || [ ! -x "$CHROMEDRIVER" ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    browser_missing "$CHROMIUM / $CHROMEDRIVER missing and apt-get not found: install Debian's chromium and chromium-driver packages"
+  elif ! install_chromium || [ ! -x "$CHROMIUM" ] || [ ! -x "$CHROMEDRIVER" ]; then
+    browser_missing "could not install chromium and chromium-driver (as root: apt-get update && apt-get install chromium chromium-driver)"
+  fi
+fi
+
 # --- Python environment -------------------------------------------------------------------
 stamp_in=$(cat requirements/base.txt requirements/constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)
 stamp=$VENV/.astrolake-setup

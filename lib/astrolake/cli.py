@@ -31,6 +31,8 @@ EXAMPLES = """examples:
   astrolake promote astrolake_classification_sdss_dr17_stellar
   astrolake score --model models:/astrolake_classification_sdss_dr17_stellar@champion \
       --table gold_sdss_dr17_stellar --out predictions_sdss_dr17_stellar
+  astrolake report --table gold_sdss_dr14_skyserver
+  astrolake report --model models:/astrolake_classification_sdss_dr17_stellar@champion --out reports/champion
 """
 
 
@@ -154,6 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rescore", action="store_true",
                    help="score rows already scored by another version of the model again")
     p.add_argument("--table-version", type=int, metavar="V", help="score this version of the table")
+    _common(p)
+
+    p = sub.add_parser("report", help="HTML report of a table (exploration) or of a registered model (evaluation)",
+                       description="Self-contained HTML (figures embedded) plus the PNGs. Every statistic is "
+                                   "computed in Spark; only bins reach the driver. A model report is also "
+                                   "logged to the model's MLflow run under report/.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--table", help="silver or gold table, e.g. gold_sdss_dr14_skyserver")
+    what.add_argument("--model", metavar="URI",
+                      help="models:/NAME@champion, models:/NAME@challenger or models:/NAME/VERSION")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default ./reports/<table> or ./reports/<model>_v<version>)")
+    p.add_argument("--version", type=int, metavar="V", help="--table: report on this version of the table")
+    p.add_argument("--no-log", action="store_true", help="--model: do not log the report as an MLflow artifact")
     _common(p)
 
     p = sub.add_parser("train-dnn", help="train a deep Keras MLP with Horovod or tf.distribute; register it",
@@ -284,7 +300,7 @@ def run(args) -> int:
         from astrolake.demo import run_demo
 
         return run_demo(_lake(args), quiet=args.quiet)
-    if args.command in ("features", "train", "search", "promote", "score", "families", "train-dnn"):
+    if args.command in ("features", "train", "search", "promote", "score", "families", "train-dnn", "report"):
         return run_learning(args)
     lake = _lake(args)
     _check_table(lake, args.table)
@@ -385,6 +401,18 @@ def run_learning(args) -> int:
         r = score(_lake(args), args.model, args.table, args.out, rescore=args.rescore,
                   table_version=args.table_version, quiet=args.quiet)
         print(json.dumps(r.__dict__))
+    elif args.command == "report":
+        from astrolake.report.build import model_report, table_report
+
+        if args.model:
+            if args.version is not None:
+                raise ValueError("--version applies to --table; a model report uses the table version "
+                                 "the model was trained on")
+            r = model_report(_lake(args), args.model, out=args.out, quiet=args.quiet,
+                             log_artifact=not args.no_log)
+        else:
+            r = table_report(_lake(args), args.table, out=args.out, version=args.version, quiet=args.quiet)
+        print(json.dumps(r.summary()))
     return 0
 
 
