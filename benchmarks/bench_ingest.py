@@ -30,14 +30,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import io
-import json
 import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+from _common import memory_gib, folder_bytes, git_state, loadavg, parse_rows, write_json  # noqa: E402 (benchmarks/ is on sys.path)
 sys.path.insert(0, str(ROOT / "lib"))
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -65,19 +63,6 @@ PHASES = (
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def parse_rows(text: str) -> list[int]:
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        if part:
-            value = float(part)
-            if value < 1 or value != int(value):
-                raise argparse.ArgumentTypeError(f"row count {part!r} is not a positive integer")
-            sizes.append(int(value))
-    if not sizes:
-        raise argparse.ArgumentTypeError("no row counts given")
-    return sizes
-
 
 def human(n: float) -> str:
     for unit, scale in (("e9", 1e9), ("e6", 1e6), ("e3", 1e3)):
@@ -86,33 +71,6 @@ def human(n: float) -> str:
             return {"e9": f"{v:.3g}G", "e6": f"{v:.3g}M", "e3": f"{v:.3g}k"}[unit]
     return f"{n:.3g}"
 
-
-def folder_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def git_state() -> dict:
-    def run(*args):
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
-    status = run("status", "--porcelain")
-    lib_diff = run("diff", "HEAD", "--", "lib")
-    changed = run("diff", "HEAD", "--name-only", "--", "lib")
-    return {"commit": run("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None,
-            # the numbers measure the working tree: record uncommitted library changes too
-            "lib_changed_files": changed.splitlines() if changed else [],
-            "lib_diff_sha256": hashlib.sha256(lib_diff.encode()).hexdigest() if lib_diff else None}
 
 
 class StampedStderr(io.TextIOBase):
@@ -266,12 +224,7 @@ def environment(spark, settings, args) -> dict:
         delta_version = version("delta-spark")
     except Exception:  # noqa: BLE001
         delta_version = None
-    mem = None
-    try:
-        with open("/proc/meminfo") as fh:
-            mem = round(int(fh.readline().split()[1]) / 2**20, 1)
-    except OSError:
-        pass
+    mem = memory_gib()
     return dict(
         host=platform.node(), cpus=os.cpu_count(), memory_gib=mem, python=platform.python_version(),
         spark=pyspark.__version__, delta_spark=delta_version, master=spark.sparkContext.master,
@@ -281,20 +234,6 @@ def environment(spark, settings, args) -> dict:
         git=git_state(), command=" ".join([Path(sys.executable).name, *sys.argv]),
     )
 
-
-def write_json(run: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"benchmark": "ingest", "runs": []}
-    if path.is_file():
-        try:
-            doc = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            pass
-    doc.setdefault("runs", []).append(run)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                environment=env, goal_ratio=GOAL, results=results)
     out = args.output or RESULTS / f"ingest-{started.date().isoformat()}.json"
-    write_json(run, out)
+    write_json(run, out, "ingest")
     print(markdown(results))
     print(f"\nratio = full rows/s / baseline rows/s (goal >= {GOAL}); JSON: {out}")
     if any(not r["ledger"]["closes"] for res in results for r in res["runs"]):

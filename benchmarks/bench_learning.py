@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import math
 import os
@@ -56,6 +55,7 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+from _common import memory_gib, git_state, loadavg, parse_rows, write_json  # noqa: E402 (benchmarks/ is on sys.path)
 sys.path.insert(0, str(ROOT / "lib"))
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -108,19 +108,6 @@ def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def parse_rows(text: str) -> list[int]:
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        if part:
-            value = float(part)
-            if value < 1 or value != int(value):
-                raise argparse.ArgumentTypeError(f"row count {part!r} is not a positive integer")
-            sizes.append(int(value))
-    if not sizes:
-        raise argparse.ArgumentTypeError("no row counts given")
-    return sizes
-
 
 def parse_parts(text: str) -> list[str]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
@@ -129,12 +116,6 @@ def parse_parts(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"parts must be among {', '.join(PARTS)}; got {text!r}")
     return parts
 
-
-def loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def r4(x, nd: int = 5):
@@ -154,21 +135,6 @@ def table(header: list[str], rows: list[list]) -> str:
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
 
-
-def git_state() -> dict:
-    def run(*args):
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
-    status = run("status", "--porcelain")
-    lib_diff = run("diff", "HEAD", "--", "lib")
-    changed = run("diff", "HEAD", "--name-only", "--", "lib")
-    return {"commit": run("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None,
-            "lib_changed_files": changed.splitlines() if changed else [],
-            "lib_diff_sha256": hashlib.sha256(lib_diff.encode()).hexdigest() if lib_diff else None}
 
 
 def blas_info() -> list[dict]:
@@ -198,12 +164,7 @@ def versions() -> dict:
 
 
 def machine() -> dict:
-    mem = None
-    try:
-        with open("/proc/meminfo") as fh:
-            mem = round(int(fh.readline().split()[1]) / 2**20, 1)
-    except OSError:
-        pass
+    mem = memory_gib()
     cpu = None
     try:
         with open("/proc/cpuinfo") as fh:
@@ -213,22 +174,6 @@ def machine() -> dict:
     return dict(host=platform.node(), cpus=os.cpu_count(), cpu_model=cpu, memory_gib=mem,
                 python=platform.python_version(), platform=platform.platform())
 
-
-def write_json(run: dict, path: Path) -> Path:
-    """Append (or replace, by ``started_at``) this run in the day's results file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"benchmark": "learning", "runs": []}
-    if path.is_file():
-        try:
-            doc = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            pass
-    runs = [r for r in doc.setdefault("runs", []) if r.get("started_at") != run["started_at"]]
-    doc["runs"] = runs + [run]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
 
 
 class Timed:
@@ -995,7 +940,7 @@ def main(argv: list[str] | None = None) -> int:
     def checkpoint(part: str, partial: dict) -> None:
         run["parts"][part] = {**partial, "partial": True}
         run["wall_s"] = round(time.perf_counter() - t_all, 1)
-        write_json(run, out_path)
+        write_json(run, out_path, "learning")
 
     b.checkpoint = checkpoint
     try:
@@ -1013,13 +958,13 @@ def main(argv: list[str] | None = None) -> int:
                 run["parts"][part] = {"error": repr(exc)[:1000], "traceback": traceback.format_exc()[-4000:],
                                       "wall_s": round(time.perf_counter() - t0, 1)}
             run["wall_s"] = round(time.perf_counter() - t_all, 1)
-            write_json(run, out_path)
+            write_json(run, out_path, "learning")
             sys.stdout.flush()
     finally:
         run["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         run["wall_s"] = round(time.perf_counter() - t_all, 1)
         run["environment"]["loadavg_end"] = loadavg()
-        write_json(run, out_path)
+        write_json(run, out_path, "learning")
         if made_work and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(f"\nwall time {run['wall_s'] / 60:.1f} min; JSON: {out_path}")

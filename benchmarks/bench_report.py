@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -44,6 +43,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+from _common import memory_gib, folder_bytes, git_state, loadavg, parse_rows, write_json  # noqa: E402 (benchmarks/ is on sys.path)
 sys.path.insert(0, str(ROOT / "lib"))
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -51,34 +51,6 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 RESULTS = ROOT / "benchmarks" / "results"
 CATALOG = "sdss_dr14_skyserver"
 
-
-def parse_rows(text: str) -> list[int]:
-    sizes = [int(float(p)) for p in text.split(",") if p.strip()]
-    if not sizes or any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"bad row counts {text!r}")
-    return sizes
-
-
-def folder_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def git_state() -> dict:
-    def run(*args):  # read-only git commands (no index refresh)
-        try:
-            return subprocess.run(["git", "--no-optional-locks", *args], cwd=ROOT, capture_output=True,
-                                  text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
-    diff = run("diff", "HEAD", "--", "lib") or ""
-    changed = (run("diff", "HEAD", "--name-only", "--", "lib") or "").splitlines()
-    new = (run("ls-files", "--others", "--exclude-standard", "--", "lib") or "").splitlines()
-    digest = hashlib.sha256(diff.encode())
-    for name in sorted(new):  # files not in git yet are part of what was measured too
-        digest.update(name.encode() + b"\0" + (ROOT / name).read_bytes())
-    return {"commit": run("rev-parse", "HEAD"), "lib_changed_files": changed, "lib_new_files": new,
-            "lib_diff_sha256": digest.hexdigest() if changed or new else None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,7 +208,7 @@ def main() -> int:
                "--driver-memory", args.driver_memory, "--shuffle-partitions", str(args.shuffle_partitions),
                "--max-result-size", args.max_result_size, "--seed", str(args.seed)]
         cmd += ["--quiet"] if args.quiet else []
-        load_before = list(os.getloadavg())
+        load_before = loadavg()
         print(f"bench_report: {rows:,} rows ...", file=sys.stderr, flush=True)
         # own process group: on a timeout the child's JVM (a grandchild) is killed with it
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -249,8 +221,7 @@ def main() -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
             res = {"rows": rows, "error": f"not finished within {args.timeout:.0f} s"}
-        res["load_before"] = [round(x, 2) for x in load_before]
-        res["load_after"] = [round(x, 2) for x in os.getloadavg()]
+        res["load_before"], res["load_after"] = load_before, loadavg()
         results.append(res)
         print(markdown([res]).splitlines()[-1], file=sys.stderr, flush=True)
         if not args.keep:
@@ -263,18 +234,14 @@ def main() -> int:
     run = {"started_at": started.isoformat(timespec="seconds"),
            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "environment": {"host": platform.node(), "cpus": os.cpu_count(),
-                           "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                           "memory_gib": memory_gib(),
                            "python": platform.python_version(), "spark": pyspark.__version__,
                            "master": args.master, "driver_memory": args.driver_memory,
                            "shuffle_partitions": args.shuffle_partitions, "max_result_size": args.max_result_size,
                            "git": git_state(),
                            "command": "python benchmarks/bench_report.py " + " ".join(sys.argv[1:])},
            "results": results}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"report-{started:%Y-%m-%d}.json"
-    doc = json.loads(path.read_text()) if path.exists() else {"benchmark": "report", "runs": []}
-    doc["runs"].append(run)
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+    path = write_json(run, RESULTS / f"report-{started:%Y-%m-%d}.json", "report")
     print(markdown(results))
     print(f"\nresults: {path.relative_to(ROOT)}", file=sys.stderr)
     return 0 if all("error" not in r for r in results) else 1
