@@ -7,9 +7,10 @@
 # COMMAND ----------
 
 from astrolake.notebook import lake_from_widgets, show, widget
-from astrolake.report import figures, stats
+from astrolake.report import figures, stats, table_report
 
 catalog = widget("catalog", "sdss_dr14_skyserver", "Catalog")
+report_dir = widget("report_dir", "reports", "Folder for the HTML report (a Volume path on Databricks)")
 lake = lake_from_widgets()
 gold = lake.read(f"gold_{catalog}").cache()
 figs = {}
@@ -58,3 +59,17 @@ figs["redshift"] = figures.histograms_figure(stats.hist1d(gold, "redshift", z_ed
 show(figs["r_mag"])
 show(figs["redshift"])
 gold.unpersist()
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## The whole report in one file
+# MAGIC The figures above plus row counts per layer, the ingest ledger, quarantine rules with examples, missing
+# MAGIC values, the correlation matrix and the data dictionary, as one self-contained HTML file (the same as
+# MAGIC `astrolake report --table` on the command line).
+
+# COMMAND ----------
+
+report = table_report(lake, f"gold_{catalog}", out=f"{report_dir}/gold_{catalog}")
+print(report.html_path)
+show(report)

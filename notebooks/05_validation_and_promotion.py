@@ -8,11 +8,13 @@
 # COMMAND ----------
 
 from astrolake.ml import registry, tracking
-from astrolake.notebook import lake_from_widgets, widget
+from astrolake.notebook import lake_from_widgets, show, widget
+from astrolake.report import model_report
 
 model_name = widget("model_name", "astrolake_classification_sdss_dr14_skyserver", "Registered model")
 model_version = widget("model_version", "", "Model version (default: the challenger)") or None
 step = widget("step", "all", "evaluate / approve / promote / all")
+report_dir = widget("report_dir", "reports", "Folder for the evaluation report (a Volume path on Databricks)")
 require_human = widget("require_human_approval", "false", "Wait for the astrolake.approval tag") == "true"
 lake = lake_from_widgets()
 tracking.configure(lake.settings)
@@ -23,6 +25,9 @@ version = model_version or tracking.alias_version(model_name, tracking.CHALLENGE
 if step in ("evaluate", "all"):
     evaluation = registry.promote(lake, model_name, version=version, dry_run=True)
     print(evaluation.line())
+    # the challenger's evaluation report (figures + importances), also logged to its MLflow run
+    report = model_report(lake, f"models:/{model_name}/{version}", out=f"{report_dir}/{model_name}_v{version}")
+    show(report)
 
 # COMMAND ----------
 

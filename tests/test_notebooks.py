@@ -27,7 +27,8 @@ def notebook_env(tmp_path_factory):
     env = {"ASTROLAKE_WIDGET_BASE_PATH": str(root / "lake"),
            "ASTROLAKE_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "ASTROLAKE_EXPERIMENT": "astrolake-notebooks",
            "ASTROLAKE_WIDGET_MAX_TRIALS": "2", "ASTROLAKE_WIDGET_GRID": "small",
-           "ASTROLAKE_WIDGET_EPOCHS": "2", "ASTROLAKE_WIDGET_BACKEND": "tf-distribute"}
+           "ASTROLAKE_WIDGET_EPOCHS": "2", "ASTROLAKE_WIDGET_BACKEND": "tf-distribute",
+           "ASTROLAKE_WIDGET_REPORT_DIR": str(root / "reports")}
     return root, env
 
 
@@ -49,6 +50,8 @@ def test_notebooks_run_in_order_and_produce_their_outputs(spark, notebook_env, m
     ns = run_notebook(NOTEBOOKS[1])  # 02: exploration figures
     assert set(ns["figs"]) == {"class_balance", "sky", "ug_gr", "gr_ri", "r_mag", "redshift"}
     assert ns["balance"].sum() == 10_000 and ns["cells"].sum() == 10_000
+    html = Path(ns["report"].html_path)
+    assert html == root / "reports" / "gold_sdss_dr14_skyserver" / "report.html" and "fig-sky" in html.read_text()
 
     ns = run_notebook(NOTEBOOKS[2])  # 03: search + tuning
     assert len(ns["result"].trials) == 2 and ns["result"].version == "1"
@@ -60,6 +63,7 @@ def test_notebooks_run_in_order_and_produce_their_outputs(spark, notebook_env, m
     ns = run_notebook(NOTEBOOKS[4])  # 05: evaluate -> approve -> promote the challenger (the DNN)
     assert ns["version"] == "2" and ns["promotion"].champion_after == "2"
     assert ns["evaluation"].champion_value is None  # no champion before
+    assert {"fig-confusion", "fig-importance"} <= set(ns["report"].figures) and ns["report"].artifact_uri
 
     ns = run_notebook(NOTEBOOKS[5])  # 06: the champion (a Keras model, through pyfunc) scores gold
     assert ns["result"].scored == 10_000 and ns["predicted"].sum() == 10_000
