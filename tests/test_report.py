@@ -400,3 +400,36 @@ def test_permutation_importance_ranks_an_informative_feature_first(trained):
     trees = importance.tree_importances(result.model.stages, result.features, "prediction")
     assert trees is not None and trees.sum() == pytest.approx(1.0) and list(trees.index) == result.features
     assert importance.tree_importances(result.model.stages, result.features, "z_phot") is None
+
+
+def test_photoz_model_report_reproduces_the_logged_test_metrics(spark, settings, tmp_path):
+    """A photo-z model (linear: no trees, so permutation importance): the report re-scores the test
+    split of the pinned gold version and must land on the very metrics the training run logged."""
+    from mlflow import MlflowClient
+
+    from astrolake.lake import pipeline
+    from astrolake.lake.tables import Lake
+    from astrolake.ml import train
+    from astrolake.ml.features import build_gold
+    from astrolake.report import model_report
+
+    lake = Lake(spark, settings.with_overrides(base_path=str(tmp_path / "lake"),
+                                               tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+                                               experiment="astrolake-report-photoz"))
+    pipeline.ingest(lake, "mlz_sdss_mgs", [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"),
+                                           str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")], quiet=True)
+    build_gold(lake, "mlz_sdss_mgs", quiet=True)
+    result = train.train(lake, "mlz_sdss_mgs", task="photoz", family="linear", name="t_report_z", quiet=True)
+    logged = MlflowClient().get_run(result.run_id).data.metrics
+
+    report = model_report(lake, "models:/t_report_z@challenger", out=tmp_path / "z-report", quiet=True,
+                          log_artifact=False, permutation_rows=2000)
+    assert {"fig-photoz", "fig-photoz-residuals", "fig-importance"} <= set(report.figures)
+    for name in ("n", "bias", "sigma_nmad", "outlier_fraction", "rmse"):
+        assert report.metrics[name] == pytest.approx(logged[f"test_{name}"], rel=1e-9, abs=1e-12), name
+    assert report.metrics["n"] > 1000
+    # permutation importance: every feature once; shuffling the r magnitude hurts a linear photo-z
+    assert set(report.importances) == set(result.features)
+    assert report.importances["r"] > 0 and max(report.importances.values()) > 0.005
+    assert (tmp_path / "z-report" / "fig-photoz-residuals.png").read_bytes()[:4] == b"\x89PNG"
+    assert report.artifact_uri is None  # log_artifact=False logs nothing

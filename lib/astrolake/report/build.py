@@ -62,6 +62,8 @@ class Report:
     figures: dict = field(default_factory=dict)  # figure id -> matplotlib Figure
     pngs: dict = field(default_factory=dict)  # figure id -> PNG bytes
     meta: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)  # a model report's test-split metrics (name -> value)
+    importances: dict = field(default_factory=dict)  # feature -> importance (trees' own or permutation)
     timings: dict = field(default_factory=dict)  # step -> seconds
     html_path: Path | None = None
     png_paths: dict = field(default_factory=dict)
@@ -420,6 +422,7 @@ def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: boo
     try:
         with progress.step("metrics in Spark (confusion, curves, calibration, binned)"):
             metrics = evaluate_predictions(pred, task, classes)
+            report.metrics = metrics.to_dict()
         sec = Section("sec-model", "Model and test split",
                       f"{ref.name} v{ref.version} ({report.meta['family']}), trained on {table} v{version}; "
                       f"scored on its test split ({n_test:,} rows). Features: {', '.join(ref.features)}.")
@@ -467,6 +470,7 @@ def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: boo
         predicts = "prediction" if task == "classification" else models.Z_PHOT
         tree = imp.tree_importances(model.stages, ref.features, predicts) if model is not None else None
         if tree is not None:
+            report.importances = {k: float(v) for k, v in tree.items()}
             sec.text = "Total impurity decrease per feature, from the fitted trees (normalised to 1)."
             report.add_figure(sec, "fig-importance", figures.importance_figure(
                 tree, "feature importance (trees)", "share of impurity decrease"), "feature importances of the trees")
@@ -477,6 +481,7 @@ def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: boo
             score = model.transform if model is not None else (lambda d: predict(ref, d))
             perm = imp.permutation_importance(score, val, ref.features, task, max_rows=permutation_rows,
                                               quiet=quiet)
+            report.importances = {k: float(v) for k, v in perm.items()}
             what = "macro F1 drop" if task == "classification" else "sigma_NMAD rise"
             sec.text = (f"Permutation importance on the validation split ({perm.attrs['rows']:,} rows): {what} when "
                         f"the feature is shuffled (unshuffled: {perm.attrs['baseline']:.4f}).")
