@@ -14,7 +14,12 @@ belong to one size):
    **JVM heap** (``MemoryMXBean`` heap used, polled every 0.2 s from a thread, and the sum of
    the heap pools' peak usage since the reset), **JVM resident set** (``VmHWM`` of
    ``/proc/<jvm pid>/status`` after ``clear_refs`` reset it) and the Python driver's peak RSS.
-   In local mode the executors live in the driver JVM, so these include the executors' work.
+   In local mode the executors live in the driver JVM, so these include the executors' work;
+4. for the sizes in ``--baseline-rows`` (1e6 and 1e7 by default), the baseline in a fresh
+   process on the same table: the hand-rolled notebook, ``toPandas()`` of the table and the
+   same statistics with pandas / numpy (no figures drawn, which favours it), with
+   ``spark.driver.maxResultSize=0`` and ``--baseline-driver-memory`` (8g) so that it can
+   collect at all.  The ratio baseline / report is reported with the peak memories.
 
 Usage::
 
@@ -156,6 +161,58 @@ def child(args) -> dict:
     }
 
 
+def baseline_child(args) -> dict:
+    """The hand-rolled notebook: ``toPandas()`` of the table, then the same statistics with
+    pandas / numpy (class balance, order-5 HEALPix counts, exact 0.5/99.5 % quantile edges, the
+    per-class 2-D colour densities and 1-D magnitude / redshift histograms, missing values, the
+    correlation matrix).  No figures are drawn, which favours the baseline."""
+    import numpy as np
+
+    from astrolake.config import Settings
+    from astrolake.lake.tables import Lake
+    from astrolake.report import stats
+    from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER
+    from astrolake.spark import get_spark
+
+    base = Path(args.base)
+    settings = Settings(base_path=str(base / "lake"), spark_master=args.master,
+                        driver_memory=args.baseline_driver_memory, shuffle_partitions=args.shuffle_partitions,
+                        extra_spark_conf={"spark.driver.maxResultSize": "0",
+                                          "spark.sql.execution.arrow.pyspark.enabled": "true"})
+    spark = get_spark(settings, app_name="astrolake-bench-report-baseline")
+    lake = Lake(spark, settings)
+    jvm = spark.sparkContext._jvm
+    jvm_pid = int(jvm.java.lang.ProcessHandle.current().pid())
+    table = f"gold_{CATALOG}"
+    t0 = time.perf_counter()
+    pdf = lake.read(table).toPandas()
+    collect_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    bands = [b for b in stats.BANDS if b in pdf]
+    binned = bands + [c for c in stats.COLOURS if c in pdf] + ["redshift"]
+    balance = pdf["class"].value_counts(dropna=False)
+    cells = (pdf[HEALPIX_COLUMN].dropna().astype("int64") >> (2 * (HEALPIX_ORDER - 5))).value_counts()
+    edges = {}
+    for c in binned:
+        lo, hi = np.nanquantile(pdf[c].to_numpy(float), [0.005, 0.995])
+        edges[c] = np.linspace(lo, hi, 61)
+    hists = {}
+    for cls, g in pdf.groupby("class", dropna=False):
+        for x, y in (("g_r", "u_g"), ("r_i", "g_r")):
+            hists[(cls, x, y)] = np.histogram2d(g[x], g[y], bins=[edges[x], edges[y]])[0]
+        for c in bands + ["redshift"]:
+            hists[(cls, c)] = np.histogram(g[c], bins=np.linspace(edges[c][0], edges[c][-1], 41))[0]
+    missing = pdf.isna().mean()
+    corr = pdf[binned].dropna().corr()
+    stats_s = time.perf_counter() - t1
+    return {"rows": len(pdf), "collect_s": round(collect_s, 2), "stats_s": round(stats_s, 2),
+            "baseline_s": round(collect_s + stats_s, 2), "driver_memory": args.baseline_driver_memory,
+            "jvm_rss_peak_bytes": _vm_hwm(jvm_pid),
+            "python_rss_peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "classes": int(len(balance)), "cells": int(len(cells)), "histograms": len(hists),
+            "missing_columns": int(len(missing)), "corr_shape": list(corr.shape)}
+
+
 # --------------------------------------------------------------------------------------------
 # parent
 # --------------------------------------------------------------------------------------------
@@ -165,16 +222,40 @@ def mib(n) -> str:
 
 def markdown(results: list[dict]) -> str:
     out = ["| rows | table on disk MiB | generate s | report s | rows/s | JVM heap peak MiB (in use / after GC) "
-           "| JVM RSS peak MiB | Python RSS peak MiB |", "|---:|---:|---:|---:|---:|---|---:|---:|"]
+           "| JVM RSS peak MiB | Python RSS peak MiB | baseline s (collect + stats) | baseline / report "
+           "| baseline Python RSS peak MiB |", "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in results:
         if "error" in r:
-            out.append(f"| {r['rows']:,} | {r['error']} | | | | | | |")
+            out.append(f"| {r['rows']:,} | {r['error']} | | | | | | | | | |")
             continue
+        b = r.get("baseline")
+        if b is None:
+            base = "not run | | "
+        elif "error" in b:
+            base = f"{b['error']} | | "
+        else:
+            base = (f"{b['baseline_s']:.1f} ({b['collect_s']:.1f} + {b['stats_s']:.1f}) | "
+                    f"{b['baseline_s'] / r['report_s']:.2f} | {mib(b['python_rss_peak_bytes'])}")
         out.append(f"| {r['rows']:,} | {mib(r['table_bytes'])} | {r['generate_s']:.0f} | {r['report_s']:.1f} | "
                    f"{r['rows_per_s']:,.0f} | {mib(r['driver_heap_peak_polled_bytes'])} / "
                    f"{mib(r['driver_heap_live_after_gc_peak_bytes'])} | {mib(r['jvm_rss_peak_bytes'])} | "
-                   f"{mib(r['python_rss_peak_bytes'])} |")
+                   f"{mib(r['python_rss_peak_bytes'])} | {base} |")
     return "\n".join(out)
+
+
+def run_child(cmd: list[str], timeout: float) -> dict:
+    """One child process (its own process group: on a timeout its JVM, a grandchild, dies with it)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"error": f"not finished within {timeout:.0f} s"}
+    line = next((x for x in stdout.splitlines() if x.startswith("BENCH-RESULT ")), None)
+    if proc.returncode == 0 and line:
+        return json.loads(line[len("BENCH-RESULT "):])
+    return {"error": f"child exited {proc.returncode}" + (" (killed: out of memory?)" if proc.returncode == -9 else "")}
 
 
 def main() -> int:
@@ -189,12 +270,17 @@ def main() -> int:
     p.add_argument("--work", help="folder for the tables (default: a temporary folder, deleted)")
     p.add_argument("--keep", action="store_true", help="keep the tables and reports")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--baseline-rows", type=parse_rows, default=parse_rows("1e6,1e7"),
+                   help="sizes that also run the toPandas + numpy baseline on the same table (default 1e6,1e7)")
+    p.add_argument("--baseline-driver-memory", default="8g",
+                   help="the baseline's driver memory (default 8g; it collects the whole table)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--baseline-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--base", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.child:
+    if args.child or args.baseline_child:
         args.rows = args.rows[0]
-        print("BENCH-RESULT " + json.dumps(child(args)), flush=True)
+        print("BENCH-RESULT " + json.dumps(baseline_child(args) if args.baseline_child else child(args)), flush=True)
         return 0
 
     started = dt.datetime.now(dt.timezone.utc)
@@ -210,17 +296,14 @@ def main() -> int:
         cmd += ["--quiet"] if args.quiet else []
         load_before = loadavg()
         print(f"bench_report: {rows:,} rows ...", file=sys.stderr, flush=True)
-        # own process group: on a timeout the child's JVM (a grandchild) is killed with it
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
-        try:
-            stdout, _ = proc.communicate(timeout=args.timeout)
-            line = next((x for x in stdout.splitlines() if x.startswith("BENCH-RESULT ")), None)
-            res = json.loads(line[len("BENCH-RESULT "):]) if proc.returncode == 0 and line else \
-                {"rows": rows, "error": f"child exited {proc.returncode}"}
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            res = {"rows": rows, "error": f"not finished within {args.timeout:.0f} s"}
+        res = {"rows": rows} | run_child(cmd, args.timeout)
+        if rows in args.baseline_rows and "error" not in res:
+            print(f"bench_report: baseline (toPandas + numpy) on the same {rows:,} rows ...", file=sys.stderr,
+                  flush=True)
+            bcmd = [sys.executable, __file__, "--baseline-child", "--rows", str(rows), "--base", str(base),
+                    "--master", args.master, "--baseline-driver-memory", args.baseline_driver_memory,
+                    "--shuffle-partitions", str(args.shuffle_partitions)]
+            res["baseline"] = run_child(bcmd, args.timeout)
         res["load_before"], res["load_after"] = load_before, loadavg()
         results.append(res)
         print(markdown([res]).splitlines()[-1], file=sys.stderr, flush=True)
