@@ -167,6 +167,7 @@ def baseline_child(args) -> dict:
     per-class 2-D colour densities and 1-D magnitude / redshift histograms, missing values, the
     correlation matrix).  No figures are drawn, which favours the baseline."""
     import numpy as np
+    import pandas as pd
 
     from astrolake.config import Settings
     from astrolake.lake.tables import Lake
@@ -191,7 +192,8 @@ def baseline_child(args) -> dict:
     bands = [b for b in stats.BANDS if b in pdf]
     binned = bands + [c for c in stats.COLOURS if c in pdf] + ["redshift"]
     balance = pdf["class"].value_counts(dropna=False)
-    cells = (pdf[HEALPIX_COLUMN].dropna().astype("int64") >> (2 * (HEALPIX_ORDER - 5))).value_counts()
+    cells = pd.Series(np.right_shift(pdf[HEALPIX_COLUMN].dropna().to_numpy("int64"),
+                                     2 * (HEALPIX_ORDER - 5))).value_counts()
     edges = {}
     for c in binned:
         lo, hi = np.nanquantile(pdf[c].to_numpy(float), [0.005, 0.995])
