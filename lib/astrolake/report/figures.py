@@ -151,7 +151,8 @@ def ledger_figure(ledger) -> Figure:
     line is rows read so far.  ``ledger`` is :func:`~astrolake.report.stats.ledger_history`'s frame."""
     if ledger is None or len(ledger) == 0:
         return message_figure("no ledger rows for this catalog yet", "ingest ledger")
-    fig = _fig((max(6.0, 0.5 * len(ledger) + 3), 4))
+    width = max(6.0, min(14.0, 0.8 * len(ledger) + 3))
+    fig = _fig((width, 4.6))
     ax = fig.subplots()
     x = np.arange(len(ledger))
     bottom = np.zeros(len(ledger))
@@ -163,10 +164,11 @@ def ledger_figure(ledger) -> Figure:
     ax2 = ax.twinx()
     ax2.plot(x, ledger["read"].fillna(0).cumsum().to_numpy(float), "k.-", label="rows read (cumulative)")
     ax2.set_ylabel("rows read, cumulative")
-    ax2.set_ylim(bottom=0)
-    labels = [f"{b}\n{t:%Y-%m-%d %H:%M}" if t is not None and t == t else str(b)
+    ax.set_ylim(0, max(float(bottom.max()), 1.0) * 1.1)
+    ax2.set_ylim(0, max(float(ledger["read"].fillna(0).sum()), 1.0) * 1.1)
+    labels = [f"{b}\n{t:%Y-%m-%d}\n{t:%H:%M}" if t is not None and t == t else str(b)
               for b, t in zip(ledger["batch_id"], ledger["finished_at"])]
-    step = max(1, len(x) // 12)
+    step = max(1, int(np.ceil(len(x) / ((width - 3) / 0.8))))  # about 0.8 inch per readable label
     ax.set_xticks(x[::step])
     ax.set_xticklabels(labels[::step], fontsize=7)
     not_closing = (~ledger["closes"].astype(bool)).sum()
@@ -175,7 +177,8 @@ def ledger_figure(ledger) -> Figure:
                                                              else ", every one closes"), fontsize=10)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper left")
+    # below the axes: inside, it would hide the bars of a ledger with few batches
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.27), ncol=3, frameon=False)
     fig.tight_layout()
     return fig
 
