@@ -34,33 +34,55 @@ PREDICTIONS_DDL = ", ".join(f"{n} {t.upper()}" for n, t in PREDICTION_COLUMNS)
 _OUTPUTS = ("predicted_class", "z_phot", "z_phot_err", "cluster", "probabilities")
 
 
+@dataclass
+class Predictor:
+    """A registered model, loaded once, that adds its outputs to any number of frames.
+
+    MLlib models (``spark`` flavour) keep the loaded ``model`` (its stages are there to inspect);
+    other flavours keep one ``mlflow.pyfunc.spark_udf``.
+    """
+
+    ref: tracking.ModelRef
+    model: object | None = None  # PipelineModel of the spark flavour
+    udf: object | None = None  # pyfunc Spark UDF of any other flavour
+
+    @classmethod
+    def load(cls, ref: tracking.ModelRef, spark) -> "Predictor":
+        import mlflow
+
+        if "spark" in ref.flavors or not ref.flavors:
+            return cls(ref, model=mlflow.spark.load_model(ref.uri))
+        return cls(ref, udf=mlflow.pyfunc.spark_udf(spark, ref.uri, env_manager="local", result_type="array<double>"))
+
+    def __call__(self, df: DataFrame) -> DataFrame:
+        ref = self.ref
+        missing = [c for c in ref.features if c not in df.columns]
+        if missing:
+            raise ValueError(f"the table lacks the model's feature column(s) {', '.join(missing)}")
+        if self.model is not None:
+            return self.model.transform(df)
+        # Keras models take one float32 matrix, columns in the order of the model's feature list
+        out = df.withColumn("_out", self.udf(F.struct(*[F.col(c).cast("float").alias(c) for c in ref.features])))
+        if ref.task == "classification":
+            classes = ref.classes
+            best = (F.array_position(F.col("_out"), F.array_max(F.col("_out"))) - 1).cast("int")
+            names = F.array(*[F.lit(c) for c in classes])
+            out = out.withColumns({"prediction": best.cast("double"), "predicted_class": F.element_at(names, best + 1),
+                                   "probability": F.col("_out")})
+            return out.drop("_out")
+        return out.withColumns({models.Z_PHOT: F.col("_out")[0],
+                                models.Z_ERR: F.when(F.size("_out") > 1, F.col("_out")[1])}).drop("_out")
+
+
 def predict(ref: tracking.ModelRef, df: DataFrame) -> DataFrame:
     """``df`` with the model's outputs, for any flavour; keeps ``df``'s columns.
 
     Classifiers give ``prediction`` (class index), ``predicted_class`` and ``probability``; a
     ``label_index`` column already in ``df`` (:func:`astrolake.ml.models.index_labels`) is kept, so
-    the same frame can be evaluated.
+    the same frame can be evaluated.  To apply one model to several frames, load a
+    :class:`Predictor` once.
     """
-    import mlflow
-
-    missing = [c for c in ref.features if c not in df.columns]
-    if missing:
-        raise ValueError(f"the table lacks the model's feature column(s) {', '.join(missing)}")
-    if "spark" in ref.flavors or not ref.flavors:
-        model = mlflow.spark.load_model(ref.uri)
-        return model.transform(df)
-    udf = mlflow.pyfunc.spark_udf(df.sparkSession, ref.uri, env_manager="local", result_type="array<double>")
-    # Keras models take one float32 matrix, columns in the order of the model's feature list
-    out = df.withColumn("_out", udf(F.struct(*[F.col(c).cast("float").alias(c) for c in ref.features])))
-    if ref.task == "classification":
-        classes = ref.classes
-        best = (F.array_position(F.col("_out"), F.array_max(F.col("_out"))) - 1).cast("int")
-        names = F.array(*[F.lit(c) for c in classes])
-        out = out.withColumns({"prediction": best.cast("double"), "predicted_class": F.element_at(names, best + 1),
-                               "probability": F.col("_out")})
-        return out.drop("_out")
-    return out.withColumns({models.Z_PHOT: F.col("_out")[0],
-                            models.Z_ERR: F.when(F.size("_out") > 1, F.col("_out")[1])}).drop("_out")
+    return Predictor.load(ref, df.sparkSession)(df)
 
 
 def prediction_columns(ref: tracking.ModelRef, pred: DataFrame) -> DataFrame:

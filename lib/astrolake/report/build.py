@@ -34,10 +34,6 @@ from astrolake.report.html import esc, frame_table, render
 
 HTML_NAME = "report.html"
 QUANTILE_SAMPLE_ROWS = 2_000_000  # histogram ranges from a sample of about this many rows
-TABLE_FIGURES = ("fig-layers", "fig-ledger", "fig-quarantine", "fig-class-balance", "fig-sky", "fig-ug-gr",
-                 "fig-gr-ri", "fig-mag", "fig-redshift", "fig-missing", "fig-correlation")
-CLASSIFIER_FIGURES = ("fig-confusion", "fig-roc-pr", "fig-purity-completeness", "fig-reliability", "fig-importance")
-PHOTOZ_FIGURES = ("fig-photoz", "fig-photoz-residuals", "fig-importance")
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,7 +62,6 @@ class Report:
     importances: dict = field(default_factory=dict)  # feature -> importance (trees' own or permutation)
     timings: dict = field(default_factory=dict)  # step -> seconds
     html_path: Path | None = None
-    png_paths: dict = field(default_factory=dict)
     artifact_uri: str | None = None
     footer: str = ""
 
@@ -86,9 +81,7 @@ class Report:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         for fig_id, png in self.pngs.items():
-            path = out / f"{fig_id}.png"
-            path.write_bytes(png)
-            self.png_paths[fig_id] = path
+            (out / f"{fig_id}.png").write_bytes(png)
         self.html_path = out / HTML_NAME
         self.html_path.write_text(self.html(), encoding="utf-8")
         return self.html_path
@@ -200,7 +193,6 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
     report.meta = {"table": table, "version": version, "catalog": catalog.name if catalog else "unknown",
                    "location": lake.location(table), "generated": _now()}
     progress = Progress(11, quiet, report)
-    rows = None
 
     # 1-3: the lake around the catalog
     sec = Section("sec-layers", "Rows per layer",
@@ -211,7 +203,7 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
         if catalog is not None:
             layers = stats.layer_counts(lake, catalog)
             sec.blocks.append(("html", frame_table(layers)))
-            report.add_figure(sec, "fig-layers", _layers_figure(layers), "rows per layer")
+            report.add_figure(sec, "fig-layers", figures.layers_figure(layers), "rows per layer")
         else:
             sec.blocks.append(("note", f"{table} belongs to no known catalog: no layers to compare"))
     sec = Section("sec-ledger", "Ingest ledger",
@@ -260,7 +252,7 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
     colours = [c for c in stats.COLOURS if c in cols]
     binned = bands + colours + (["redshift"] if "redshift" in cols else [])
     with progress.step("bin edges (approximate quantiles)"):
-        n_rows = int(balance.sum()) if label else df.count()
+        n_rows = rows if label else df.count()
         # one pass for every column; the range from about 2e6 rows, whatever the table's size
         edges = stats.quantile_edges(df, binned, bins, rows=n_rows, sample_rows=QUANTILE_SAMPLE_ROWS)
         mag_edges = {b: np.linspace(edges[b][0], edges[b][-1], 41) for b in bands}
@@ -331,7 +323,7 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
                                        f"({esc(', '.join(catalog.contract.key))}).</p>"
                                        f"<p><b>Citation:</b> {esc(catalog.citation)}</p>"))
         sec.blocks.append(("html", frame_table(dictionary_frame(catalog, list(raw.columns)))))
-    report.meta["rows"] = f"{rows:,}" if rows is not None else "?"
+    report.meta["rows"] = f"{rows:,}"
 
     with progress.step("writing HTML and PNGs"):
         report.footer = (f"astrolake report of {table} v{version}; every statistic computed in Spark, only bins "
@@ -340,19 +332,6 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
         if write:
             report.write(out or _default_out(table))
     return report
-
-
-def _layers_figure(layers: pd.DataFrame):
-    fig = figures._fig((6, 3.2))
-    ax = fig.subplots()
-    values = layers["rows"].fillna(0).astype(float)
-    ax.bar(layers.index, values, color=["tab:brown", "tab:gray", "gold", "tab:red"][:len(values)])
-    for i, v in enumerate(values):
-        ax.annotate(f"{int(v):,}", (i, v), ha="center", va="bottom", fontsize=8)
-    ax.set(ylabel="rows", title="rows per layer", yscale="log" if values.max() > 0 else "linear")
-    ax.margins(y=0.2)
-    fig.tight_layout()
-    return fig
 
 
 def _examples_table(rules: pd.Series, examples: pd.DataFrame) -> str:
@@ -382,12 +361,11 @@ def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: boo
     permutation importance on at most ``permutation_rows`` validation rows) and, with
     ``log_artifact``, logs the written folder to the model's run under ``report/``.
     """
-    import mlflow
     from mlflow import MlflowClient
 
     from astrolake.ml import models, plots, tracking
     from astrolake.ml.features import training_data
-    from astrolake.ml.scoring import predict
+    from astrolake.ml.scoring import Predictor
     from astrolake.ml.train import evaluate_predictions
     from astrolake.report import importance as imp
 
@@ -416,7 +394,8 @@ def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: boo
 
     keep = (models.LABEL_INDEX, "prediction", "probability", models.Z_PHOT, models.Z_ERR, "r", "redshift")
     with progress.step("score the test split"):
-        pred = predict(ref, test)
+        predictor = Predictor.load(ref, lake.spark)  # loaded once: the test split and the importances
+        pred = predictor(test)
         pred = pred.select(*[c for c in keep if c in pred.columns]).persist(StorageLevel.MEMORY_AND_DISK)
         n_test = pred.count()
     try:
@@ -466,7 +445,7 @@ def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: boo
     sec = Section("sec-importance", "Feature importance")
     report.sections.append(sec)
     with progress.step("feature importance"):
-        model = mlflow.spark.load_model(ref.uri) if "spark" in ref.flavors or not ref.flavors else None
+        model = predictor.model
         predicts = "prediction" if task == "classification" else models.Z_PHOT
         tree = imp.tree_importances(model.stages, ref.features, predicts) if model is not None else None
         if tree is not None:
@@ -478,8 +457,7 @@ def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: boo
             val = data.split("validation")
             if task == "classification":
                 val = models.index_labels(val, classes)
-            score = model.transform if model is not None else (lambda d: predict(ref, d))
-            perm = imp.permutation_importance(score, val, ref.features, task, max_rows=permutation_rows,
+            perm = imp.permutation_importance(predictor, val, ref.features, task, max_rows=permutation_rows,
                                               quiet=quiet)
             report.importances = {k: float(v) for k, v in perm.items()}
             what = "macro F1 drop" if task == "classification" else "sigma_NMAD rise"

@@ -146,6 +146,20 @@ def magnitudes_figure(hists: dict, edges: dict, title: str = "magnitude distribu
     return fig
 
 
+def layers_figure(layers) -> Figure:
+    """Rows in bronze, silver, gold and quarantine (log scale), each bar annotated."""
+    fig = _fig((6, 3.2))
+    ax = fig.subplots()
+    values = layers["rows"].fillna(0).astype(float)
+    ax.bar(layers.index, values, color=["tab:brown", "tab:gray", "gold", "tab:red"][:len(values)])
+    for i, v in enumerate(values):
+        ax.annotate(f"{int(v):,}", (i, v), ha="center", va="bottom", fontsize=8)
+    ax.set(ylabel="rows", title="rows per layer", yscale="log" if values.max() > 0 else "linear")
+    ax.margins(y=0.2)
+    fig.tight_layout()
+    return fig
+
+
 def ledger_figure(ledger) -> Figure:
     """Per batch (oldest left): inserted, updated, duplicate and quarantined rows stacked; the
     line is rows read so far.  ``ledger`` is :func:`~astrolake.report.stats.ledger_history`'s frame."""

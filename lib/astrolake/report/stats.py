@@ -72,19 +72,6 @@ def _bin_index(x: Column, guess: Column | None, e: np.ndarray) -> Column:
     return F.when(inside, guess - (x < lower).cast("int") + ((x >= upper) & (guess != n - 1)).cast("int"))
 
 
-def _bin(col, edges: np.ndarray) -> Column:
-    """Index of the bin of ``col`` in ``edges`` (numpy.histogram's rule); null outside or null/NaN.
-
-    Equal-width edges: a floor, then one correction against the edges themselves (recomputed
-    exactly as ``np.linspace`` does, or looked up); irregular edges: one comparison per inner edge.
-    :func:`histograms` evaluates the same steps in separate projections, which Spark then does
-    not inline into each other (several times faster than this one expression).
-    """
-    e = np.asarray(edges, dtype=float)
-    x = _c(col).cast("double")
-    return _bin_index(x, _first_guess(x, e) if _is_uniform(e) else None, e)
-
-
 # --------------------------------------------------------------------------------------------
 # columns
 # --------------------------------------------------------------------------------------------
@@ -95,12 +82,6 @@ def with_colours(df: DataFrame) -> DataFrame:
     derived = {f"{a}_{b}": F.col(a) - F.col(b) for a, b in zip(BANDS, BANDS[1:])
                if a in cols and b in cols and f"{a}_{b}" not in cols}
     return df.withColumns(derived) if derived else df
-
-
-def numeric_columns(df: DataFrame) -> list[str]:
-    from pyspark.sql.types import NumericType
-
-    return [f.name for f in df.schema.fields if isinstance(f.dataType, NumericType)]
 
 
 # --------------------------------------------------------------------------------------------
