@@ -92,13 +92,10 @@ def classification_score(pred: DataFrame, label: str = "label_index") -> float:
 
 
 def photoz_score(pred: DataFrame, label: str = "redshift", prediction: str = "z_phot") -> float:
-    """sigma_NMAD of dz = (z_phot - z_spec) / (1 + z_spec) (approximate medians)."""
-    dz = pred.select(((F.col(prediction) - F.col(label)) / (1 + F.col(label))).alias("dz")).where("dz IS NOT NULL")
-    med = dz.agg(F.percentile_approx("dz", 0.5, 10_000)).first()[0]
-    if med is None:
-        return float("nan")
-    mad = dz.agg(F.percentile_approx(F.abs(F.col("dz") - F.lit(float(med))), 0.5, 10_000)).first()[0]
-    return 1.4826 * float(mad)
+    """sigma_NMAD of dz = (z_phot - z_spec) / (1 + z_spec), as model tuning scores it."""
+    from astrolake.ml.models import SigmaNMADEvaluator
+
+    return float(SigmaNMADEvaluator(labelCol=label, predictionCol=prediction).evaluate(pred))
 
 
 def permutation_importance(predict, df: DataFrame, features: list[str], task: str = "classification",
