@@ -59,26 +59,29 @@ class Lake:
             return reader.table(self.location(name))
         return reader.load(self.location(name))
 
+    def _save(self, writer, name: str) -> None:
+        if self.settings.uses_unity_catalog:
+            writer.saveAsTable(self.location(name))
+        else:
+            writer.save(self.location(name))
+
     def append(self, df: DataFrame, name: str, txn: tuple[str, int] | None = None) -> None:
         """Append ``df``; with ``txn=(app_id, version)`` the write is idempotent (Delta skips a
         version it has already committed for that app id, so a replay after a crash adds nothing)."""
         writer = df.write.format("delta").mode("append")
         if txn is not None:
             writer = writer.option("txnAppId", txn[0]).option("txnVersion", int(txn[1]))
-        if self.settings.uses_unity_catalog:
-            writer.saveAsTable(self.location(name))
-        else:
-            writer.save(self.location(name))
+        self._save(writer, name)
 
-    def replace(self, df: DataFrame, name: str, where: str | None = None) -> None:
-        """Atomically replace the table's rows (or those matching the SQL predicate ``where``)."""
+    def replace(self, df: DataFrame, name: str, where: str | None = None, overwrite_schema: bool = False) -> None:
+        """Atomically replace the table's rows (or those matching the SQL predicate ``where``);
+        ``overwrite_schema`` also replaces its schema with ``df``'s."""
         writer = df.write.format("delta").mode("overwrite")
         if where is not None:
             writer = writer.option("replaceWhere", where)
-        if self.settings.uses_unity_catalog:
-            writer.saveAsTable(self.location(name))
-        else:
-            writer.save(self.location(name))
+        if overwrite_schema:
+            writer = writer.option("overwriteSchema", "true")
+        self._save(writer, name)
 
     def create(self, name: str, ddl_columns: str, cluster_by: list[str] | None = None,
                properties: dict[str, str] | None = None, comment: str | None = None) -> None:

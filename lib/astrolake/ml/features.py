@@ -204,11 +204,7 @@ def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False, quiet: bool
         version = lake.version(silver)
         rows = gold_rows(lake.read(silver, version=version), catalog)
         _say(f"gold: building {gold} from {silver} v{version}", quiet)
-        writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-        if lake.settings.uses_unity_catalog:
-            writer.saveAsTable(lake.location(gold))
-        else:
-            writer.save(lake.location(gold))
+        lake.replace(rows, gold, overwrite_schema=True)
         _record_version(lake, gold, version, _gold_ddl_props(catalog))
         n = lake.read(gold).count()
         result = GoldResult(gold, "full", version, n, 0, n)

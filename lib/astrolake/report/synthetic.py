@@ -39,9 +39,5 @@ def write_synthetic_gold(lake, rows: int, catalog: str = "sdss_dr14_skyserver", 
     """Replace ``gold_<catalog>`` with ``rows`` synthetic objects; returns the table name."""
     cat = get_catalog(catalog)
     df = synthetic_gold_rows(lake.spark, rows, catalog, seed, partitions)
-    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-    if lake.settings.uses_unity_catalog:
-        writer.saveAsTable(lake.location(cat.gold_table))
-    else:
-        writer.save(lake.location(cat.gold_table))
+    lake.replace(df, cat.gold_table, overwrite_schema=True)
     return cat.gold_table
