@@ -1,5 +1,6 @@
-"""Helpers every benchmark shares: row-count arguments, folder sizes, load average, the git
-state that was measured, and the day's results file."""
+"""What every benchmark shares: importing this puts ``lib/`` on ``sys.path`` and sets the
+environment astrolake runs with (as the Makefile does); then row-count arguments, folder
+sizes, load average, memory, the git state that was measured, and the day's results file."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 def parse_rows(text: str) -> list[int]:

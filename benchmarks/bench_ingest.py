@@ -41,11 +41,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-from _common import memory_gib, folder_bytes, git_state, loadavg, parse_rows, write_json  # noqa: E402 (benchmarks/ is on sys.path)
-sys.path.insert(0, str(ROOT / "lib"))
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from _common import ROOT, folder_bytes, git_state, loadavg, memory_gib, parse_rows, write_json  # puts lib/ on sys.path
 
 CATALOG = "sdss_dr14_skyserver"
 RESULTS = ROOT / "benchmarks" / "results"

@@ -54,11 +54,7 @@ import time
 import traceback
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-from _common import memory_gib, git_state, loadavg, parse_rows, write_json  # noqa: E402 (benchmarks/ is on sys.path)
-sys.path.insert(0, str(ROOT / "lib"))
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from _common import ROOT, git_state, loadavg, memory_gib, parse_rows, write_json  # puts lib/ on sys.path
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 RESULTS = ROOT / "benchmarks" / "results"
