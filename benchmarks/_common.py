@@ -50,10 +50,12 @@ def loadavg() -> list[float] | None:
 def git_state() -> dict:
     """The commit measured, and a digest of what under ``lib/`` differed from it (uncommitted
     changes and files git does not track yet), since the numbers measure the working tree."""
+
     def run(*args):  # read-only git commands (no index refresh)
         try:
-            return subprocess.run(["git", "--no-optional-locks", *args], cwd=ROOT, capture_output=True,
-                                  text=True, check=True).stdout.strip()
+            return subprocess.run(
+                ["git", "--no-optional-locks", *args], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return None
 
@@ -64,9 +66,13 @@ def git_state() -> dict:
     digest = hashlib.sha256(diff.encode())
     for name in sorted(new):
         digest.update(name.encode() + b"\0" + (ROOT / name).read_bytes())
-    return {"commit": run("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None,
-            "lib_changed_files": changed, "lib_new_files": new,
-            "lib_diff_sha256": digest.hexdigest() if changed or new else None}
+    return {
+        "commit": run("rev-parse", "HEAD"),
+        "dirty": bool(status) if status is not None else None,
+        "lib_changed_files": changed,
+        "lib_new_files": new,
+        "lib_diff_sha256": digest.hexdigest() if changed or new else None,
+    }
 
 
 def write_json(run: dict, path: Path, benchmark: str) -> Path:

@@ -40,8 +40,13 @@ def main() -> int:
     from astrolake.spark import get_spark
 
     work = Path(tempfile.mkdtemp(prefix="astrolake-bench-dnn-"))
-    s = Settings(base_path=str(work / "lake"), spark_master="local[2]", shuffle_partitions=2,
-                 tracking_uri=f"sqlite:///{work}/mlflow.db", experiment="bench-dnn")
+    s = Settings(
+        base_path=str(work / "lake"),
+        spark_master="local[2]",
+        shuffle_partitions=2,
+        tracking_uri=f"sqlite:///{work}/mlflow.db",
+        experiment="bench-dnn",
+    )
     lake = Lake(get_spark(s), s)
     pipeline.ingest(lake, "sdss_dr17_stellar", [args.csv], quiet=True)
     build_gold(lake, "sdss_dr17_stellar", quiet=True)
@@ -49,15 +54,25 @@ def main() -> int:
     rows = []
     for backend, n in [("local", 1), ("horovod", 1), ("horovod", 2), ("tf-distribute", 1), ("tf-distribute", 2)]:
         t0 = time.perf_counter()
-        r = train_dnn(lake, "sdss_dr17_stellar", backend=backend, num_proc=n, params=params, register=False,
-                      quiet=True)
+        r = train_dnn(lake, "sdss_dr17_stellar", backend=backend, num_proc=n, params=params, register=False, quiet=True)
         wall = time.perf_counter() - t0
         r0 = r.ranks[0]
-        rows.append({"backend": backend, "workers": n, "samples_per_second": r0["samples_per_second"],
-                     "train_seconds": r0["train_seconds"], "wall_seconds": wall, "epochs": r0["epochs_run"],
-                     "validation_macro_f1": r0.get("validation_macro_f1")})
-        print(f"{backend:14s} x{n}: {r0['samples_per_second']:9.0f} samples/s  fit {r0['train_seconds']:6.1f} s  "
-              f"wall {wall:6.1f} s  val macro F1 {r0.get('validation_macro_f1', float('nan')):.3f}", flush=True)
+        rows.append(
+            {
+                "backend": backend,
+                "workers": n,
+                "samples_per_second": r0["samples_per_second"],
+                "train_seconds": r0["train_seconds"],
+                "wall_seconds": wall,
+                "epochs": r0["epochs_run"],
+                "validation_macro_f1": r0.get("validation_macro_f1"),
+            }
+        )
+        print(
+            f"{backend:14s} x{n}: {r0['samples_per_second']:9.0f} samples/s  fit {r0['train_seconds']:6.1f} s  "
+            f"wall {wall:6.1f} s  val macro F1 {r0.get('validation_macro_f1', float('nan')):.3f}",
+            flush=True,
+        )
     for backend in ("horovod", "tf-distribute"):
         one = next(x for x in rows if x["backend"] == backend and x["workers"] == 1)
         two = next(x for x in rows if x["backend"] == backend and x["workers"] == 2)
@@ -65,8 +80,12 @@ def main() -> int:
         two["scaling_efficiency"] = eff
         print(f"{backend}: scaling efficiency 1 -> 2 workers {eff:.2f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"csv": args.csv, "params": params, "machine": platform.platform(),
-                                          "cores": os.cpu_count(), "runs": rows}, indent=1))
+    Path(args.out).write_text(
+        json.dumps(
+            {"csv": args.csv, "params": params, "machine": platform.platform(), "cores": os.cpu_count(), "runs": rows},
+            indent=1,
+        )
+    )
     print(f"results: {args.out}")
     shutil.rmtree(work, ignore_errors=True)
     return 0

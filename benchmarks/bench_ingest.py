@@ -60,13 +60,13 @@ PHASES = (
 # helpers
 # --------------------------------------------------------------------------------------------
 
+
 def human(n: float) -> str:
     for unit, scale in (("e9", 1e9), ("e6", 1e6), ("e3", 1e3)):
         if n >= scale:
             v = n / scale
             return {"e9": f"{v:.3g}G", "e6": f"{v:.3g}M", "e3": f"{v:.3g}k"}[unit]
     return f"{n:.3g}"
-
 
 
 class StampedStderr(io.TextIOBase):
@@ -155,14 +155,25 @@ def measure_size(spark, settings, rows: int, work: Path, args) -> dict:
         print(f"== {rows:,} rows, run {rep + 1}/{args.repeat}: full path", file=sys.stderr, flush=True)
         f_s, ledger, phases = run_full(spark, settings, csv, lake_dir)
         baseline_rows = spark.read.format("delta").load(str(base_table)).count()  # untimed check
-        reps.append(dict(baseline_s=round(b_s, 3), full_s=round(f_s, 3), phases_s=phases,
-                         baseline_rows=baseline_rows, ledger=dict(
-                             read=ledger.read, inserted=ledger.inserted, updated=ledger.updated,
-                             duplicates=ledger.duplicates, quarantined=ledger.quarantined,
-                             closes=ledger.closes),
-                         bytes=dict(baseline_table=folder_bytes(base_table),
-                                    lake=folder_bytes(lake_dir)),
-                         loadavg_before=load_before, loadavg_after=loadavg()))
+        reps.append(
+            dict(
+                baseline_s=round(b_s, 3),
+                full_s=round(f_s, 3),
+                phases_s=phases,
+                baseline_rows=baseline_rows,
+                ledger=dict(
+                    read=ledger.read,
+                    inserted=ledger.inserted,
+                    updated=ledger.updated,
+                    duplicates=ledger.duplicates,
+                    quarantined=ledger.quarantined,
+                    closes=ledger.closes,
+                ),
+                bytes=dict(baseline_table=folder_bytes(base_table), lake=folder_bytes(lake_dir)),
+                loadavg_before=load_before,
+                loadavg_after=loadavg(),
+            )
+        )
         if not args.keep:
             shutil.rmtree(base_table, ignore_errors=True)
             shutil.rmtree(lake_dir, ignore_errors=True)
@@ -171,19 +182,29 @@ def measure_size(spark, settings, rows: int, work: Path, args) -> dict:
 
     b_s = statistics.median(r["baseline_s"] for r in reps)
     f_s = statistics.median(r["full_s"] for r in reps)
-    return dict(rows=rows, csv_files=len(parts), csv_bytes=csv_bytes, generate_s=round(gen_s, 3),
-                baseline_s=round(b_s, 3), full_s=round(f_s, 3),
-                baseline_rows_per_s=round(rows / b_s, 1), full_rows_per_s=round(rows / f_s, 1),
-                ratio=round(b_s / f_s, 3), runs=reps)
+    return dict(
+        rows=rows,
+        csv_files=len(parts),
+        csv_bytes=csv_bytes,
+        generate_s=round(gen_s, 3),
+        baseline_s=round(b_s, 3),
+        full_s=round(f_s, 3),
+        baseline_rows_per_s=round(rows / b_s, 1),
+        full_rows_per_s=round(rows / f_s, 1),
+        ratio=round(b_s / f_s, 3),
+        runs=reps,
+    )
 
 
 def add_scaling(results: list[dict]) -> None:
     """Time ratio between successive sizes, next to the row ratio (linear scaling: equal)."""
     for prev, cur in zip(results, results[1:]):
         cur["scaling"] = dict(
-            from_rows=prev["rows"], row_ratio=round(cur["rows"] / prev["rows"], 3),
+            from_rows=prev["rows"],
+            row_ratio=round(cur["rows"] / prev["rows"], 3),
             baseline_time_ratio=round(cur["baseline_s"] / prev["baseline_s"], 3),
-            full_time_ratio=round(cur["full_s"] / prev["full_s"], 3))
+            full_time_ratio=round(cur["full_s"] / prev["full_s"], 3),
+        )
 
 
 def markdown(results: list[dict]) -> str:
@@ -194,20 +215,32 @@ def markdown(results: list[dict]) -> str:
     ]
     for r in results:
         sc = r.get("scaling")
-        grow = (f"{sc['baseline_time_ratio']:.2f}x; {sc['full_time_ratio']:.2f}x for {sc['row_ratio']:g}x rows"
-                if sc else "–")
+        grow = (
+            f"{sc['baseline_time_ratio']:.2f}x; {sc['full_time_ratio']:.2f}x for {sc['row_ratio']:g}x rows"
+            if sc
+            else "–"
+        )
         ok = "" if r["ratio"] >= GOAL else " (below goal)"
-        lines.append(f"| {r['rows']:,} | {r['csv_bytes'] / 1e6:.1f} | {r['baseline_s']:.2f} | "
-                     f"{human(r['baseline_rows_per_s'])} | {r['full_s']:.2f} | {human(r['full_rows_per_s'])} | "
-                     f"{r['ratio']:.2f}{ok} | {grow} |")
-    lines += ["", "Full path, seconds per phase (median run):", "",
-              "| rows | plan | bronze | validate + quarantine | silver + ledger | read | inserted | quarantined |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {r['rows']:,} | {r['csv_bytes'] / 1e6:.1f} | {r['baseline_s']:.2f} | "
+            f"{human(r['baseline_rows_per_s'])} | {r['full_s']:.2f} | {human(r['full_rows_per_s'])} | "
+            f"{r['ratio']:.2f}{ok} | {grow} |"
+        )
+    lines += [
+        "",
+        "Full path, seconds per phase (median run):",
+        "",
+        "| rows | plan | bronze | validate + quarantine | silver + ledger | read | inserted | quarantined |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         run = sorted(r["runs"], key=lambda x: x["full_s"])[len(r["runs"]) // 2]
         p, led = run["phases_s"], run["ledger"]
-        lines.append(f"| {r['rows']:,} | " + " | ".join(f"{p.get(n, float('nan')):.2f}" for n, _ in PHASES)
-                     + f" | {led['read']:,} | {led['inserted']:,} | {led['quarantined']:,} |")
+        lines.append(
+            f"| {r['rows']:,} | "
+            + " | ".join(f"{p.get(n, float('nan')):.2f}" for n, _ in PHASES)
+            + f" | {led['read']:,} | {led['inserted']:,} | {led['quarantined']:,} |"
+        )
     return "\n".join(lines)
 
 
@@ -222,33 +255,52 @@ def environment(spark, settings, args) -> dict:
         delta_version = None
     mem = memory_gib()
     return dict(
-        host=platform.node(), cpus=os.cpu_count(), memory_gib=mem, python=platform.python_version(),
-        spark=pyspark.__version__, delta_spark=delta_version, master=spark.sparkContext.master,
+        host=platform.node(),
+        cpus=os.cpu_count(),
+        memory_gib=mem,
+        python=platform.python_version(),
+        spark=pyspark.__version__,
+        delta_spark=delta_version,
+        master=spark.sparkContext.master,
         default_parallelism=spark.sparkContext.defaultParallelism,
-        driver_memory=settings.driver_memory, shuffle_partitions=settings.shuffle_partitions,
-        bad_fraction=args.bad_fraction, seed=args.seed, repeat=args.repeat, warmup=not args.no_warmup,
-        git=git_state(), command=" ".join([Path(sys.executable).name, *sys.argv]),
+        driver_memory=settings.driver_memory,
+        shuffle_partitions=settings.shuffle_partitions,
+        bad_fraction=args.bad_fraction,
+        seed=args.seed,
+        repeat=args.repeat,
+        warmup=not args.no_warmup,
+        git=git_state(),
+        command=" ".join([Path(sys.executable).name, *sys.argv]),
     )
-
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=parse_rows, default=parse_rows("1e5,1e6,1e7"),
-                    help="comma-separated row counts (default: 1e5,1e6,1e7)")
+    ap.add_argument(
+        "--rows",
+        type=parse_rows,
+        default=parse_rows("1e5,1e6,1e7"),
+        help="comma-separated row counts (default: 1e5,1e6,1e7)",
+    )
     ap.add_argument("--bad-fraction", type=float, default=0.01, help="corrupted rows (default: 0.01)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--repeat", type=int, default=1, help="runs per size; the median is reported")
     ap.add_argument("--driver-memory", default="8g")
-    ap.add_argument("--shuffle-partitions", type=int, default=None,
-                    help="spark.sql.shuffle.partitions (default: 2 x CPU cores)")
+    ap.add_argument(
+        "--shuffle-partitions", type=int, default=None, help="spark.sql.shuffle.partitions (default: 2 x CPU cores)"
+    )
     ap.add_argument("--master", default="local[*]")
-    ap.add_argument("--work-dir", type=Path, default=None,
-                    help="where CSVs and tables go (default: a temporary folder, removed afterwards)")
+    ap.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="where CSVs and tables go (default: a temporary folder, removed afterwards)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the CSVs and tables")
     ap.add_argument("--no-warmup", action="store_true", help="skip the untimed 10,000-row warm-up")
-    ap.add_argument("--output", type=Path, default=None,
-                    help="JSON file (default: benchmarks/results/ingest-<date>.json)")
+    ap.add_argument(
+        "--output", type=Path, default=None, help="JSON file (default: benchmarks/results/ingest-<date>.json)"
+    )
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
@@ -260,13 +312,21 @@ def main(argv: list[str] | None = None) -> int:
     made_work = args.work_dir is None
     work = Path(tempfile.mkdtemp(prefix="astrolake-bench-")) if made_work else args.work_dir.absolute()
     work.mkdir(parents=True, exist_ok=True)
-    settings = Settings(base_path=str(work / "lake"), spark_master=args.master,
-                        driver_memory=args.driver_memory, shuffle_partitions=shuffle)
+    settings = Settings(
+        base_path=str(work / "lake"),
+        spark_master=args.master,
+        driver_memory=args.driver_memory,
+        shuffle_partitions=shuffle,
+    )
     spark = get_spark(settings, app_name="astrolake-bench-ingest")
     started = dt.datetime.now(dt.timezone.utc)
     env = environment(spark, settings, args)
-    print(f"bench_ingest: {env['cpus']} CPUs, master {env['master']}, driver {settings.driver_memory}, "
-          f"shuffle partitions {shuffle}, load average {loadavg()}", file=sys.stderr, flush=True)
+    print(
+        f"bench_ingest: {env['cpus']} CPUs, master {env['master']}, driver {settings.driver_memory}, "
+        f"shuffle partitions {shuffle}, load average {loadavg()}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         if not args.no_warmup:  # JIT, Delta and Python workers warm before the first timed size
             print("== warm-up (10,000 rows, not reported)", file=sys.stderr, flush=True)
@@ -278,9 +338,13 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     add_scaling(results)
 
-    run = dict(started_at=started.isoformat(timespec="seconds"),
-               finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-               environment=env, goal_ratio=GOAL, results=results)
+    run = dict(
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        environment=env,
+        goal_ratio=GOAL,
+        results=results,
+    )
     out = args.output or RESULTS / f"ingest-{started.date().isoformat()}.json"
     write_json(run, out, "ingest")
     print(markdown(results))

@@ -55,6 +55,7 @@ import traceback
 from pathlib import Path
 
 from _common import ROOT, git_state, loadavg, memory_gib, parse_rows, write_json  # puts lib/ on sys.path
+
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -84,8 +85,9 @@ SPEED_PARAMS = {  # every classification family of astrolake (models.TASK_FAMILI
     "mlp": {"hidden": [32, 16]},
     "xgb": {"n_estimators": 300, "max_depth": 6, "learning_rate": 0.1},
 }
-SPEED_EXTRA = {"xgb (num_workers=2)": ("xgb", {"n_estimators": 300, "max_depth": 6, "learning_rate": 0.1,
-                                               "num_workers": 2})}
+SPEED_EXTRA = {
+    "xgb (num_workers=2)": ("xgb", {"n_estimators": 300, "max_depth": 6, "learning_rate": 0.1, "num_workers": 2})
+}
 # single-node peers in the speed part: params matched to astrolake's rf and xgb above
 SPEED_PEERS = {
     "sklearn RF": ("sklearn_rf", {"n_estimators": 100, "max_depth": 12}),
@@ -104,14 +106,12 @@ def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-
 def parse_parts(text: str) -> list[str]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     bad = [p for p in parts if p not in PARTS]
     if bad or not parts:
         raise argparse.ArgumentTypeError(f"parts must be among {', '.join(PARTS)}; got {text!r}")
     return parts
-
 
 
 def r4(x, nd: int = 5):
@@ -132,7 +132,6 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(out)
 
 
-
 def blas_info() -> list[dict]:
     """Which BLAS / OpenMP libraries are loaded and which OpenBLAS kernel they run (threadpoolctl)."""
     import lightgbm  # noqa: F401 - load their thread pools too
@@ -150,8 +149,20 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for p in ("pyspark", "delta-spark", "mlflow", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "pandas",
-              "numpy", "scipy", "pyarrow", "threadpoolctl"):
+    for p in (
+        "pyspark",
+        "delta-spark",
+        "mlflow",
+        "scikit-learn",
+        "lightgbm",
+        "xgboost-cpu",
+        "xgboost",
+        "pandas",
+        "numpy",
+        "scipy",
+        "pyarrow",
+        "threadpoolctl",
+    ):
         try:
             out[p] = version(p)
         except PackageNotFoundError:
@@ -167,9 +178,14 @@ def machine() -> dict:
             cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), None)
     except OSError:
         pass
-    return dict(host=platform.node(), cpus=os.cpu_count(), cpu_model=cpu, memory_gib=mem,
-                python=platform.python_version(), platform=platform.platform())
-
+    return dict(
+        host=platform.node(),
+        cpus=os.cpu_count(),
+        cpu_model=cpu,
+        memory_gib=mem,
+        python=platform.python_version(),
+        platform=platform.platform(),
+    )
 
 
 class Timed:
@@ -238,8 +254,13 @@ def paired_bootstrap(y, p_a, p_b, k: int, n_boot: int, seed: int) -> dict:
         diffs[b] = macro_f1(y[idx], p_a[idx], k) - macro_f1(y[idx], p_b[idx], k)
     point = macro_f1(y, p_a, k) - macro_f1(y, p_b, k)
     lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return {"diff": point, "ci95": [float(lo), float(hi)], "resamples": n_boot, "seed": seed,
-            "share_positive": float((diffs > 0).mean())}
+    return {
+        "diff": point,
+        "ci95": [float(lo), float(hi)],
+        "resamples": n_boot,
+        "seed": seed,
+        "share_positive": float((diffs > 0).mean()),
+    }
 
 
 def photoz_stats(z, zp, err=None) -> dict:
@@ -247,8 +268,13 @@ def photoz_stats(z, zp, err=None) -> dict:
 
     dz = (zp - z) / (1 + z)
     med = np.median(dz)
-    out = {"n": int(len(z)), "sigma_nmad": float(1.4826 * np.median(np.abs(dz - med))), "bias": float(dz.mean()),
-           "outlier_fraction": float((np.abs(dz) > 0.15).mean()), "rmse": float(np.sqrt(np.mean((zp - z) ** 2)))}
+    out = {
+        "n": int(len(z)),
+        "sigma_nmad": float(1.4826 * np.median(np.abs(dz - med))),
+        "bias": float(dz.mean()),
+        "outlier_fraction": float((np.abs(dz) > 0.15).mean()),
+        "rmse": float(np.sqrt(np.mean((zp - z) ** 2))),
+    }
     if err is not None:
         out["coverage_1sigma"] = float((np.abs(zp - z) <= err).mean())
     return out
@@ -304,26 +330,39 @@ def peer_worker(spec_path: str) -> int:
 
 def timed_peer(kind: str, params: dict, X_path: Path, y_path: Path, cap_s: float, seed: int, work: Path) -> dict:
     """Time one peer fit in a child process; "over cap" when it runs past ``cap_s``."""
-    spec = {"kind": kind, "params": params, "X": str(X_path), "y": str(y_path), "seed": seed,
-            "out": str(work / f"peer_{kind}_{os.getpid()}_{time.time_ns()}.json")}
+    spec = {
+        "kind": kind,
+        "params": params,
+        "X": str(X_path),
+        "y": str(y_path),
+        "seed": seed,
+        "out": str(work / f"peer_{kind}_{os.getpid()}_{time.time_ns()}.json"),
+    }
     spec_path = Path(spec["out"]).with_suffix(".spec.json")
     spec_path.write_text(json.dumps(spec))
     load = {"loadavg_before": loadavg()}
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, __file__, "--peer-worker", str(spec_path)], capture_output=True,
-                              text=True, timeout=cap_s + 60)  # + time to load the arrays
+        proc = subprocess.run(
+            [sys.executable, __file__, "--peer-worker", str(spec_path)],
+            capture_output=True,
+            text=True,
+            timeout=cap_s + 60,
+        )  # + time to load the arrays
     except subprocess.TimeoutExpired:
         return {"status": "over cap", "fit_s": None, "killed_after_s": round(time.perf_counter() - t0, 1), **load}
     if proc.returncode != 0:
         tail = (proc.stderr or "").strip().splitlines()[-3:]
         oom = proc.returncode in (-9, 137) or any("MemoryError" in ln for ln in tail)
-        return {"status": "out of memory" if oom else "failed", "fit_s": None, "returncode": proc.returncode,
-                "error": " / ".join(tail)}
+        return {
+            "status": "out of memory" if oom else "failed",
+            "fit_s": None,
+            "returncode": proc.returncode,
+            "error": " / ".join(tail),
+        }
     res = json.loads(Path(spec["out"]).read_text())
     status = "ok" if res["fit_s"] <= cap_s else "over cap"
-    return {"status": status, "fit_s": round(res["fit_s"], 3), "rows": res["rows"], **load,
-            "loadavg_after": loadavg()}
+    return {"status": status, "fit_s": round(res["fit_s"], 3), "rows": res["rows"], **load, "loadavg_after": loadavg()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,9 +375,14 @@ class Bench:
         from astrolake.spark import get_spark
 
         self.args, self.work = args, work
-        self.settings = Settings(base_path=str(work / "lake"), spark_master=args.master,
-                                 shuffle_partitions=args.shuffle_partitions, driver_memory=args.driver_memory,
-                                 tracking_uri=f"sqlite:///{work / 'mlflow.db'}", experiment="bench_learning")
+        self.settings = Settings(
+            base_path=str(work / "lake"),
+            spark_master=args.master,
+            shuffle_partitions=args.shuffle_partitions,
+            driver_memory=args.driver_memory,
+            tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
+            experiment="bench_learning",
+        )
         self.spark = get_spark(self.settings, app_name="astrolake-bench-learning")
         self.lake = Lake(self.spark, self.settings)
         self.ingested: dict[str, dict] = {}
@@ -357,10 +401,23 @@ class Bench:
             res = pipeline.ingest(self.lake, name, paths, quiet=True)
         with Timed() as t_gold:
             gold = features.build_gold(self.lake, name, quiet=True)
-        info = {"files": files, "ingest_s": round(t_ing.s, 2), "gold_s": round(t_gold.s, 2),
-                "ledgers": [dict(read=lg.read, inserted=lg.inserted, quarantined=lg.quarantined,
-                                 duplicates=lg.duplicates, closes=lg.closes) for lg in res.ledgers],
-                "gold_rows": gold.rows, "gold_version": None}
+        info = {
+            "files": files,
+            "ingest_s": round(t_ing.s, 2),
+            "gold_s": round(t_gold.s, 2),
+            "ledgers": [
+                dict(
+                    read=lg.read,
+                    inserted=lg.inserted,
+                    quarantined=lg.quarantined,
+                    duplicates=lg.duplicates,
+                    closes=lg.closes,
+                )
+                for lg in res.ledgers
+            ],
+            "gold_rows": gold.rows,
+            "gold_version": None,
+        }
         info["gold_version"] = self.lake.version(gold.table)
         say(f"ingest {name}: {info['ledgers']}; gold {gold.rows} rows ({t_ing.s:.0f} s + {t_gold.s:.0f} s)")
         self.ingested[name] = info
@@ -395,24 +452,46 @@ def tune_peer(kind: str, grid: dict, Xtr, ytr, Xva, yva, k: int, seed: int) -> d
         t0 = time.perf_counter()
         if kind == "lightgbm":
             est = peer_estimator("lightgbm", {**params, "n_estimators": MAX_ROUNDS}, seed)
-            est.fit(Xtr, ytr, eval_X=(Xva,), eval_y=(yva,), eval_sample_weight=[wva],
-                    callbacks=[lgb.early_stopping(EARLY_STOP, verbose=False)])
+            est.fit(
+                Xtr,
+                ytr,
+                eval_X=(Xva,),
+                eval_y=(yva,),
+                eval_sample_weight=[wva],
+                callbacks=[lgb.early_stopping(EARLY_STOP, verbose=False)],
+            )
             rounds = int(est.best_iteration_ or MAX_ROUNDS)
         else:
-            est = peer_estimator("xgboost", {**params, "n_estimators": MAX_ROUNDS,
-                                             "early_stopping_rounds": EARLY_STOP, "eval_metric": "mlogloss"}, seed)
-            est.fit(Xtr, ytr, sample_weight=compute_sample_weight("balanced", ytr), eval_set=[(Xva, yva)],
-                    sample_weight_eval_set=[wva], verbose=False)
+            est = peer_estimator(
+                "xgboost",
+                {**params, "n_estimators": MAX_ROUNDS, "early_stopping_rounds": EARLY_STOP, "eval_metric": "mlogloss"},
+                seed,
+            )
+            est.fit(
+                Xtr,
+                ytr,
+                sample_weight=compute_sample_weight("balanced", ytr),
+                eval_set=[(Xva, yva)],
+                sample_weight_eval_set=[wva],
+                verbose=False,
+            )
             rounds = int(est.best_iteration) + 1
         fit_s = time.perf_counter() - t0
         val = macro_f1(yva, est.predict(Xva).astype(int), k)
-        trials.append({"params": params, "rounds": rounds, "validation_macro_f1": round(val, 5),
-                       "fit_s": round(fit_s, 2)})
+        trials.append(
+            {"params": params, "rounds": rounds, "validation_macro_f1": round(val, 5), "fit_s": round(fit_s, 2)}
+        )
         say(f"  {kind} {params}: {rounds} rounds, validation macro F1 {val:.4f} ({fit_s:.1f} s)")
         if best is None or val > best[0]:
             best = (val, params, rounds, est)
-    return {"trials": trials, "best_params": best[1], "best_rounds": best[2], "validation_macro_f1": best[0],
-            "model": best[3], "tuning_s": round(sum(t["fit_s"] for t in trials), 2)}
+    return {
+        "trials": trials,
+        "best_params": best[1],
+        "best_rounds": best[2],
+        "validation_macro_f1": best[0],
+        "model": best[3],
+        "tuning_s": round(sum(t["fit_s"] for t in trials), 2),
+    }
 
 
 def part_classification(b: Bench) -> dict:
@@ -431,30 +510,58 @@ def part_classification(b: Bench) -> dict:
     data = features.training_data(b.lake, DR17, version=res.table_version)
     counts = split_counts(data)
     print(f"\nastrolake features ({len(data.features)}): {', '.join(data.features)}", file=sys.stderr)
-    print(f"astrolake rows: train {counts.get('train')}, validation {counts.get('validation')}, "
-          f"test {counts.get('test')} (gold {data.table} v{data.version})", file=sys.stderr)
+    print(
+        f"astrolake rows: train {counts.get('train')}, validation {counts.get('validation')}, "
+        f"test {counts.get('test')} (gold {data.table} v{data.version})",
+        file=sys.stderr,
+    )
     classes = json.loads(mlflow.get_run(res.run_id).data.tags["astrolake.classes"])
     k = len(classes)
-    leaderboard = sorted(({"trial": t.number, "family": t.family, "params": t.params,
-                           "validation_macro_f1": r4(t.value), "fit_s": round(t.fit_seconds, 1)}
-                          for t in res.trials), key=lambda r: -r["validation_macro_f1"])
+    leaderboard = sorted(
+        (
+            {
+                "trial": t.number,
+                "family": t.family,
+                "params": t.params,
+                "validation_macro_f1": r4(t.value),
+                "fit_s": round(t.fit_seconds, 1),
+            }
+            for t in res.trials
+        ),
+        key=lambda r: -r["validation_macro_f1"],
+    )
     out["astrolake"] = {
-        "search_s": round(t_search.s, 1), "budget_minutes": args.budget_minutes, "stopped_by": res.stopped_by,
-        "trials_run": len(res.trials), "run_id": res.run_id, "features": data.features, "rows": counts,
-        "classes": classes, "leaderboard": leaderboard,
+        "search_s": round(t_search.s, 1),
+        "budget_minutes": args.budget_minutes,
+        "stopped_by": res.stopped_by,
+        "trials_run": len(res.trials),
+        "run_id": res.run_id,
+        "features": data.features,
+        "rows": counts,
+        "classes": classes,
+        "leaderboard": leaderboard,
         "best": {"family": res.best.family, "params": res.best.params, "validation_macro_f1": r4(res.best.value)},
-        "test_metrics": {k_: r4(v) for k_, v in res.test_metrics.items()
-                         if k_.startswith(("test_macro_", "test_accuracy", "test_f1_", "test_n"))},
+        "test_metrics": {
+            k_: r4(v)
+            for k_, v in res.test_metrics.items()
+            if k_.startswith(("test_macro_", "test_accuracy", "test_f1_", "test_n"))
+        },
     }
     print("\n### classification: astrolake search leaderboard (validation macro F1)\n")
-    print(table(["trial", "family", "params", "validation macro F1", "fit s"],
-                [[r["trial"], r["family"], json.dumps(r["params"]), fmt(r["validation_macro_f1"]), r["fit_s"]]
-                 for r in leaderboard]))
+    print(
+        table(
+            ["trial", "family", "params", "validation macro F1", "fit s"],
+            [
+                [r["trial"], r["family"], json.dumps(r["params"]), fmt(r["validation_macro_f1"]), r["fit_s"]]
+                for r in leaderboard
+            ],
+        )
+    )
     print(f"\nstopped by: {res.stopped_by}; {len(res.trials)} trials in {t_search.s / 60:.1f} min")
 
     # astrolake's test predictions per row (benchmark only)
     model = mlflow.spark.load_model(f"runs:/{res.run_id}/model")
-    pred = (model.transform(data.split("test")).select("_key", "predicted_class").toPandas())
+    pred = model.transform(data.split("test")).select("_key", "predicted_class").toPandas()
 
     # ---- peers: the same rows and features, collected
     say("classification: collecting the three splits for the peers")
@@ -463,8 +570,9 @@ def part_classification(b: Bench) -> dict:
     X = {s: splits[s][data.features].to_numpy(dtype=np.float64) for s in splits}
     y = {s: splits[s][data.label].map(idx).to_numpy(dtype=np.int64) for s in splits}
     print(f"peer features ({len(data.features)}): {', '.join(data.features)}", file=sys.stderr)
-    print(f"peer rows: train {len(y['train'])}, validation {len(y['validation'])}, test {len(y['test'])}",
-          file=sys.stderr)
+    print(
+        f"peer rows: train {len(y['train'])}, validation {len(y['validation'])}, test {len(y['test'])}", file=sys.stderr
+    )
     out["peer_rows"] = {s: int(len(y[s])) for s in y}
     test_keys = splits["test"]["_key"]
     aligned = test_keys.to_frame().merge(pred, on="_key", how="left")
@@ -481,14 +589,19 @@ def part_classification(b: Bench) -> dict:
 
     peers: dict[str, dict] = {}
     preds: dict[str, np.ndarray] = {}
-    for name, kind, params in (("sklearn RandomForest (200 trees)", "sklearn_rf", {"n_estimators": 200}),
-                               ("sklearn HistGradientBoosting", "sklearn_hgb", {})):
+    for name, kind, params in (
+        ("sklearn RandomForest (200 trees)", "sklearn_rf", {"n_estimators": 200}),
+        ("sklearn HistGradientBoosting", "sklearn_hgb", {}),
+    ):
         say(f"classification: {name}")
         with Timed() as t:
             est = peer_fit(kind, params, X["train"], y["train"], args.seed)
         preds[name] = est.predict(X["test"]).astype(int)
-        peers[name] = {"params": params, "fit_s": round(t.s, 2),
-                       "validation_macro_f1": r4(macro_f1(y["validation"], est.predict(X["validation"]).astype(int), k))}
+        peers[name] = {
+            "params": params,
+            "fit_s": round(t.s, 2),
+            "validation_macro_f1": r4(macro_f1(y["validation"], est.predict(X["validation"]).astype(int), k)),
+        }
     for name, kind, grid in (("LightGBM (tuned)", "lightgbm", LGBM_GRID), ("XGBoost (tuned)", "xgboost", XGB_GRID)):
         say(f"classification: {name} grid {grid}, early stopping {EARLY_STOP} on validation")
         tuned = tune_peer(kind, grid, X["train"], y["train"], X["validation"], y["validation"], k, args.seed)
@@ -500,24 +613,52 @@ def part_classification(b: Bench) -> dict:
         peers[name]["test_f1"] = {c: r4(v) for c, v in per_class_f1(y["test"], p, classes).items()}
         peers[name]["astrolake_minus_peer"] = paired_bootstrap(y["test"], p_astro, p, k, args.bootstrap, args.seed)
     out["peers"] = peers
-    out["class_weights"] = {"astrolake": "class_weight = n / (k n_c) on the training rows (weightCol); mlp resampled",
-                            "peers": "balanced: n / (k n_c) (class_weight='balanced'; XGBoost sample_weight)"}
+    out["class_weights"] = {
+        "astrolake": "class_weight = n / (k n_c) on the training rows (weightCol); mlp resampled",
+        "peers": "balanced: n / (k n_c) (class_weight='balanced'; XGBoost sample_weight)",
+    }
 
-    rows = [["astrolake " + res.best.family + " " + json.dumps(res.best.params),
-             fmt(out["astrolake"]["test_metrics"].get("test_accuracy")), fmt(astro_macro),
-             *[fmt(out["astrolake"]["recomputed_test_f1"][c]) for c in classes], "–", "–"]]
+    rows = [
+        [
+            "astrolake " + res.best.family + " " + json.dumps(res.best.params),
+            fmt(out["astrolake"]["test_metrics"].get("test_accuracy")),
+            fmt(astro_macro),
+            *[fmt(out["astrolake"]["recomputed_test_f1"][c]) for c in classes],
+            "–",
+            "–",
+        ]
+    ]
     for name, pr in peers.items():
         bs = pr["astrolake_minus_peer"]
-        rows.append([name + (f" {json.dumps(pr['best_params'])}, {pr['best_rounds']} rounds"
-                             if "best_params" in pr else ""),
-                     fmt(pr["test_accuracy"]), fmt(pr["test_macro_f1"]), *[fmt(pr["test_f1"][c]) for c in classes],
-                     f"{bs['diff']:+.4f}", f"[{bs['ci95'][0]:+.4f}, {bs['ci95'][1]:+.4f}]"])
+        rows.append(
+            [
+                name + (f" {json.dumps(pr['best_params'])}, {pr['best_rounds']} rounds" if "best_params" in pr else ""),
+                fmt(pr["test_accuracy"]),
+                fmt(pr["test_macro_f1"]),
+                *[fmt(pr["test_f1"][c]) for c in classes],
+                f"{bs['diff']:+.4f}",
+                f"[{bs['ci95'][0]:+.4f}, {bs['ci95'][1]:+.4f}]",
+            ]
+        )
     print(f"\n### classification: DR17 test split ({len(y['test'])} rows), photometry features\n")
-    print(table(["model", "accuracy", "macro F1", *[f"F1 {c}" for c in classes], "astrolake − peer",
-                 f"95 % CI ({args.bootstrap} paired resamples)"], rows))
-    print(f"\nastrolake's own test macro F1 (evaluate in Spark): "
-          f"{fmt(out['astrolake']['test_metrics'].get('test_macro_f1'))}; recomputed from collected predictions: "
-          f"{astro_macro:.4f}")
+    print(
+        table(
+            [
+                "model",
+                "accuracy",
+                "macro F1",
+                *[f"F1 {c}" for c in classes],
+                "astrolake − peer",
+                f"95 % CI ({args.bootstrap} paired resamples)",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"\nastrolake's own test macro F1 (evaluate in Spark): "
+        f"{fmt(out['astrolake']['test_metrics'].get('test_macro_f1'))}; recomputed from collected predictions: "
+        f"{astro_macro:.4f}"
+    )
 
     # ---- full feature set (adds redshift)
     say(f"classification: full feature set, astrolake {res.best.family} {res.best.params} vs LightGBM")
@@ -533,26 +674,57 @@ def part_classification(b: Bench) -> dict:
     FX = {s: fsplits[s][full.features].to_numpy(dtype=np.float64) for s in fsplits}
     Fy = {s: fsplits[s][full.label].map(idx).to_numpy(dtype=np.int64) for s in fsplits}
     lgb_params = {**peers["LightGBM (tuned)"]["best_params"]}
-    lgb_full = tune_peer("lightgbm", {k_: [v] for k_, v in lgb_params.items()}, FX["train"], Fy["train"],
-                         FX["validation"], Fy["validation"], k, args.seed)
+    lgb_full = tune_peer(
+        "lightgbm",
+        {k_: [v] for k_, v in lgb_params.items()},
+        FX["train"],
+        Fy["train"],
+        FX["validation"],
+        Fy["validation"],
+        k,
+        args.seed,
+    )
     p_full = lgb_full.pop("model").predict(FX["test"]).astype(int)
     out["full"] = {
-        "features": full.features, "rows": fcounts,
-        "astrolake": {"family": res.best.family, "params": res.best.params, "fit_s": round(t_fit.s, 1),
-                      "test_accuracy": r4(md["accuracy"]), "test_macro_f1": r4(md["macro_f1"]),
-                      "test_f1": {c: r4(md[f"f1_{c}"]) for c in classes}},
-        "lightgbm": {"params": lgb_params, "rounds": lgb_full["best_rounds"],
-                     "test_accuracy": r4(float((p_full == Fy["test"]).mean())),
-                     "test_macro_f1": r4(macro_f1(Fy["test"], p_full, k)),
-                     "test_f1": {c: r4(v) for c, v in per_class_f1(Fy["test"], p_full, classes).items()}},
+        "features": full.features,
+        "rows": fcounts,
+        "astrolake": {
+            "family": res.best.family,
+            "params": res.best.params,
+            "fit_s": round(t_fit.s, 1),
+            "test_accuracy": r4(md["accuracy"]),
+            "test_macro_f1": r4(md["macro_f1"]),
+            "test_f1": {c: r4(md[f"f1_{c}"]) for c in classes},
+        },
+        "lightgbm": {
+            "params": lgb_params,
+            "rounds": lgb_full["best_rounds"],
+            "test_accuracy": r4(float((p_full == Fy["test"]).mean())),
+            "test_macro_f1": r4(macro_f1(Fy["test"], p_full, k)),
+            "test_f1": {c: r4(v) for c, v in per_class_f1(Fy["test"], p_full, classes).items()},
+        },
     }
     print(f"\n### classification: `full` feature set (photometry + redshift), test {fcounts.get('test')} rows\n")
     fa, fl = out["full"]["astrolake"], out["full"]["lightgbm"]
-    print(table(["model", "accuracy", "macro F1", *[f"F1 {c}" for c in classes]],
-                [[f"astrolake {fa['family']} {json.dumps(fa['params'])}", fmt(fa["test_accuracy"]),
-                  fmt(fa["test_macro_f1"]), *[fmt(fa["test_f1"][c]) for c in classes]],
-                 [f"LightGBM {json.dumps(fl['params'])}, {fl['rounds']} rounds", fmt(fl["test_accuracy"]),
-                  fmt(fl["test_macro_f1"]), *[fmt(fl["test_f1"][c]) for c in classes]]]))
+    print(
+        table(
+            ["model", "accuracy", "macro F1", *[f"F1 {c}" for c in classes]],
+            [
+                [
+                    f"astrolake {fa['family']} {json.dumps(fa['params'])}",
+                    fmt(fa["test_accuracy"]),
+                    fmt(fa["test_macro_f1"]),
+                    *[fmt(fa["test_f1"][c]) for c in classes],
+                ],
+                [
+                    f"LightGBM {json.dumps(fl['params'])}, {fl['rounds']} rounds",
+                    fmt(fl["test_accuracy"]),
+                    fmt(fl["test_macro_f1"]),
+                    *[fmt(fl["test_f1"][c]) for c in classes],
+                ],
+            ],
+        )
+    )
     return out
 
 
@@ -582,25 +754,33 @@ def part_photoz(b: Bench) -> dict:
                 with Timed() as t:
                     fitted = train.fit(data, "photoz", fam, dict(params), seed=b.args.seed)
                 m = train.evaluate(fitted.model, data.split("test"), "photoz", []).to_dict()
-                pz = (fitted.model.transform(data.split("test"))
-                      .select("_key", models.Z_PHOT, models.Z_ERR).toPandas())
+                pz = fitted.model.transform(data.split("test")).select("_key", models.Z_PHOT, models.Z_ERR).toPandas()
                 j = ztest.merge(pz, on="_key", how="inner")
-                check = photoz_stats(j["redshift"].to_numpy(), j[models.Z_PHOT].to_numpy(),
-                                     j[models.Z_ERR].to_numpy())
-                res["astrolake"][fam] = {"params": params, "fit_s": round(t.s, 1),
-                                         **{k: r4(m.get(k)) for k in ("n", "sigma_nmad", "bias", "outlier_fraction",
-                                                                      "coverage_1sigma", "rmse")},
-                                         "recomputed": {k: r4(v) for k, v in check.items()}}
+                check = photoz_stats(j["redshift"].to_numpy(), j[models.Z_PHOT].to_numpy(), j[models.Z_ERR].to_numpy())
+                res["astrolake"][fam] = {
+                    "params": params,
+                    "fit_s": round(t.s, 1),
+                    **{
+                        k: r4(m.get(k))
+                        for k in ("n", "sigma_nmad", "bias", "outlier_fraction", "coverage_1sigma", "rmse")
+                    },
+                    "recomputed": {k: r4(v) for k, v in check.items()},
+                }
             except Exception as exc:  # noqa: BLE001 - report and go on
                 say(f"photoz {cat}: astrolake {fam} FAILED: {exc!r}")
-                res["astrolake"][fam] = {"params": params, "error": repr(exc)[:500],
-                                         "traceback": traceback.format_exc()[-2000:]}
+                res["astrolake"][fam] = {
+                    "params": params,
+                    "error": repr(exc)[:500],
+                    "traceback": traceback.format_exc()[-2000:],
+                }
         Xtr = splits["train"][data.features].to_numpy(dtype=np.float64)
         ztr = splits["train"]["redshift"].to_numpy(dtype=np.float64)
         Xte = splits["test"][data.features].to_numpy(dtype=np.float64)
         zte = splits["test"]["redshift"].to_numpy(dtype=np.float64)
-        for name, params in (("sklearn RF (200 trees)", {"n_estimators": 200}),
-                             ("sklearn RF (100 trees, max_depth 12)", {"n_estimators": 100, "max_depth": 12})):
+        for name, params in (
+            ("sklearn RF (200 trees)", {"n_estimators": 200}),
+            ("sklearn RF (100 trees, max_depth 12)", {"n_estimators": 100, "max_depth": 12}),
+        ):
             say(f"photoz {cat}: {name}")
             with Timed() as t:
                 est = RandomForestRegressor(n_jobs=2, random_state=b.args.seed, **params).fit(Xtr, ztr)
@@ -613,15 +793,34 @@ def part_photoz(b: Bench) -> dict:
             if "error" in r:
                 rows.append([f"astrolake {fam} {json.dumps(r['params'])}", "failed", "", "", "", "", ""])
                 continue
-            rows.append([f"astrolake {fam} {json.dumps(r['params'])}", fmt(r["sigma_nmad"]), fmt(r["bias"], 5),
-                         fmt(r["outlier_fraction"]), fmt(r["coverage_1sigma"], 3), r["fit_s"], int(r["n"])])
+            rows.append(
+                [
+                    f"astrolake {fam} {json.dumps(r['params'])}",
+                    fmt(r["sigma_nmad"]),
+                    fmt(r["bias"], 5),
+                    fmt(r["outlier_fraction"]),
+                    fmt(r["coverage_1sigma"], 3),
+                    r["fit_s"],
+                    int(r["n"]),
+                ]
+            )
         for name, r in res["peers"].items():
-            rows.append([name, fmt(r["sigma_nmad"]), fmt(r["bias"], 5), fmt(r["outlier_fraction"]), "–",
-                         r["fit_s"], int(r["n"])])
-        print(f"\n### photoz: {cat} (train {counts.get('train')}, validation {counts.get('validation')}, "
-              f"test {counts.get('test')}; {len(data.features)} features)\n")
-        print(table(["model", "σ_NMAD", "bias", "outlier frac (|dz|>0.15)", "coverage 1σ", "fit s", "test n"],
-                    rows))
+            rows.append(
+                [
+                    name,
+                    fmt(r["sigma_nmad"]),
+                    fmt(r["bias"], 5),
+                    fmt(r["outlier_fraction"]),
+                    "–",
+                    r["fit_s"],
+                    int(r["n"]),
+                ]
+            )
+        print(
+            f"\n### photoz: {cat} (train {counts.get('train')}, validation {counts.get('validation')}, "
+            f"test {counts.get('test')}; {len(data.features)} features)\n"
+        )
+        print(table(["model", "σ_NMAD", "bias", "outlier frac (|dz|>0.15)", "coverage 1σ", "fit s", "test n"], rows))
     return out
 
 
@@ -661,8 +860,13 @@ def synthetic_features(b: Bench, rows: int, seed: int) -> tuple[Path, list[str],
     path = b.work / f"synthetic_{rows}.parquet"
     t0 = time.perf_counter()
     raw = synthetic_catalog(b.spark, rows, seed=seed, bad_fraction=0.0).drop("_injected")
-    typed = raw.select(*[F.col(c).cast("double").alias(c) for c in ("u", "g", "r", "i", "z", "redshift")],
-                       "class", "plate", "mjd", "fiberid")
+    typed = raw.select(
+        *[F.col(c).cast("double").alias(c) for c in ("u", "g", "r", "i", "z", "redshift")],
+        "class",
+        "plate",
+        "mjd",
+        "fiberid",
+    )
     gold = features.gold_rows(typed, get_catalog(SYNTH_CATALOG))
     feats = features.feature_columns(gold.columns, "photometry")
     gold.select("_key", "class", *feats).write.mode("overwrite").parquet(str(path))
@@ -676,8 +880,13 @@ def fit_family(data, family: str, params: dict, seed: int) -> dict:
         load = loadavg()
         with Timed() as t:
             fitted = train.fit(data, "classification", family, dict(params), seed=seed)
-        return {"status": "ok", "wall_s": round(t.s, 2), "fit_s": round(fitted.fit_seconds, 2),
-                "loadavg_before": load, "loadavg_after": loadavg()}
+        return {
+            "status": "ok",
+            "wall_s": round(t.s, 2),
+            "fit_s": round(fitted.fit_seconds, 2),
+            "loadavg_before": load,
+            "loadavg_after": loadavg(),
+        }
     except Exception as exc:  # noqa: BLE001
         say(f"speed: {family} FAILED: {exc!r}")
         return {"status": "failed", "error": repr(exc)[:500], "traceback": traceback.format_exc()[-2000:]}
@@ -692,8 +901,12 @@ def part_speed(b: Bench) -> dict:
     from astrolake.ml.features import TrainingData
 
     args = b.args
-    out: dict = {"family_params": SPEED_PARAMS, "peer_params": {k: v[1] for k, v in SPEED_PEERS.items()},
-                 "peer_cap_s": args.peer_cap_s, "spark_cap_s": args.spark_cap_s}
+    out: dict = {
+        "family_params": SPEED_PARAMS,
+        "peer_params": {k: v[1] for k, v in SPEED_PEERS.items()},
+        "peer_cap_s": args.peer_cap_s,
+        "spark_cap_s": args.spark_cap_s,
+    }
     arrays = b.work / "arrays"
 
     # ---- (a) every family on all complete DR17 gold rows
@@ -718,10 +931,24 @@ def part_speed(b: Bench) -> dict:
     data.frame.unpersist()
     out["dr17"] = {"rows": n, "ingest": info, "features": data.features, "astrolake": fams, "peers": peers}
     print(f"\n### speed: training time on all {n:,} complete DR17 gold rows ({len(data.features)} features)\n")
-    rows = [[f"astrolake {f}", json.dumps(r["params"]), fmt(r.get("wall_s"), 1) if r["status"] == "ok" else r["status"],
-             fmt(r.get("fit_s"), 1) if r["status"] == "ok" else "–"] for f, r in fams.items()]
-    rows += [[p, json.dumps(r["params"]), fmt(r["fit_s"], 1) if r["status"] == "ok" else r["status"],
-              fmt(r["fit_s"], 1) if r["status"] == "ok" else "–"] for p, r in peers.items()]
+    rows = [
+        [
+            f"astrolake {f}",
+            json.dumps(r["params"]),
+            fmt(r.get("wall_s"), 1) if r["status"] == "ok" else r["status"],
+            fmt(r.get("fit_s"), 1) if r["status"] == "ok" else "–",
+        ]
+        for f, r in fams.items()
+    ]
+    rows += [
+        [
+            p,
+            json.dumps(r["params"]),
+            fmt(r["fit_s"], 1) if r["status"] == "ok" else r["status"],
+            fmt(r["fit_s"], 1) if r["status"] == "ok" else "–",
+        ]
+        for p, r in peers.items()
+    ]
     print(table(["model", "params", "wall s (train.fit / peer fit)", "fit s (estimator only)"], rows))
 
     b.checkpoint("speed", out)
@@ -747,9 +974,16 @@ def part_speed(b: Bench) -> dict:
             complete = complete & F.col(c).isNotNull() & ~F.isnan(F.col(c))
         sdata = TrainingData(f"synthetic_{rows_n}", 0, feats, "class", frame.where(complete))
         sdata, n = all_rows_as_train(sdata)
-        entry = {"rows": rows_n, "complete_rows": n, "features": len(feats), "generate_s": round(gen_s, 1),
-                 "class_counts": {r[0]: int(r[1]) for r in sdata.frame.groupBy("class").count().collect()},
-                 "loadavg_before": loadavg(), "astrolake": {}, "peers": {}}
+        entry = {
+            "rows": rows_n,
+            "complete_rows": n,
+            "features": len(feats),
+            "generate_s": round(gen_s, 1),
+            "class_counts": {r[0]: int(r[1]) for r in sdata.frame.groupBy("class").count().collect()},
+            "loadavg_before": loadavg(),
+            "astrolake": {},
+            "peers": {},
+        }
         for fam in ("rf", "xgb"):
             key = f"astrolake {fam}"
             projected = prev.get(key) and prev[key] * rows_n / prev[f"{key}_rows"]
@@ -758,8 +992,10 @@ def part_speed(b: Bench) -> dict:
                 say(f"speed: {key} at {rows_n:,} rows not run: projected {projected:.0f} s")
                 continue
             say(f"speed: {key} {SPEED_PARAMS[fam]} on {n:,} synthetic rows")
-            entry["astrolake"][fam] = {"params": SPEED_PARAMS[fam], **fit_family(sdata, fam, SPEED_PARAMS[fam],
-                                                                                  args.seed)}
+            entry["astrolake"][fam] = {
+                "params": SPEED_PARAMS[fam],
+                **fit_family(sdata, fam, SPEED_PARAMS[fam], args.seed),
+            }
             if entry["astrolake"][fam]["status"] == "ok":
                 prev[key], prev[f"{key}_rows"] = entry["astrolake"][fam]["wall_s"], rows_n
         sdata.frame.unpersist()
@@ -805,8 +1041,10 @@ def part_speed(b: Bench) -> dict:
             row.append(f"{t:.1f}{grow}")
         srows.append(row)
     not_run = [f"{r:,}" for r in (10**7,) if r not in args.speed_rows]
-    print("\n### speed: training time (s) over synthetic rows (astrolake: train.fit wall time; peers: fit in a "
-          f"child process, cap {args.peer_cap_s:g} s)\n")
+    print(
+        "\n### speed: training time (s) over synthetic rows (astrolake: train.fit wall time; peers: fit in a "
+        f"child process, cap {args.peer_cap_s:g} s)\n"
+    )
     print(table(["rows", *names], srows))
     if not_run:
         print(f"\n{', '.join(not_run)} rows: not run (not in --speed-rows)")
@@ -830,9 +1068,14 @@ def speed_scoring(b: Bench, run_id: str | None = None) -> dict:
     sdf = features.training_data(b.lake, DR17).frame.select("_key", *feats).cache()
     n = sdf.count()
     spdf = sdf.select(*feats).toPandas()
-    scoring = {"model_uri": uri, "family": "rf", "params": SPEED_PARAMS["rf"], "rows": n,
-               "arrow_enabled": b.spark.conf.get("spark.sql.execution.arrow.pyspark.enabled"),
-               "cap_s": args.score_cap_s}
+    scoring = {
+        "model_uri": uri,
+        "family": "rf",
+        "params": SPEED_PARAMS["rf"],
+        "rows": n,
+        "arrow_enabled": b.spark.conf.get("spark.sql.execution.arrow.pyspark.enabled"),
+        "cap_s": args.score_cap_s,
+    }
 
     def measure(label, load, run):
         say(f"speed: scoring with {label}")
@@ -844,8 +1087,13 @@ def speed_scoring(b: Bench, run_id: str | None = None) -> dict:
             if timed_out:
                 scoring[label] = {"status": f"over cap ({args.score_cap_s:g} s, cancelled)", "load_s": round(tl.s, 2)}
                 return
-            scoring[label] = {"status": "ok", "load_s": round(tl.s, 2), "score_s": round(ts.s, 2),
-                              "rows_per_s": round(n / ts.s, 1), "rows_out": value}
+            scoring[label] = {
+                "status": "ok",
+                "load_s": round(tl.s, 2),
+                "score_s": round(ts.s, 2),
+                "rows_per_s": round(n / ts.s, 1),
+                "rows_out": value,
+            }
         except Exception as exc:  # noqa: BLE001 - report and go on
             say(f"speed: scoring with {label} FAILED: {exc!r}")
             scoring[label] = {"status": "failed", "error": repr(exc)[:500], "traceback": traceback.format_exc()[-2500:]}
@@ -862,8 +1110,11 @@ def speed_scoring(b: Bench, run_id: str | None = None) -> dict:
         return int(len(model.predict(spdf)))
 
     measure("mlflow.spark.load_model + transform (noop write)", lambda: mlflow.spark.load_model(uri), transform_noop)
-    measure("mlflow.pyfunc.spark_udf (env_manager=local, noop write)",
-            lambda: mlflow.pyfunc.spark_udf(b.spark, uri, env_manager="local"), udf_noop)
+    measure(
+        "mlflow.pyfunc.spark_udf (env_manager=local, noop write)",
+        lambda: mlflow.pyfunc.spark_udf(b.spark, uri, env_manager="local"),
+        udf_noop,
+    )
     measure("mlflow.pyfunc.load_model + predict(pandas)", lambda: mlflow.pyfunc.load_model(uri), pyfunc_predict)
     sdf.unpersist()
     print(f"\n### speed: scoring throughput, rf {json.dumps(SPEED_PARAMS['rf'])} on {n:,} DR17 rows\n")
@@ -884,14 +1135,26 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) == 3 and sys.argv[1] == "--peer-worker":
         return peer_worker(sys.argv[2])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", type=parse_parts, default=list(PARTS),
-                    help="comma-separated parts: classification,photoz,speed (default: all)")
+    ap.add_argument(
+        "--part",
+        type=parse_parts,
+        default=list(PARTS),
+        help="comma-separated parts: classification,photoz,speed (default: all)",
+    )
     ap.add_argument("--budget-minutes", type=float, default=20.0, help="astrolake search budget (default 20)")
-    ap.add_argument("--speed-rows", type=parse_rows, default=parse_rows("1e5,1e6,1e7"),
-                    help="synthetic sizes for the scaling measurement (default 1e5,1e6,1e7)")
+    ap.add_argument(
+        "--speed-rows",
+        type=parse_rows,
+        default=parse_rows("1e5,1e6,1e7"),
+        help="synthetic sizes for the scaling measurement (default 1e5,1e6,1e7)",
+    )
     ap.add_argument("--peer-cap-s", type=float, default=600, help="per-fit cap of a single-node peer (default 600)")
-    ap.add_argument("--spark-cap-s", type=float, default=3600,
-                    help="skip an astrolake fit whose time, projected linearly from the previous size, exceeds this")
+    ap.add_argument(
+        "--spark-cap-s",
+        type=float,
+        default=3600,
+        help="skip an astrolake fit whose time, projected linearly from the previous size, exceeds this",
+    )
     ap.add_argument("--score-cap-s", type=float, default=300, help="cap of each scoring measurement (default 300)")
     ap.add_argument("--bootstrap", type=int, default=1000, help="paired bootstrap resamples (default 1000)")
     ap.add_argument("--seed", type=int, default=42)
@@ -900,8 +1163,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shuffle-partitions", type=int, default=4)
     ap.add_argument("--work-dir", type=Path, default=None, help="lake, MLflow store and arrays (default: temporary)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
-    ap.add_argument("--output", type=Path, default=None,
-                    help="JSON file (default: benchmarks/results/learning-<date>.json)")
+    ap.add_argument(
+        "--output", type=Path, default=None, help="JSON file (default: benchmarks/results/learning-<date>.json)"
+    )
     args = ap.parse_args(argv)
 
     started = dt.datetime.now(dt.timezone.utc)
@@ -911,8 +1175,9 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.output or RESULTS / f"learning-{started.date().isoformat()}.json"
     openblas_env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")}
     blas = blas_info()
-    kernels = sorted({f"{i['internal_api']} {i.get('version')} {i.get('architecture')}" for i in blas
-                      if i["user_api"] == "blas"})
+    kernels = sorted(
+        {f"{i['internal_api']} {i.get('version')} {i.get('architecture')}" for i in blas if i["user_api"] == "blas"}
+    )
     say(f"bench_learning: parts {','.join(args.part)}; BLAS {kernels}; env {openblas_env}; load {loadavg()}")
     if openblas_env["OPENBLAS_CORETYPE"] or openblas_env["OPENBLAS_L2_SIZE"]:
         say("note: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set; see benchmarks/README.md")
@@ -920,16 +1185,35 @@ def main(argv: list[str] | None = None) -> int:
     b = Bench(args, work)
     import pyspark
 
-    run = dict(started_at=started.isoformat(timespec="seconds"), finished_at=None,
-               environment=dict(**machine(), versions=versions(), blas=blas, blas_kernels=kernels,
-                                openblas_env=openblas_env, spark=pyspark.__version__,
-                                master=b.spark.sparkContext.master, driver_memory=args.driver_memory,
-                                shuffle_partitions=args.shuffle_partitions, git=git_state(),
-                                command=" ".join([Path(sys.executable).name, *sys.argv]), loadavg_start=loadavg()),
-               options=dict(parts=args.part, budget_minutes=args.budget_minutes, speed_rows=args.speed_rows,
-                            peer_cap_s=args.peer_cap_s, spark_cap_s=args.spark_cap_s, score_cap_s=args.score_cap_s,
-                            bootstrap=args.bootstrap, seed=args.seed),
-               parts={})
+    run = dict(
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=None,
+        environment=dict(
+            **machine(),
+            versions=versions(),
+            blas=blas,
+            blas_kernels=kernels,
+            openblas_env=openblas_env,
+            spark=pyspark.__version__,
+            master=b.spark.sparkContext.master,
+            driver_memory=args.driver_memory,
+            shuffle_partitions=args.shuffle_partitions,
+            git=git_state(),
+            command=" ".join([Path(sys.executable).name, *sys.argv]),
+            loadavg_start=loadavg(),
+        ),
+        options=dict(
+            parts=args.part,
+            budget_minutes=args.budget_minutes,
+            speed_rows=args.speed_rows,
+            peer_cap_s=args.peer_cap_s,
+            spark_cap_s=args.spark_cap_s,
+            score_cap_s=args.score_cap_s,
+            bootstrap=args.bootstrap,
+            seed=args.seed,
+        ),
+        parts={},
+    )
     t_all = time.perf_counter()
     failed = False
 
@@ -951,8 +1235,11 @@ def main(argv: list[str] | None = None) -> int:
                 failed = True
                 say(f"part {part} FAILED: {exc!r}")
                 traceback.print_exc()
-                run["parts"][part] = {"error": repr(exc)[:1000], "traceback": traceback.format_exc()[-4000:],
-                                      "wall_s": round(time.perf_counter() - t0, 1)}
+                run["parts"][part] = {
+                    "error": repr(exc)[:1000],
+                    "traceback": traceback.format_exc()[-4000:],
+                    "wall_s": round(time.perf_counter() - t0, 1),
+                }
             run["wall_s"] = round(time.perf_counter() - t_all, 1)
             write_json(run, out_path, "learning")
             sys.stdout.flush()

@@ -53,7 +53,6 @@ RESULTS = ROOT / "benchmarks" / "results"
 CATALOG = "sdss_dr14_skyserver"
 
 
-
 # --------------------------------------------------------------------------------------------
 # child: one size in a fresh JVM
 # --------------------------------------------------------------------------------------------
@@ -111,9 +110,13 @@ def child(args) -> dict:
     from astrolake.spark import get_spark
 
     base = Path(args.base)
-    settings = Settings(base_path=str(base / "lake"), spark_master=args.master, driver_memory=args.driver_memory,
-                        shuffle_partitions=args.shuffle_partitions,
-                        extra_spark_conf={"spark.driver.maxResultSize": args.max_result_size})
+    settings = Settings(
+        base_path=str(base / "lake"),
+        spark_master=args.master,
+        driver_memory=args.driver_memory,
+        shuffle_partitions=args.shuffle_partitions,
+        extra_spark_conf={"spark.driver.maxResultSize": args.max_result_size},
+    )
     spark = get_spark(settings, app_name="astrolake-bench-report")
     lake = Lake(spark, settings)
     jvm = spark.sparkContext._jvm
@@ -143,15 +146,21 @@ def child(args) -> dict:
     heap_pool_peaks = sum(int(p.getPeakUsage().getUsed()) for p in pools)
     heap_max = int(jvm.Runtime.getRuntime().maxMemory())
     return {
-        "rows": args.rows, "table_bytes": table_bytes, "generate_s": round(generate_s, 2),
-        "report_s": round(report_s, 2), "steps_s": report.timings,
+        "rows": args.rows,
+        "table_bytes": table_bytes,
+        "generate_s": round(generate_s, 2),
+        "report_s": round(report_s, 2),
+        "steps_s": report.timings,
         "rows_per_s": round(args.rows / report_s, 1),
-        "driver_heap_peak_polled_bytes": heap_polled, "heap_samples": poller.samples,
-        "driver_heap_pool_peaks_bytes": heap_pool_peaks, "driver_heap_max_bytes": heap_max,
+        "driver_heap_peak_polled_bytes": heap_polled,
+        "heap_samples": poller.samples,
+        "driver_heap_pool_peaks_bytes": heap_pool_peaks,
+        "driver_heap_max_bytes": heap_max,
         "driver_heap_live_after_gc_peak_bytes": poller.live_peak,
         "jvm_rss_peak_bytes": _vm_hwm(jvm_pid) if cleared else None,
         "python_rss_peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "figures": list(report.pngs), "html_bytes": report.html_path.stat().st_size,
+        "figures": list(report.pngs),
+        "html_bytes": report.html_path.stat().st_size,
         "max_result_size": spark.conf.get("spark.driver.maxResultSize"),
         "default_parallelism": spark.sparkContext.defaultParallelism,
     }
@@ -172,10 +181,13 @@ def baseline_child(args) -> dict:
     from astrolake.spark import get_spark
 
     base = Path(args.base)
-    settings = Settings(base_path=str(base / "lake"), spark_master=args.master,
-                        driver_memory=args.baseline_driver_memory, shuffle_partitions=args.shuffle_partitions,
-                        extra_spark_conf={"spark.driver.maxResultSize": "0",
-                                          "spark.sql.execution.arrow.pyspark.enabled": "true"})
+    settings = Settings(
+        base_path=str(base / "lake"),
+        spark_master=args.master,
+        driver_memory=args.baseline_driver_memory,
+        shuffle_partitions=args.shuffle_partitions,
+        extra_spark_conf={"spark.driver.maxResultSize": "0", "spark.sql.execution.arrow.pyspark.enabled": "true"},
+    )
     spark = get_spark(settings, app_name="astrolake-bench-report-baseline")
     lake = Lake(spark, settings)
     jvm = spark.sparkContext._jvm
@@ -188,8 +200,9 @@ def baseline_child(args) -> dict:
     bands = [b for b in stats.BANDS if b in pdf]
     binned = bands + [c for c in stats.COLOURS if c in pdf] + ["redshift"]
     balance = pdf["class"].value_counts(dropna=False)
-    cells = pd.Series(np.right_shift(pdf[HEALPIX_COLUMN].dropna().to_numpy("int64"),
-                                     2 * (HEALPIX_ORDER - 5))).value_counts()
+    cells = pd.Series(
+        np.right_shift(pdf[HEALPIX_COLUMN].dropna().to_numpy("int64"), 2 * (HEALPIX_ORDER - 5))
+    ).value_counts()
     edges = {}
     for c in binned:
         lo, hi = np.nanquantile(pdf[c].to_numpy(float), [0.005, 0.995])
@@ -203,12 +216,20 @@ def baseline_child(args) -> dict:
     missing = pdf.isna().mean()
     corr = pdf[binned].dropna().corr()
     stats_s = time.perf_counter() - t1
-    return {"rows": len(pdf), "collect_s": round(collect_s, 2), "stats_s": round(stats_s, 2),
-            "baseline_s": round(collect_s + stats_s, 2), "driver_memory": args.baseline_driver_memory,
-            "jvm_rss_peak_bytes": _vm_hwm(jvm_pid),
-            "python_rss_peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "classes": int(len(balance)), "cells": int(len(cells)), "histograms": len(hists),
-            "missing_columns": int(len(missing)), "corr_shape": list(corr.shape)}
+    return {
+        "rows": len(pdf),
+        "collect_s": round(collect_s, 2),
+        "stats_s": round(stats_s, 2),
+        "baseline_s": round(collect_s + stats_s, 2),
+        "driver_memory": args.baseline_driver_memory,
+        "jvm_rss_peak_bytes": _vm_hwm(jvm_pid),
+        "python_rss_peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "classes": int(len(balance)),
+        "cells": int(len(cells)),
+        "histograms": len(hists),
+        "missing_columns": int(len(missing)),
+        "corr_shape": list(corr.shape),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,9 +240,12 @@ def mib(n) -> str:
 
 
 def markdown(results: list[dict]) -> str:
-    out = ["| rows | table on disk MiB | generate s | report s | rows/s | JVM heap peak MiB (in use / after GC) "
-           "| JVM RSS peak MiB | Python RSS peak MiB | baseline s (collect + stats) | baseline / report "
-           "| baseline Python RSS peak MiB |", "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    out = [
+        "| rows | table on disk MiB | generate s | report s | rows/s | JVM heap peak MiB (in use / after GC) "
+        "| JVM RSS peak MiB | Python RSS peak MiB | baseline s (collect + stats) | baseline / report "
+        "| baseline Python RSS peak MiB |",
+        "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         if "error" in r:
             out.append(f"| {r['rows']:,} | {r['error']} | | | | | | | | | |")
@@ -232,12 +256,16 @@ def markdown(results: list[dict]) -> str:
         elif "error" in b:
             base = f"{b['error']} | | "
         else:
-            base = (f"{b['baseline_s']:.1f} ({b['collect_s']:.1f} + {b['stats_s']:.1f}) | "
-                    f"{b['baseline_s'] / r['report_s']:.2f} | {mib(b['python_rss_peak_bytes'])}")
-        out.append(f"| {r['rows']:,} | {mib(r['table_bytes'])} | {r['generate_s']:.0f} | {r['report_s']:.1f} | "
-                   f"{r['rows_per_s']:,.0f} | {mib(r['driver_heap_peak_polled_bytes'])} / "
-                   f"{mib(r['driver_heap_live_after_gc_peak_bytes'])} | {mib(r['jvm_rss_peak_bytes'])} | "
-                   f"{mib(r['python_rss_peak_bytes'])} | {base} |")
+            base = (
+                f"{b['baseline_s']:.1f} ({b['collect_s']:.1f} + {b['stats_s']:.1f}) | "
+                f"{b['baseline_s'] / r['report_s']:.2f} | {mib(b['python_rss_peak_bytes'])}"
+            )
+        out.append(
+            f"| {r['rows']:,} | {mib(r['table_bytes'])} | {r['generate_s']:.0f} | {r['report_s']:.1f} | "
+            f"{r['rows_per_s']:,.0f} | {mib(r['driver_heap_peak_polled_bytes'])} / "
+            f"{mib(r['driver_heap_live_after_gc_peak_bytes'])} | {mib(r['jvm_rss_peak_bytes'])} | "
+            f"{mib(r['python_rss_peak_bytes'])} | {base} |"
+        )
     return "\n".join(out)
 
 
@@ -252,7 +280,7 @@ def run_child(cmd: list[str], timeout: float) -> dict:
         return {"error": f"not finished within {timeout:.0f} s"}
     line = next((x for x in stdout.splitlines() if x.startswith("BENCH-RESULT ")), None)
     if proc.returncode == 0 and line:
-        return json.loads(line[len("BENCH-RESULT "):])
+        return json.loads(line[len("BENCH-RESULT ") :])
     return {"error": f"child exited {proc.returncode}" + (" (killed: out of memory?)" if proc.returncode == -9 else "")}
 
 
@@ -268,10 +296,17 @@ def main() -> int:
     p.add_argument("--work", help="folder for the tables (default: a temporary folder, deleted)")
     p.add_argument("--keep", action="store_true", help="keep the tables and reports")
     p.add_argument("--quiet", action="store_true")
-    p.add_argument("--baseline-rows", type=parse_rows, default=parse_rows("1e6,1e7"),
-                   help="sizes that also run the toPandas + numpy baseline on the same table (default 1e6,1e7)")
-    p.add_argument("--baseline-driver-memory", default="8g",
-                   help="the baseline's driver memory (default 8g; it collects the whole table)")
+    p.add_argument(
+        "--baseline-rows",
+        type=parse_rows,
+        default=parse_rows("1e6,1e7"),
+        help="sizes that also run the toPandas + numpy baseline on the same table (default 1e6,1e7)",
+    )
+    p.add_argument(
+        "--baseline-driver-memory",
+        default="8g",
+        help="the baseline's driver memory (default 8g; it collects the whole table)",
+    )
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--baseline-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--base", help=argparse.SUPPRESS)
@@ -288,19 +323,48 @@ def main() -> int:
         base = work / f"rows-{rows}"
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir(parents=True)
-        cmd = [sys.executable, __file__, "--child", "--rows", str(rows), "--base", str(base), "--master", args.master,
-               "--driver-memory", args.driver_memory, "--shuffle-partitions", str(args.shuffle_partitions),
-               "--max-result-size", args.max_result_size, "--seed", str(args.seed)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--rows",
+            str(rows),
+            "--base",
+            str(base),
+            "--master",
+            args.master,
+            "--driver-memory",
+            args.driver_memory,
+            "--shuffle-partitions",
+            str(args.shuffle_partitions),
+            "--max-result-size",
+            args.max_result_size,
+            "--seed",
+            str(args.seed),
+        ]
         cmd += ["--quiet"] if args.quiet else []
         load_before = loadavg()
         print(f"bench_report: {rows:,} rows ...", file=sys.stderr, flush=True)
         res = {"rows": rows} | run_child(cmd, args.timeout)
         if rows in args.baseline_rows and "error" not in res:
-            print(f"bench_report: baseline (toPandas + numpy) on the same {rows:,} rows ...", file=sys.stderr,
-                  flush=True)
-            bcmd = [sys.executable, __file__, "--baseline-child", "--rows", str(rows), "--base", str(base),
-                    "--master", args.master, "--baseline-driver-memory", args.baseline_driver_memory,
-                    "--shuffle-partitions", str(args.shuffle_partitions)]
+            print(
+                f"bench_report: baseline (toPandas + numpy) on the same {rows:,} rows ...", file=sys.stderr, flush=True
+            )
+            bcmd = [
+                sys.executable,
+                __file__,
+                "--baseline-child",
+                "--rows",
+                str(rows),
+                "--base",
+                str(base),
+                "--master",
+                args.master,
+                "--baseline-driver-memory",
+                args.baseline_driver_memory,
+                "--shuffle-partitions",
+                str(args.shuffle_partitions),
+            ]
             res["baseline"] = run_child(bcmd, args.timeout)
         res["load_before"], res["load_after"] = load_before, loadavg()
         results.append(res)
@@ -312,16 +376,24 @@ def main() -> int:
 
     import pyspark
 
-    run = {"started_at": started.isoformat(timespec="seconds"),
-           "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-           "environment": {"host": platform.node(), "cpus": os.cpu_count(),
-                           "memory_gib": memory_gib(),
-                           "python": platform.python_version(), "spark": pyspark.__version__,
-                           "master": args.master, "driver_memory": args.driver_memory,
-                           "shuffle_partitions": args.shuffle_partitions, "max_result_size": args.max_result_size,
-                           "git": git_state(),
-                           "command": "python benchmarks/bench_report.py " + " ".join(sys.argv[1:])},
-           "results": results}
+    run = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "environment": {
+            "host": platform.node(),
+            "cpus": os.cpu_count(),
+            "memory_gib": memory_gib(),
+            "python": platform.python_version(),
+            "spark": pyspark.__version__,
+            "master": args.master,
+            "driver_memory": args.driver_memory,
+            "shuffle_partitions": args.shuffle_partitions,
+            "max_result_size": args.max_result_size,
+            "git": git_state(),
+            "command": "python benchmarks/bench_report.py " + " ".join(sys.argv[1:]),
+        },
+        "results": results,
+    }
     path = write_json(run, RESULTS / f"report-{started:%Y-%m-%d}.json", "report")
     print(markdown(results))
     print(f"\nresults: {path.relative_to(ROOT)}", file=sys.stderr)

@@ -41,21 +41,25 @@ show(figs["sky"])
 # COMMAND ----------
 
 ug, gr, ri = (stats.edges_for(gold, c, 60) for c in ("u_g", "g_r", "r_i"))
-figs["ug_gr"] = figures.density_grid_figure(stats.hist2d(gold, "g_r", "u_g", gr, ug, by="class"), gr, ug,
-                                            "g - r", "u - g", "u-g vs g-r")
-figs["gr_ri"] = figures.density_grid_figure(stats.hist2d(gold, "r_i", "g_r", ri, gr, by="class"), ri, gr,
-                                            "r - i", "g - r", "g-r vs r-i")
+figs["ug_gr"] = figures.density_grid_figure(
+    stats.hist2d(gold, "g_r", "u_g", gr, ug, by="class"), gr, ug, "g - r", "u - g", "u-g vs g-r"
+)
+figs["gr_ri"] = figures.density_grid_figure(
+    stats.hist2d(gold, "r_i", "g_r", ri, gr, by="class"), ri, gr, "r - i", "g - r", "g-r vs r-i"
+)
 show(figs["ug_gr"])
 show(figs["gr_ri"])
 
 # COMMAND ----------
 
 r_edges = stats.edges_for(gold, "r", 40)
-figs["r_mag"] = figures.histograms_figure(stats.hist1d(gold, "r", r_edges, by="class"), r_edges, "r [mag]",
-                                          "r magnitude per class")
+figs["r_mag"] = figures.histograms_figure(
+    stats.hist1d(gold, "r", r_edges, by="class"), r_edges, "r [mag]", "r magnitude per class"
+)
 z_edges = stats.edges_for(gold, "redshift", 40)
-figs["redshift"] = figures.histograms_figure(stats.hist1d(gold, "redshift", z_edges, by="class"), z_edges,
-                                             "redshift", "redshift per class", log=True)
+figs["redshift"] = figures.histograms_figure(
+    stats.hist1d(gold, "redshift", z_edges, by="class"), z_edges, "redshift", "redshift per class", log=True
+)
 show(figs["r_mag"])
 show(figs["redshift"])
 gold.unpersist()

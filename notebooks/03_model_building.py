@@ -44,8 +44,11 @@ import mlflow  # noqa: E402
 
 best = mlflow.spark.load_model(f"runs:/{result.run_id}/model")
 metrics = train.evaluate(best, data.split("test"), "classification", tuned.classes)
-figs = {"confusion": plots.confusion_matrix_plot(metrics), "roc_pr": plots.roc_pr_plot(metrics),
-        "reliability": plots.reliability_plot(metrics)}
+figs = {
+    "confusion": plots.confusion_matrix_plot(metrics),
+    "roc_pr": plots.roc_pr_plot(metrics),
+    "reliability": plots.reliability_plot(metrics),
+}
 for f in figs.values():
     show(f)
 metrics.per_class

@@ -25,8 +25,15 @@ print(result.line())
 
 # COMMAND ----------
 
-predicted = (lake.read(out).where(F.col("model_version") == result.model_version)
-             .groupBy("predicted_class").count().toPandas().set_index("predicted_class")["count"].sort_index())
+predicted = (
+    lake.read(out)
+    .where(F.col("model_version") == result.model_version)
+    .groupBy("predicted_class")
+    .count()
+    .toPandas()
+    .set_index("predicted_class")["count"]
+    .sort_index()
+)
 figs = {"predicted_classes": figures.class_balance_figure(predicted)}
 show(figs["predicted_classes"])
 predicted

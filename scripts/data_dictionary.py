@@ -129,8 +129,9 @@ def _format_line(c: Contract) -> str:
     else:
         detail = c.format
     if c.format != "fits":
-        detail += ("; columns taken by position, header ignored" if c.header == "by_position"
-                   else "; header on the first line")
+        detail += (
+            "; columns taken by position, header ignored" if c.header == "by_position" else "; header on the first line"
+        )
     return f"{_code(c.format)} ({detail})"
 
 
@@ -163,8 +164,7 @@ def render_contract(c: Contract) -> str:
     if c.key_note:
         lines.append(f"- **Key note:** {' '.join(c.key_note.split())}")
     if c.position:
-        lines.append(f"- **Position:** {_code(c.position[0])}, {_code(c.position[1])} "
-                     "(indexed as `healpix_29`)")
+        lines.append(f"- **Position:** {_code(c.position[0])}, {_code(c.position[1])} (indexed as `healpix_29`)")
     lines.append(f"- **Citation:** {c.citation}")
     if c.notes:
         lines.append(f"- **Notes:** {' '.join(c.notes.split())}")
@@ -189,8 +189,13 @@ def render_catalogs() -> str:
         "|---|---|---|---|---|",
     ]
     for cat in catalogs().values():
-        cells = [_code(cat.name), f"[`{cat.contract.name}`](#{cat.contract.name})",
-                 cat.data_release, cat.description, cat.citation]
+        cells = [
+            _code(cat.name),
+            f"[`{cat.contract.name}`](#{cat.contract.name})",
+            cat.data_release,
+            cat.description,
+            cat.citation,
+        ]
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -199,8 +204,7 @@ def render() -> str:
     """The whole data dictionary as Markdown (deterministic: no dates, sorted contracts)."""
     names = contract_names()
     sections = [INTRO]
-    sections.append("## Contracts\n\n" + "\n".join(
-        f"- [`{n}`](#{n}): {load_contract(n).title}" for n in names) + "\n")
+    sections.append("## Contracts\n\n" + "\n".join(f"- [`{n}`](#{n}): {load_contract(n).title}" for n in names) + "\n")
     sections += [render_contract(load_contract(n)) for n in names]
     sections.append(render_catalogs())
     sections.append(MAGNITUDE_BOUNDS)

@@ -49,8 +49,7 @@ CLASSES = ("GALAXY", "STAR", "QSO")
 FEATURES = ("r", "u_g", "g_r", "r_i", "i_z", "t")
 REDSHIFT_TRANSFORM = {"GALAXY": "log_z_plus_0.01", "QSO": "log_z_plus_0.01", "STAR": "identity"}
 MAX_COMPONENTS = 5
-QUANTILE_P = (0.0, 0.001, 0.005, 0.01, 0.025) + tuple(k / 20 for k in range(1, 20)) + (
-    0.975, 0.99, 0.995, 0.999, 1.0)
+QUANTILE_P = (0.0, 0.001, 0.005, 0.01, 0.025) + tuple(k / 20 for k in range(1, 20)) + (0.975, 0.99, 0.995, 0.999, 1.0)
 MAP_SAMPLES = 400_000
 SKY_STEP = 5.0  # degrees, both axes
 SIG = 5  # significant digits kept in the JSON
@@ -96,8 +95,9 @@ def fit_class(cls: str, sub: pd.DataFrame, seed: int) -> dict:
     xs = (x - mu) / sd  # standardised: the star redshift (~1e-3) and magnitudes on one scale
     best, best_bic = None, np.inf
     for k in range(1, MAX_COMPONENTS + 1):
-        gm = GaussianMixture(k, covariance_type="full", n_init=3, random_state=seed,
-                             reg_covar=1e-4, max_iter=500).fit(xs)
+        gm = GaussianMixture(k, covariance_type="full", n_init=3, random_state=seed, reg_covar=1e-4, max_iter=500).fit(
+            xs
+        )
         bic = gm.bic(xs)
         if bic < best_bic:
             best, best_bic = gm, bic
@@ -107,11 +107,13 @@ def fit_class(cls: str, sub: pd.DataFrame, seed: int) -> dict:
         mean = best.means_[j] * sd + mu
         cov = best.covariances_[j] * np.outer(sd, sd)
         chol = np.linalg.cholesky(cov)
-        comps.append({
-            "weight": _round(best.weights_[j]),
-            "mean": _round(mean),
-            "chol": [_round(chol[i, : i + 1]) for i in range(len(FEATURES))],
-        })
+        comps.append(
+            {
+                "weight": _round(best.weights_[j]),
+                "mean": _round(mean),
+                "chol": [_round(chol[i, : i + 1]) for i in range(len(FEATURES))],
+            }
+        )
     sample = sample_components(comps, MAP_SAMPLES, np.random.default_rng(seed))
     p = np.asarray(QUANTILE_P)
     marginal_map = []
@@ -126,8 +128,10 @@ def fit_class(cls: str, sub: pd.DataFrame, seed: int) -> dict:
         "marginal_map": marginal_map,
         "reference_medians": {
             "r": _round(np.median(sub["r"]), 5),
-            "u_g": _round(np.median(sub["u_g"]), 5), "g_r": _round(np.median(sub["g_r"]), 5),
-            "r_i": _round(np.median(sub["r_i"]), 5), "i_z": _round(np.median(sub["i_z"]), 5),
+            "u_g": _round(np.median(sub["u_g"]), 5),
+            "g_r": _round(np.median(sub["g_r"]), 5),
+            "r_i": _round(np.median(sub["r_i"]), 5),
+            "i_z": _round(np.median(sub["i_z"]), 5),
             "redshift": _round(np.median(sub["redshift"]), 5),
         },
     }
@@ -155,11 +159,11 @@ def fit_sky(df: pd.DataFrame) -> dict:
     rows = np.flatnonzero(h.sum(axis=1) > 0)
     lo, hi = rows.min(), rows.max()
     return {
-        "ra_step": SKY_STEP, "dec_step": SKY_STEP,
+        "ra_step": SKY_STEP,
+        "dec_step": SKY_STEP,
         "dec_min": float(dec_edges[lo]),
-        "note": "counts[k][j]: rows with dec in [dec_min + k*dec_step, +dec_step), "
-                "ra in [j*ra_step, +ra_step)",
-        "counts": h[lo: hi + 1].astype(int).tolist(),
+        "note": "counts[k][j]: rows with dec in [dec_min + k*dec_step, +dec_step), ra in [j*ra_step, +ra_step)",
+        "counts": h[lo : hi + 1].astype(int).tolist(),
     }
 
 
@@ -222,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(model, indent=1, separators=(",", ":"))
     text = _compact(text)
     Path(args.out).write_text(text + "\n")
-    print(f"wrote {args.out} ({len(text)} bytes) from {path.name}: "
-          f"{model['source_rows_used']} rows, fractions {model['class_fractions']}")
+    print(
+        f"wrote {args.out} ({len(text)} bytes) from {path.name}: "
+        f"{model['source_rows_used']} rows, fractions {model['class_fractions']}"
+    )
     check(model)
     return 0
 

@@ -31,8 +31,7 @@ def lake_root(tmp_path_factory) -> Path:
 def settings(lake_root):
     from astrolake.config import Settings
 
-    return Settings(base_path=str(lake_root), spark_master="local[2]", shuffle_partitions=2,
-                    driver_memory="2g")
+    return Settings(base_path=str(lake_root), spark_master="local[2]", shuffle_partitions=2, driver_memory="2g")
 
 
 @pytest.fixture(scope="session")

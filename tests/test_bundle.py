@@ -29,12 +29,25 @@ def test_bundle_is_valid_for_every_target():
     assert {p["name"] for p in deploy["parameters"]} == {"model_name", "model_version"}
 
 
-@pytest.mark.parametrize("quartz, ok", [
-    ("0 0 3 * * ?", True), ("0 15 10 ? * MON-FRI", True), ("0 0/30 8-18 ? * 2-6", True),
-    ("0 0 12 L * ?", True), ("0 0 12 ? * 6#3", True), ("0 0 12 * * ? 2027", True),
-    ("0 0 12 * * *", False), ("0 0 12 ? * ?", False), ("0 12 * * *", False), ("0 60 12 * * ?", False),
-    ("0 0 25 * * ?", False), ("0 0 12 * 13 ?", False), ("? 0 12 * * ?", False), ("0 0 12 * JANUARY ?", False),
-])
+@pytest.mark.parametrize(
+    "quartz, ok",
+    [
+        ("0 0 3 * * ?", True),
+        ("0 15 10 ? * MON-FRI", True),
+        ("0 0/30 8-18 ? * 2-6", True),
+        ("0 0 12 L * ?", True),
+        ("0 0 12 ? * 6#3", True),
+        ("0 0 12 * * ? 2027", True),
+        ("0 0 12 * * *", False),
+        ("0 0 12 ? * ?", False),
+        ("0 12 * * *", False),
+        ("0 60 12 * * ?", False),
+        ("0 0 25 * * ?", False),
+        ("0 0 12 * 13 ?", False),
+        ("? 0 12 * * ?", False),
+        ("0 0 12 * JANUARY ?", False),
+    ],
+)
 def test_quartz_cron_rules(quartz, ok):
     from astrolake.deploy.bundle import quartz_errors
 
@@ -60,42 +73,72 @@ def _refresh_task(d, key="ingest"):
 
 
 MUTATIONS = {
-    "misspelled field": (lambda b: _edit(b / "resources" / "catalog_refresh.yml",
-                                         lambda d: _refresh_task(d).update(max_retriez=2)),
-                         "Unexpected field 'max_retriez'"),
-    "missing notebook": (lambda b: (b.parent.parent / "notebooks" / "06_batch_scoring.py").unlink(),
-                         "notebook '../../../notebooks/06_batch_scoring.py' not found"),
-    "unknown task parameter": (lambda b: _edit(b / "resources" / "catalog_refresh.yml",
-                                               lambda d: _refresh_task(d)["notebook_task"]["base_parameters"]
-                                               .update(colour="blue")),
-                               "has no widget 'colour'"),
-    "unknown CLI option": (lambda b: _edit(b / "resources" / "catalog_refresh.yml",
-                                           lambda d: _refresh_task(d, "gold")["python_wheel_task"]["parameters"]
-                                           .append("--everything")),
-                           "unrecognized arguments: --everything"),
-    "invalid cron": (lambda b: _edit(b / "databricks.yml",
-                                     lambda d: d["variables"]["refresh_cron"].update(default="0 0 12 * * *")),
-                     "exactly one of day-of-month and day-of-week must be '?'"),
-    "undefined variable": (lambda b: _edit(b / "resources" / "score.yml",
-                                           lambda d: d["resources"]["jobs"]["score"]["tasks"][0]["notebook_task"]
-                                           ["base_parameters"].update(out="${var.predictions_tabel}")),
-                           "undefined variable ${var.predictions_tabel}"),
-    "wheel not built by the bundle": (lambda b: _edit(b / "resources" / "score.yml",
-                                                      lambda d: d["resources"]["jobs"]["score"]["environments"][0]
-                                                      ["spec"].update(dependencies=["../elsewhere/*.whl"])),
-                                      "is not built by any artifact"),
-    "secret in a file": (lambda b: _edit(b / "resources" / "train.yml",
-                                         lambda d: d["resources"]["jobs"]["train"]["job_clusters"][1]["new_cluster"]
-                                         ["spark_env_vars"].update(ASTROLAKE_TRACKING_TOKEN="dapi123")),
-                         "must come from a secret scope"),
-    "unknown job parameter": (lambda b: _edit(b / "resources" / "deploy_model.yml",
-                                              lambda d: d["resources"]["jobs"]["deploy_model"]["tasks"][0]
-                                              ["notebook_task"]["base_parameters"]
-                                              .update(model_version="{{job.parameters.model_versio}}")),
-                              "the job has no parameter 'model_versio'"),
-    "undeclared target variable": (lambda b: _edit(b / "databricks.yml",
-                                                   lambda d: d["targets"]["prod"]["variables"].update(gpu_wokers=8)),
-                                   "variable 'gpu_wokers' is not declared"),
+    "misspelled field": (
+        lambda b: _edit(b / "resources" / "catalog_refresh.yml", lambda d: _refresh_task(d).update(max_retriez=2)),
+        "Unexpected field 'max_retriez'",
+    ),
+    "missing notebook": (
+        lambda b: (b.parent.parent / "notebooks" / "06_batch_scoring.py").unlink(),
+        "notebook '../../../notebooks/06_batch_scoring.py' not found",
+    ),
+    "unknown task parameter": (
+        lambda b: _edit(
+            b / "resources" / "catalog_refresh.yml",
+            lambda d: _refresh_task(d)["notebook_task"]["base_parameters"].update(colour="blue"),
+        ),
+        "has no widget 'colour'",
+    ),
+    "unknown CLI option": (
+        lambda b: _edit(
+            b / "resources" / "catalog_refresh.yml",
+            lambda d: _refresh_task(d, "gold")["python_wheel_task"]["parameters"].append("--everything"),
+        ),
+        "unrecognized arguments: --everything",
+    ),
+    "invalid cron": (
+        lambda b: _edit(b / "databricks.yml", lambda d: d["variables"]["refresh_cron"].update(default="0 0 12 * * *")),
+        "exactly one of day-of-month and day-of-week must be '?'",
+    ),
+    "undefined variable": (
+        lambda b: _edit(
+            b / "resources" / "score.yml",
+            lambda d: d["resources"]["jobs"]["score"]["tasks"][0]["notebook_task"]["base_parameters"].update(
+                out="${var.predictions_tabel}"
+            ),
+        ),
+        "undefined variable ${var.predictions_tabel}",
+    ),
+    "wheel not built by the bundle": (
+        lambda b: _edit(
+            b / "resources" / "score.yml",
+            lambda d: d["resources"]["jobs"]["score"]["environments"][0]["spec"].update(
+                dependencies=["../elsewhere/*.whl"]
+            ),
+        ),
+        "is not built by any artifact",
+    ),
+    "secret in a file": (
+        lambda b: _edit(
+            b / "resources" / "train.yml",
+            lambda d: d["resources"]["jobs"]["train"]["job_clusters"][1]["new_cluster"]["spark_env_vars"].update(
+                ASTROLAKE_TRACKING_TOKEN="dapi123"
+            ),
+        ),
+        "must come from a secret scope",
+    ),
+    "unknown job parameter": (
+        lambda b: _edit(
+            b / "resources" / "deploy_model.yml",
+            lambda d: d["resources"]["jobs"]["deploy_model"]["tasks"][0]["notebook_task"]["base_parameters"].update(
+                model_version="{{job.parameters.model_versio}}"
+            ),
+        ),
+        "the job has no parameter 'model_versio'",
+    ),
+    "undeclared target variable": (
+        lambda b: _edit(b / "databricks.yml", lambda d: d["targets"]["prod"]["variables"].update(gpu_wokers=8)),
+        "variable 'gpu_wokers' is not declared",
+    ),
 }
 
 
@@ -111,11 +154,15 @@ def test_mutated_bundle_is_rejected(copy, mutation):
 
 
 def test_validate_bundle_command(copy):
-    ok = subprocess.run([sys.executable, "-m", "astrolake.cli", "validate-bundle", "--path", str(copy)],
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "astrolake.cli", "validate-bundle", "--path", str(copy)], capture_output=True, text=True
+    )
     assert ok.returncode == 0 and "valid for every target" in ok.stdout
     MUTATIONS["invalid cron"][0](copy)
-    bad = subprocess.run([sys.executable, "-m", "astrolake.cli", "validate-bundle", "--path", str(copy),
-                          "--target", "prod"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "astrolake.cli", "validate-bundle", "--path", str(copy), "--target", "prod"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and "[prod] jobs.catalog_refresh.schedule" in bad.stdout
     assert "problem(s) in the bundle" in bad.stderr

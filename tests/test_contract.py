@@ -18,8 +18,15 @@ def test_interval_bounds_inclusive_and_exclusive():
 
 def test_every_catalog_loads_and_keys_are_columns():
     cats = catalogs()
-    assert set(cats) == {"sdss_dr14_skyserver", "sdss_skyserver_2022", "sdss_dr17_kaggle",
-                         "sdss_dr17_stellar", "sdss_dr7_galaxies", "mlz_sdss_mgs", "sdss_colours"}
+    assert set(cats) == {
+        "sdss_dr14_skyserver",
+        "sdss_skyserver_2022",
+        "sdss_dr17_kaggle",
+        "sdss_dr17_stellar",
+        "sdss_dr7_galaxies",
+        "mlz_sdss_mgs",
+        "sdss_colours",
+    }
     for cat in cats.values():
         names = {c.name for c in cat.contract.columns}
         for k in cat.contract.key:

@@ -28,8 +28,12 @@ def dl_lake(spark, settings, tmp_path_factory):
     from astrolake.ml.features import build_gold
 
     root = tmp_path_factory.mktemp("dl")
-    lake = Lake(spark, settings.with_overrides(base_path=str(root / "lake"), experiment="astrolake-dl",
-                                               tracking_uri=f"sqlite:///{root}/mlflow.db"))
+    lake = Lake(
+        spark,
+        settings.with_overrides(
+            base_path=str(root / "lake"), experiment="astrolake-dl", tracking_uri=f"sqlite:///{root}/mlflow.db"
+        ),
+    )
     pipeline.ingest(lake, CAT, [str(TESTS_DATA / "sdss_dr17_stellar_5k.csv")], quiet=True)
     build_gold(lake, CAT, quiet=True)
     return lake
@@ -53,8 +57,12 @@ def _run_count(lake) -> int:
 
 
 def test_horovod_build_has_tensorflow_and_gloo():
-    out = subprocess.run([str(Path(sys.executable).with_name("horovodrun")), "--check-build"],
-                         capture_output=True, text=True, timeout=120).stdout
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("horovodrun")), "--check-build"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert "[X] TensorFlow" in out and "[X] Gloo" in out
 
 
@@ -65,15 +73,16 @@ def test_two_worker_training(dl_lake, backend):
 
     name = f"t_dnn_{backend.replace('-', '_')}"
     runs_before = _run_count(dl_lake)
-    result = train_dnn(dl_lake, CAT, backend=backend, num_proc=2, params=FAST, name=name, return_keys=True,
-                       quiet=True)
+    result = train_dnn(dl_lake, CAT, backend=backend, num_proc=2, params=FAST, name=name, return_keys=True, quiet=True)
     ranks = result.ranks
     assert [r["rank"] for r in ranks] == [0, 1] and all(r["size"] == 2 for r in ranks)
     # each rank read only its shard: disjoint, and together exactly the training split of the table
     keys = [set(r["train_keys"]) for r in ranks]
     assert keys[0] and keys[1] and not keys[0] & keys[1]
-    table_train = {r["_key"] for r in dl_lake.read(GOLD, version=result.table_version)
-                   .where("split = 'train'").select("_key").collect()}
+    table_train = {
+        r["_key"]
+        for r in dl_lake.read(GOLD, version=result.table_version).where("split = 'train'").select("_key").collect()
+    }
     assert keys[0] | keys[1] == table_train
     assert ranks[0]["weights"] == ranks[1]["weights"]  # every rank ends with the same model
     r0 = ranks[0]
@@ -93,13 +102,13 @@ def test_killed_run_resumes_from_its_checkpoint(dl_lake):
     name = "t_dnn_resume"
     params = {**FAST, "epochs": 4}
     with pytest.raises(Exception, match="exited with non-zero|exit"):  # both ranks die after epoch 2
-        train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, stop_after_epoch=2,
-                  quiet=True)
+        train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, stop_after_epoch=2, quiet=True)
     ckpts = list((Path(dl_lake.settings.checkpoint_root) / "dnn").glob(f"{GOLD}-*"))
     assert any((c / "state.json").is_file() for c in ckpts)
     # resumed on plain hosts: horovodrun -np 2 -H localhost:2 (the same training function)
-    result = train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name,
-                       launcher="horovodrun", quiet=True)
+    result = train_dnn(
+        dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, launcher="horovodrun", quiet=True
+    )
     r0 = result.ranks[0]
     assert r0["initial_epoch"] == 2 and r0["epochs_run"] == 2  # epochs 3 and 4 only
     assert result.ranks[1]["weights"] == r0["weights"]
@@ -142,8 +151,23 @@ def test_architecture_search_with_optuna(dl_lake, monkeypatch):
     monkeypatch.setenv("ASTROLAKE_TRACKING_URI", dl_lake.settings.tracking_uri)
     monkeypatch.setenv("ASTROLAKE_EXPERIMENT", dl_lake.settings.experiment)
     name = "t_dnn_search"
-    rc = main(["search", CAT, "--family", "dnn", "--max-trials", "2", "--epochs", "1", "--model-name", name,
-               "--base-path", dl_lake.settings.base_path, "--quiet"])
+    rc = main(
+        [
+            "search",
+            CAT,
+            "--family",
+            "dnn",
+            "--max-trials",
+            "2",
+            "--epochs",
+            "1",
+            "--model-name",
+            name,
+            "--base-path",
+            dl_lake.settings.base_path,
+            "--quiet",
+        ]
+    )
     assert rc == 0
     client, versions = _runs_and_versions(name)
     assert len(versions) == 1  # the refit of the best network, registered as challenger

@@ -45,7 +45,8 @@ def _row(section: str, column: str) -> list[str]:
 def test_committed_dictionary_is_up_to_date(rendered):
     assert DICTIONARY.is_file(), "docs/data-dictionary.md missing: run `make docs`"
     assert DICTIONARY.read_text(encoding="utf-8") == rendered, (
-        "docs/data-dictionary.md is out of date with the contracts: run `make docs`")
+        "docs/data-dictionary.md is out of date with the contracts: run `make docs`"
+    )
 
 
 def test_rendering_is_deterministic(dd, rendered):

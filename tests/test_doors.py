@@ -39,15 +39,19 @@ LOCAL = ["--master", "local[2]", "--shuffle-partitions", "2", "--driver-memory",
 
 def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTROLAKE_", "PYSPARK_GATEWAY"))}
-    env.update(PYSPARK_PYTHON=PYTHON, PYSPARK_DRIVER_PYTHON=PYTHON, SPARK_LOCAL_IP="127.0.0.1",
-               TF_USE_LEGACY_KERAS="1", PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}")
+    env.update(
+        PYSPARK_PYTHON=PYTHON,
+        PYSPARK_DRIVER_PYTHON=PYTHON,
+        SPARK_LOCAL_IP="127.0.0.1",
+        TF_USE_LEGACY_KERAS="1",
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
     env.update(extra)
     return env
 
 
 def astrolake(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([ASTROLAKE, *args], cwd=cwd, env=child_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([ASTROLAKE, *args], cwd=cwd, env=child_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def ledgers_printed(stdout: str) -> list[dict]:
@@ -75,8 +79,13 @@ def test_cli_ingest_prints_a_closing_ledger_and_a_rerun_prints_none(cli_lake, sp
     assert first.returncode == 0, first.stderr[-3000:]
     (led,) = ledgers_printed(first.stdout)
     assert (led["catalog"], led["batch_id"], led["operation"]) == (CATALOG, 1, "ingest")
-    assert (led["read"], led["inserted"], led["updated"], led["duplicates"], led["quarantined"]) == \
-        (10_000, 10_000, 0, 0, 0)
+    assert (led["read"], led["inserted"], led["updated"], led["duplicates"], led["quarantined"]) == (
+        10_000,
+        10_000,
+        0,
+        0,
+        0,
+    )
     assert led["closes"] is True and led["files"] == [demo_file()]
     assert "[astrolake]" in first.stderr  # progress goes to stderr, the ledger to stdout
 
@@ -102,14 +111,21 @@ def test_cli_history_and_time_travel(cli_lake):
     assert len(header) == 1  # version 0 is the empty table created before the first write
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["ingest", "no_such_catalog", "{sample}"], 1, "unknown catalog 'no_such_catalog'"),
-    (["ingest", CATALOG, "{missing}"], 1, "no such file or folder: {missing}"),
-    (["refresh", CATALOG, "--landing", "{missing}"], 1, "landing folder not found: {missing}"),
-    (["ingest", CATALOG, "{sample}", "--shuffle-partitions", "two"], 2,
-     "argument --shuffle-partitions: invalid int value: 'two'"),
-    (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
-], ids=["unknown-catalog", "missing-file", "missing-landing-folder", "bad-option", "unknown-command"])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["ingest", "no_such_catalog", "{sample}"], 1, "unknown catalog 'no_such_catalog'"),
+        (["ingest", CATALOG, "{missing}"], 1, "no such file or folder: {missing}"),
+        (["refresh", CATALOG, "--landing", "{missing}"], 1, "landing folder not found: {missing}"),
+        (
+            ["ingest", CATALOG, "{sample}", "--shuffle-partitions", "two"],
+            2,
+            "argument --shuffle-partitions: invalid int value: 'two'",
+        ),
+        (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+    ],
+    ids=["unknown-catalog", "missing-file", "missing-landing-folder", "bad-option", "unknown-command"],
+)
 def test_cli_refuses_bad_input_with_one_clear_line(tmp_path, args, code, message):
     """These fail before Spark starts: one line on stderr (after argparse's usage for exit 2)."""
     fill = dict(sample=demo_file(), missing=str(tmp_path / "nowhere" / "x.csv"))
@@ -138,8 +154,10 @@ def test_cli_vacuum_refuses_to_cut_into_the_time_travel_window(cli_lake, spark, 
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1
     assert len(err) == 1, err
-    assert err[0].startswith("astrolake vacuum: error: refusing VACUUM of silver_sdss_dr14_skyserver "
-                             "with 1 h retention: the time-travel window is protected for 168 h")
+    assert err[0].startswith(
+        "astrolake vacuum: error: refusing VACUUM of silver_sdss_dr14_skyserver "
+        "with 1 h retention: the time-travel window is protected for 168 h"
+    )
 
 
 # =============================================================================================
@@ -181,19 +199,44 @@ def standalone_cluster(tmp_path, request):
 
     def start(name: str, *args: str) -> None:
         log = open(tmp_path / f"{name}.log", "wb")
-        procs.append(subprocess.Popen([spark_class, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [spark_class, *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        )
         log.close()
 
     port, webui = free_port(), free_port()
-    start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-          "--webui-port", str(webui))
+    start(
+        "master",
+        "org.apache.spark.deploy.master.Master",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--webui-port",
+        str(webui),
+    )
     work_dirs = []
     for i in (1, 2):
         work_dirs.append(tmp_path / f"worker{i}")
-        start(f"worker{i}", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-              "--port", str(free_port()), "--webui-port", str(free_port()), "--cores", "1", "--memory", "2g",
-              "--work-dir", str(work_dirs[-1]), f"spark://127.0.0.1:{port}")
+        start(
+            f"worker{i}",
+            "org.apache.spark.deploy.worker.Worker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(free_port()),
+            "--webui-port",
+            str(free_port()),
+            "--cores",
+            "1",
+            "--memory",
+            "2g",
+            "--work-dir",
+            str(work_dirs[-1]),
+            f"spark://127.0.0.1:{port}",
+        )
     deadline, state = time.monotonic() + 180, {}
     while time.monotonic() < deadline:
         assert all(p.poll() is None for p in procs), "a cluster process exited: see " + str(tmp_path)
@@ -217,13 +260,30 @@ def test_spark_submit_ingest_on_a_standalone_cluster(standalone_cluster, tmp_pat
     else:  # a plain clone: the shipped CSV sample
         catalog, source, rows = CATALOG, demo_file(), 10_000
     base = tmp_path / "lake"
-    cmd = [str(VENV_BIN / "spark-submit"), "--master", standalone_cluster["url"],
-           "--jars", ",".join(find_delta_jars()),
-           "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
-           "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
-           "--conf", "spark.executor.memory=1g", "--conf", "spark.executor.cores=1",
-           "--conf", "spark.sql.shuffle.partitions=2", "--driver-memory", "1g",
-           str(ROOT / "jobs" / "ingest.py"), catalog, source, "--base-path", str(base)]
+    cmd = [
+        str(VENV_BIN / "spark-submit"),
+        "--master",
+        standalone_cluster["url"],
+        "--jars",
+        ",".join(find_delta_jars()),
+        "--conf",
+        "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+        "--conf",
+        "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "--conf",
+        "spark.executor.memory=1g",
+        "--conf",
+        "spark.executor.cores=1",
+        "--conf",
+        "spark.sql.shuffle.partitions=2",
+        "--driver-memory",
+        "1g",
+        str(ROOT / "jobs" / "ingest.py"),
+        catalog,
+        source,
+        "--base-path",
+        str(base),
+    ]
     res = subprocess.run(cmd, cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=540)
     assert res.returncode == 0, res.stderr[-5000:]
     (led,) = ledgers_printed(res.stdout)
@@ -264,8 +324,12 @@ def expected_keys(landing: Path) -> dict[tuple[int, int, int], str]:
     out = {}
     for f in sorted(landing.glob("*.csv")):
         pdf = pd.read_csv(f, dtype=str, keep_default_na=False)
-        out.update({(int(p), int(m), int(fb)): o
-                    for p, m, fb, o in zip(pdf["plate"], pdf["mjd"], pdf["fiberid"], pdf["objid"])})
+        out.update(
+            {
+                (int(p), int(m), int(fb)): o
+                for p, m, fb, o in zip(pdf["plate"], pdf["mjd"], pdf["fiberid"], pdf["objid"])
+            }
+        )
     return out
 
 
@@ -279,9 +343,15 @@ def silver_keys(lake: Lake) -> dict[tuple[int, int, int], str]:
 def refresh_killed_at(line: str, landing: Path, base: Path, cwd: Path, timeout: float = 400) -> list[str]:
     """Run ``astrolake refresh`` and SIGKILL its whole process group (the Python driver, its JVM
     and Python workers) as soon as it prints ``line`` on stderr; return the stderr lines seen."""
-    proc = subprocess.Popen([ASTROLAKE, "refresh", CATALOG, "--landing", str(landing), "--base-path", str(base),
-                             *LOCAL], cwd=cwd, env=child_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [ASTROLAKE, "refresh", CATALOG, "--landing", str(landing), "--base-path", str(base), *LOCAL],
+        cwd=cwd,
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     seen: list[str] = []
     hit: queue.Queue = queue.Queue()
 
@@ -321,14 +391,26 @@ def test_refresh_killed_mid_batch_resumes_exactly_once(spark, fresh_settings, tm
     assert any("batch 1: bronze <- 3 file(s)" in s for s in seen)
     lake = Lake(spark, fresh_settings)
     manifest = lake.read(pipeline.MANIFEST).collect()
-    assert sorted((r["batch_id"], r["name"]) for r in manifest) == [(1, "part1.csv"), (1, "part2.csv"), (1, "part3.csv")]
+    assert sorted((r["batch_id"], r["name"]) for r in manifest) == [
+        (1, "part1.csv"),
+        (1, "part2.csv"),
+        (1, "part3.csv"),
+    ]
     assert lake.read(pipeline.LEDGER).count() == 0  # killed before the last commit
     assert lake.read("bronze_sdss_dr14_skyserver").count() == 900  # ... and after the first ones
 
     res = pipeline.refresh(lake, CATALOG, str(landing), quiet=True)
     (led,) = res.ledgers
-    assert (led.batch_id, led.operation, led.read, led.inserted, led.updated, led.duplicates, led.quarantined,
-            led.closes) == (1, "refresh", 900, 900, 0, 0, 0, True)
+    assert (
+        led.batch_id,
+        led.operation,
+        led.read,
+        led.inserted,
+        led.updated,
+        led.duplicates,
+        led.quarantined,
+        led.closes,
+    ) == (1, "refresh", 900, 900, 0, 0, 0, True)
     assert sorted(Path(p).name for p in res.skipped) == ["part1.csv", "part2.csv", "part3.csv"]
     assert silver_keys(lake) == expected_keys(landing)
     bronze = lake.read("bronze_sdss_dr14_skyserver")
@@ -345,12 +427,22 @@ def test_refresh_killed_mid_batch_resumes_exactly_once(spark, fresh_settings, tm
     # a fourth file lands: the next refresh takes exactly its rows
     write_parts(landing, {"part4.csv": range(900, 1200)})
     (led4,) = pipeline.refresh(lake, CATALOG, str(landing), quiet=True).ledgers
-    assert (led4.batch_id, led4.files, led4.read, led4.inserted, led4.updated, led4.duplicates, led4.quarantined,
-            led4.closes) == (2, [str(landing / "part4.csv")], 300, 300, 0, 0, 0, True)
+    assert (
+        led4.batch_id,
+        led4.files,
+        led4.read,
+        led4.inserted,
+        led4.updated,
+        led4.duplicates,
+        led4.quarantined,
+        led4.closes,
+    ) == (2, [str(landing / "part4.csv")], 300, 300, 0, 0, 0, True)
     assert silver_keys(lake) == expected_keys(landing)
     assert len(expected_keys(landing)) == 1200
-    per_batch = {r["_batch_id"]: r["count"] for r in
-                 lake.read("bronze_sdss_dr14_skyserver").groupBy("_batch_id").count().collect()}
+    per_batch = {
+        r["_batch_id"]: r["count"]
+        for r in lake.read("bronze_sdss_dr14_skyserver").groupBy("_batch_id").count().collect()
+    }
     assert per_batch == {1: 900, 2: 300}
     ledger = lake.read(pipeline.LEDGER).orderBy("batch_id").collect()
     assert [(r["batch_id"], r["read"], r["closes"]) for r in ledger] == [(1, 900, True), (2, 300, True)]

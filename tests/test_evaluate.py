@@ -9,8 +9,13 @@ from pyspark.sql import functions as F
 from conftest import shared_file
 
 SDSS = "sdss_dr17_StellarObjs_99999.csv"
-BANDS = {"u": "ultraviolet_filter", "g": "green_filter", "r": "red_filter", "i": "near_infrared_filter",
-         "z": "infrared_filter"}
+BANDS = {
+    "u": "ultraviolet_filter",
+    "g": "green_filter",
+    "r": "red_filter",
+    "i": "near_infrared_filter",
+    "z": "infrared_filter",
+}
 COLOURS = ["u_g", "g_r", "r_i", "i_z"]
 CLASSES = ["GALAXY", "QSO", "STAR"]  # StringIndexer alphabetAsc
 
@@ -42,9 +47,13 @@ def classified(sdss):
     from pyspark.ml.functions import vector_to_array
 
     train, test = sdss.randomSplit([0.25, 0.75], seed=7)
-    pipe = Pipeline(stages=[StringIndexer(inputCol="class", outputCol="label", stringOrderType="alphabetAsc"),
-                            VectorAssembler(inputCols=COLOURS + ["r"], outputCol="features"),
-                            LogisticRegression(maxIter=15, family="multinomial")])
+    pipe = Pipeline(
+        stages=[
+            StringIndexer(inputCol="class", outputCol="label", stringOrderType="alphabetAsc"),
+            VectorAssembler(inputCols=COLOURS + ["r"], outputCol="features"),
+            LogisticRegression(maxIter=15, family="multinomial"),
+        ]
+    )
     model = pipe.fit(train)
     assert list(model.stages[0].labels) == CLASSES
     pred = model.transform(test).select("label", "prediction", "probability", "r", "redshift").cache()
@@ -58,8 +67,9 @@ def classified(sdss):
 def cls_metrics(classified):
     from astrolake.ml.evaluate import classification_metrics
 
-    return classification_metrics(classified[0], CLASSES, mag_col="r", z_col="redshift",
-                                  z_bins=[0, 0.1, 0.3, 0.6, 1.0, 2.0, 7.0])
+    return classification_metrics(
+        classified[0], CLASSES, mag_col="r", z_col="redshift", z_bins=[0, 0.1, 0.3, 0.6, 1.0, 2.0, 7.0]
+    )
 
 
 @pytest.mark.shared_data
@@ -124,8 +134,10 @@ def test_classification_matches_sklearn(classified, cls_metrics):
     assert len(r_edges) == 9 and (r_edges[0], r_edges[-1]) == (local["r"].min(), local["r"].max())
     np.testing.assert_allclose(m.by_magnitude["n"] / n, 1 / 8, atol=0.01)
     np.testing.assert_allclose(m.by_redshift["bin_hi"], [0.1, 0.3, 0.6, 1.0, 2.0, 7.0])
-    for table, x, edges in ((m.by_magnitude, local["r"].to_numpy(), r_edges),
-                            (m.by_redshift, local["redshift"].to_numpy(), np.array([0, 0.1, 0.3, 0.6, 1.0, 2.0, 7.0]))):
+    for table, x, edges in (
+        (m.by_magnitude, local["r"].to_numpy(), r_edges),
+        (m.by_redshift, local["redshift"].to_numpy(), np.array([0, 0.1, 0.3, 0.6, 1.0, 2.0, 7.0])),
+    ):
         idx = _bin(x, edges)
         np.testing.assert_array_equal(table["n"], [(idx == k).sum() for k in range(len(edges) - 1)])
         for k, row in table.iterrows():
@@ -137,8 +149,19 @@ def test_classification_matches_sklearn(classified, cls_metrics):
                     assert np.isnan(row[col]) if den == 0 else row[col] == pytest.approx(tp / den, abs=1e-12)
 
     d = m.to_dict()
-    for key in ("macro_f1", "weighted_f1", "accuracy", "macro_roc_auc", "f1_GALAXY", "precision_QSO", "recall_STAR",
-                "fpr_STAR", "roc_auc_QSO", "pr_auc_QSO", "support_GALAXY"):
+    for key in (
+        "macro_f1",
+        "weighted_f1",
+        "accuracy",
+        "macro_roc_auc",
+        "f1_GALAXY",
+        "precision_QSO",
+        "recall_STAR",
+        "fpr_STAR",
+        "roc_auc_QSO",
+        "pr_auc_QSO",
+        "support_GALAXY",
+    ):
         assert isinstance(d[key], float), key
     assert d["f1_QSO"] == pytest.approx(f[1], abs=1e-6)
 
@@ -159,8 +182,12 @@ def test_array_probabilities_give_the_same_result(classified, cls_metrics):
 def test_zero_predictions_and_rejections(spark):
     from astrolake.ml.evaluate import classification_metrics
 
-    rows = [(0.0, 0.0, [0.8, 0.1, 0.1]), (1.0, 1.0, [0.2, 0.7, 0.1]), (2.0, 1.0, [0.1, 0.5, 0.4]),
-            (2.0, 0.0, [0.5, 0.1, 0.4])]
+    rows = [
+        (0.0, 0.0, [0.8, 0.1, 0.1]),
+        (1.0, 1.0, [0.2, 0.7, 0.1]),
+        (2.0, 1.0, [0.1, 0.5, 0.4]),
+        (2.0, 0.0, [0.5, 0.1, 0.4]),
+    ]
     df = spark.createDataFrame(rows, "label double, prediction double, probability array<double>")
     m = classification_metrics(df, CLASSES)  # STAR is never predicted
     assert m.per_class.loc["STAR", "precision"] == 0.0 and m.per_class.loc["STAR", "f1"] == 0.0
@@ -169,8 +196,9 @@ def test_zero_predictions_and_rejections(spark):
     with pytest.raises(ValueError, match="empty"):
         classification_metrics(df.limit(0), CLASSES)
     with pytest.raises(ValueError, match=r"label.*5\.0.*outside 0\.\.2"):
-        classification_metrics(df.withColumn("label", F.when(F.col("label") == 2, 5.0).otherwise(F.col("label"))),
-                               CLASSES)
+        classification_metrics(
+            df.withColumn("label", F.when(F.col("label") == 2, 5.0).otherwise(F.col("label"))), CLASSES
+        )
     with pytest.raises(ValueError, match="null"):
         classification_metrics(df.withColumn("label", F.lit(None).cast("double")), CLASSES)
     with pytest.raises(ValueError, match="3 probabilities"):
@@ -186,10 +214,18 @@ def photoz(sdss):
 
     gal = sdss.where("class = 'GALAXY'")
     train, test = gal.randomSplit([0.3, 0.7], seed=3)
-    model = Pipeline(stages=[VectorAssembler(inputCols=COLOURS + ["r"], outputCol="features"),
-                             LinearRegression(labelCol="redshift", predictionCol="z_phot", maxIter=20)]).fit(train)
-    pred = (model.transform(test).withColumn("z_err", 0.03 * (1 + F.col("z_phot")))
-            .select("redshift", "z_phot", "z_err", "r").cache())
+    model = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=COLOURS + ["r"], outputCol="features"),
+            LinearRegression(labelCol="redshift", predictionCol="z_phot", maxIter=20),
+        ]
+    ).fit(train)
+    pred = (
+        model.transform(test)
+        .withColumn("z_err", 0.03 * (1 + F.col("z_phot")))
+        .select("redshift", "z_phot", "z_err", "r")
+        .cache()
+    )
     yield pred, pred.toPandas()
     pred.unpersist()
 
@@ -203,9 +239,16 @@ def reg_metrics(photoz):
 
 def _photoz_numpy(z, zp, err):
     dz, d = (zp - z) / (1 + z), zp - z
-    return {"n": len(z), "bias": dz.mean(), "sigma_nmad": 1.4826 * np.median(np.abs(dz - np.median(dz))),
-            "outlier_fraction": np.mean(np.abs(dz) > 0.15), "rmse": np.sqrt(np.mean(d ** 2)), "mae": np.abs(d).mean(),
-            "coverage_1sigma": np.mean(np.abs(d) <= err), "coverage_2sigma": np.mean(np.abs(d) <= 2 * err)}
+    return {
+        "n": len(z),
+        "bias": dz.mean(),
+        "sigma_nmad": 1.4826 * np.median(np.abs(dz - np.median(dz))),
+        "outlier_fraction": np.mean(np.abs(dz) > 0.15),
+        "rmse": np.sqrt(np.mean(d**2)),
+        "mae": np.abs(d).mean(),
+        "coverage_1sigma": np.mean(np.abs(d) <= err),
+        "coverage_2sigma": np.mean(np.abs(d) <= 2 * err),
+    }
 
 
 @pytest.mark.shared_data
@@ -270,8 +313,9 @@ def test_plots_are_written_and_not_blank(tmp_path, cls_metrics, reg_metrics):
     from astrolake.ml import plots
 
     written = plots.save_all(cls_metrics, tmp_path / "cls") + plots.save_all(reg_metrics, tmp_path / "reg")
-    assert sorted(p.name for p in written) == sorted(["confusion_matrix.png", "roc_pr.png", "purity_completeness.png",
-                                                      "reliability.png", "photoz.png"])
+    assert sorted(p.name for p in written) == sorted(
+        ["confusion_matrix.png", "roc_pr.png", "purity_completeness.png", "reliability.png", "photoz.png"]
+    )
     fig = plots.photoz_plot(reg_metrics.density, tmp_path / "density.png")  # a bare (counts, edges) pair
     assert len(fig.axes) >= 1
     for path in [*written, tmp_path / "density.png"]:

@@ -61,32 +61,40 @@ def simple_columns(ids, names=None):
 
 
 def test_unsigned_integers_via_tzero(read, tmp_path):
-    path = write_table(tmp_path / "u.fits", [
-        fits.Column(name="u64", format="K", bzero=2**63,
-                    array=np.array([0, 1, 2**63, 2**64 - 1], dtype=np.uint64)),
-        fits.Column(name="u32", format="J", bzero=2**31,
-                    array=np.array([0, 1, 2**31, 2**32 - 1], dtype=np.uint32)),
-        fits.Column(name="u16", format="I", bzero=32768,
-                    array=np.array([0, 1, 32768, 65535], dtype=np.uint16)),
-    ])
+    path = write_table(
+        tmp_path / "u.fits",
+        [
+            fits.Column(name="u64", format="K", bzero=2**63, array=np.array([0, 1, 2**63, 2**64 - 1], dtype=np.uint64)),
+            fits.Column(name="u32", format="J", bzero=2**31, array=np.array([0, 1, 2**31, 2**32 - 1], dtype=np.uint32)),
+            fits.Column(name="u16", format="I", bzero=32768, array=np.array([0, 1, 32768, 65535], dtype=np.uint16)),
+        ],
+    )
     df = read(path)
     types = {f.name: f.dataType for f in df.schema.fields}
     assert types["u64"] == T.DecimalType(20, 0)
     assert types["u32"] == T.LongType()
     assert types["u16"] == T.IntegerType()
     rows = df.collect()
-    assert [r.u64 for r in rows] == [Decimal(0), Decimal(1), Decimal("9223372036854775808"),
-                                     Decimal("18446744073709551615")]
+    assert [r.u64 for r in rows] == [
+        Decimal(0),
+        Decimal(1),
+        Decimal("9223372036854775808"),
+        Decimal("18446744073709551615"),
+    ]
     assert [r.u32 for r in rows] == [0, 1, 2147483648, 4294967295]
     assert [r.u16 for r in rows] == [0, 1, 32768, 65535]
 
 
 def test_tscal_tzero_scaled_integers(read, tmp_path):
-    path = write_table(tmp_path / "scaled.fits", [
-        fits.Column(name="i16", format="I", array=np.array([0, 1, -30, 32767], dtype=np.int16)),
-        fits.Column(name="i32", format="J", array=np.array([0, 1000, -1000, 7], dtype=np.int32)),
-        fits.Column(name="plain", format="I", array=np.array([1, 2, 3, 4], dtype=np.int16)),
-    ], header={"TSCAL1": 0.5, "TZERO1": 10.0, "TSCAL2": 0.001, "TZERO2": -2.0})
+    path = write_table(
+        tmp_path / "scaled.fits",
+        [
+            fits.Column(name="i16", format="I", array=np.array([0, 1, -30, 32767], dtype=np.int16)),
+            fits.Column(name="i32", format="J", array=np.array([0, 1000, -1000, 7], dtype=np.int32)),
+            fits.Column(name="plain", format="I", array=np.array([1, 2, 3, 4], dtype=np.int16)),
+        ],
+        header={"TSCAL1": 0.5, "TZERO1": 10.0, "TSCAL2": 0.001, "TZERO2": -2.0},
+    )
     df = read(path, provenance="false")
     assert df.schema.fieldNames() == ["i16", "i32", "plain"]
     assert df.schema["i16"].dataType == T.DoubleType()
@@ -99,16 +107,16 @@ def test_tscal_tzero_scaled_integers(read, tmp_path):
 
 
 def test_tnull_gives_null_and_nan_stays_nan(read, tmp_path):
-    path = write_table(tmp_path / "nulls.fits", [
-        fits.Column(name="j", format="J", null=-999,
-                    array=np.array([5, -999, 7, -999, 0], dtype=np.int32)),
-        fits.Column(name="k", format="K", null=-1,
-                    array=np.array([-1, 2, 3, 4, -1], dtype=np.int64)),
-        fits.Column(name="scaled", format="I", null=-1,
-                    array=np.array([-1, 3, 0, -1, 1], dtype=np.int16)),
-        fits.Column(name="f", format="E",
-                    array=np.array([1.5, np.nan, 2.5, 3.5, np.nan], dtype=np.float32)),
-    ], header={"TSCAL3": 2.0})
+    path = write_table(
+        tmp_path / "nulls.fits",
+        [
+            fits.Column(name="j", format="J", null=-999, array=np.array([5, -999, 7, -999, 0], dtype=np.int32)),
+            fits.Column(name="k", format="K", null=-1, array=np.array([-1, 2, 3, 4, -1], dtype=np.int64)),
+            fits.Column(name="scaled", format="I", null=-1, array=np.array([-1, 3, 0, -1, 1], dtype=np.int16)),
+            fits.Column(name="f", format="E", array=np.array([1.5, np.nan, 2.5, 3.5, np.nan], dtype=np.float32)),
+        ],
+        header={"TSCAL3": 2.0},
+    )
     rows = read(path).collect()
     assert [r.j for r in rows] == [5, None, 7, None, 0]
     assert [r.k for r in rows] == [None, 2, 3, 4, None]
@@ -120,12 +128,14 @@ def test_tnull_gives_null_and_nan_stays_nan(read, tmp_path):
 
 def test_vector_column_tdim_gives_arrays(read, tmp_path):
     vec = np.array([[1, 2, 3], [4, 5, 6], [7.5, 8.5, -9.5]], dtype=np.float32)
-    path = write_table(tmp_path / "vec.fits", [
-        fits.Column(name="flux", format="3E", dim="(3)", array=vec),
-        fits.Column(name="one", format="1D", dim="(1)", array=np.array([[1.0], [2.0], [3.0]])),
-        fits.Column(name="grid", format="6J", dim="(3,2)",
-                    array=np.arange(18, dtype=np.int32).reshape(3, 2, 3)),
-    ])
+    path = write_table(
+        tmp_path / "vec.fits",
+        [
+            fits.Column(name="flux", format="3E", dim="(3)", array=vec),
+            fits.Column(name="one", format="1D", dim="(1)", array=np.array([[1.0], [2.0], [3.0]])),
+            fits.Column(name="grid", format="6J", dim="(3,2)", array=np.arange(18, dtype=np.int32).reshape(3, 2, 3)),
+        ],
+    )
     df = read(path)
     assert df.schema["flux"].dataType == T.ArrayType(T.FloatType(), True)
     assert df.schema["one"].dataType == T.DoubleType()  # repeat 1 with TDIM '(1)': scalar
@@ -138,10 +148,13 @@ def test_vector_column_tdim_gives_arrays(read, tmp_path):
 
 
 def test_string_and_boolean_columns(read, tmp_path):
-    path = write_table(tmp_path / "sb.fits", [
-        fits.Column(name="name", format="8A", array=np.array(["M31", " NGC 224", "", "abcdefgh"])),
-        fits.Column(name="flag", format="L", array=np.array([True, False, True, False])),
-    ])
+    path = write_table(
+        tmp_path / "sb.fits",
+        [
+            fits.Column(name="name", format="8A", array=np.array(["M31", " NGC 224", "", "abcdefgh"])),
+            fits.Column(name="flag", format="L", array=np.array([True, False, True, False])),
+        ],
+    )
     df = read(path)
     assert df.schema["name"].dataType == T.StringType()
     assert df.schema["flag"].dataType == T.BooleanType()
@@ -195,16 +208,21 @@ def test_truncated_file_is_a_clear_error(read, tmp_path):
 
 
 def test_glob_several_files_with_provenance(read, tmp_path):
-    paths = [write_table(tmp_path / "part_a.fits", simple_columns([1, 2, 3])),
-             write_table(tmp_path / "part_b.fits", simple_columns([10, 20]))]
+    paths = [
+        write_table(tmp_path / "part_a.fits", simple_columns([1, 2, 3])),
+        write_table(tmp_path / "part_b.fits", simple_columns([10, 20])),
+    ]
     df = read(str(tmp_path / "part_*.fits"))
     assert df.schema.fieldNames() == ["id", "mag", "label", "_source_file", "_row_number"]
     assert df.schema["_source_file"].dataType == T.StringType()
     assert df.schema["_row_number"].dataType == T.LongType()
     rows = [tuple(r) for r in df.collect()]
     assert rows == [
-        (1, 0.5, "s1", paths[0], 0), (2, 1.0, "s2", paths[0], 1), (3, 1.5, "s3", paths[0], 2),
-        (10, 5.0, "s10", paths[1], 0), (20, 10.0, "s20", paths[1], 1),
+        (1, 0.5, "s1", paths[0], 0),
+        (2, 1.0, "s2", paths[0], 1),
+        (3, 1.5, "s3", paths[0], 2),
+        (10, 5.0, "s10", paths[1], 0),
+        (20, 10.0, "s20", paths[1], 1),
     ]
     # the same files as a directory, a comma-separated list with a file: prefix, a list
     assert read(str(tmp_path)).count() == 5
@@ -216,10 +234,14 @@ def test_glob_several_files_with_provenance(read, tmp_path):
 
 def test_mismatched_layouts_name_both_files(read, tmp_path):
     good = write_table(tmp_path / "m1.fits", simple_columns([1, 2]))
-    write_table(tmp_path / "m2.fits", [fits.Column(name="id", format="K", array=np.array([1, 2])),
-                                        fits.Column(name="mag", format="D", array=np.ones(2)),
-                                        fits.Column(name="label", format="6A",
-                                                    array=np.array(["a", "b"]))])
+    write_table(
+        tmp_path / "m2.fits",
+        [
+            fits.Column(name="id", format="K", array=np.array([1, 2])),
+            fits.Column(name="mag", format="D", array=np.ones(2)),
+            fits.Column(name="label", format="6A", array=np.array(["a", "b"])),
+        ],
+    )
     with pytest.raises(AnalysisException, match=r"different column layouts") as err:
         read(str(tmp_path / "m*.fits")).schema
     message = str(err.value)

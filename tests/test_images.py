@@ -26,8 +26,12 @@ def img_lake(spark, settings, tmp_path_factory):
     from astrolake.lake.tables import Lake
 
     root = tmp_path_factory.mktemp("images")
-    return Lake(spark, settings.with_overrides(base_path=str(root / "lake"),
-                                               tracking_uri=f"sqlite:///{root}/mlflow.db", experiment="images"))
+    return Lake(
+        spark,
+        settings.with_overrides(
+            base_path=str(root / "lake"), tracking_uri=f"sqlite:///{root}/mlflow.db", experiment="images"
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +110,14 @@ def test_flip_swaps_chirality(img_lake, gz1):
     assert perm[cw] == acw and perm[acw] == cw and sorted(perm) == list(range(6))
     with pytest.raises(ValueError, match="mirror twin"):
         flip_label_index(["elliptical", "spiral_clockwise"])
-    one = (img_lake.read(GZ1).where(F.col("label") == "spiral_clockwise").orderBy("_key")
-           .select("content", "label").limit(1).toPandas())
+    one = (
+        img_lake.read(GZ1)
+        .where(F.col("label") == "spiral_clockwise")
+        .orderBy("_key")
+        .select("content", "label")
+        .limit(1)
+        .toPandas()
+    )
     x = next(iter(image_dataset(one, classes, size=64, cache=False)))[0][0]
     x8 = tf.cast(tf.round(x * 255), tf.uint8)
     for r in range(8):  # r % 4 quarter turns, a mirror flip when r // 4 is odd
@@ -155,8 +165,9 @@ def test_transfer_learning_smoke(img_lake, gz1_cnn):
     assert splits["test"] == 600 and splits["train"] + splits["validation"] == 1400
     assert 0.08 < splits["validation"] / 1400 < 0.16
 
-    out = transfer_learning(img_lake, gz1_cnn["model"], GZ2, epochs=1, head_epochs=1, max_images=300,
-                            mlflow_run=False, quiet=True)
+    out = transfer_learning(
+        img_lake, gz1_cnn["model"], GZ2, epochs=1, head_epochs=1, max_images=300, mlflow_run=False, quiet=True
+    )
     assert out["counts"]["test"] == 600 and out["counts"]["train"] < 400
     for name in ("transfer", "scratch"):
         assert out[name]["n"] == 600 and 0 <= out[name]["accuracy"] <= 1

@@ -16,15 +16,49 @@ HEADER = "objid,ra,dec,u,g,r,i,z,run,rerun,camcol,field,specobjid,class,redshift
 
 
 def row(plate=300, mjd=51600, fiber=1, ra="10.5", dec="1.25", u="19.1", cls="GALAXY", z="0.1", **kw):
-    vals = dict(objid="1237648704577142822", ra=ra, dec=dec, u=u, g="18.2", r="17.3", i="17.0",
-                z_band="16.8", run="752", rerun="301", camcol="4", field="267",
-                specobjid="9468834305966071808", cls=cls, redshift=z, plate=str(plate), mjd=str(mjd),
-                fiber=str(fiber))
+    vals = dict(
+        objid="1237648704577142822",
+        ra=ra,
+        dec=dec,
+        u=u,
+        g="18.2",
+        r="17.3",
+        i="17.0",
+        z_band="16.8",
+        run="752",
+        rerun="301",
+        camcol="4",
+        field="267",
+        specobjid="9468834305966071808",
+        cls=cls,
+        redshift=z,
+        plate=str(plate),
+        mjd=str(mjd),
+        fiber=str(fiber),
+    )
     vals.update(kw)
-    return ",".join([vals["objid"], vals["ra"], vals["dec"], vals["u"], vals["g"], vals["r"], vals["i"],
-                     vals["z_band"], vals["run"], vals["rerun"], vals["camcol"], vals["field"],
-                     vals["specobjid"], vals["cls"], vals["redshift"], vals["plate"], vals["mjd"],
-                     vals["fiber"]])
+    return ",".join(
+        [
+            vals["objid"],
+            vals["ra"],
+            vals["dec"],
+            vals["u"],
+            vals["g"],
+            vals["r"],
+            vals["i"],
+            vals["z_band"],
+            vals["run"],
+            vals["rerun"],
+            vals["camcol"],
+            vals["field"],
+            vals["specobjid"],
+            vals["cls"],
+            vals["redshift"],
+            vals["plate"],
+            vals["mjd"],
+            vals["fiber"],
+        ]
+    )
 
 
 @pytest.fixture
@@ -60,21 +94,23 @@ def test_demo_sample_ingests_with_closing_ledger_and_is_idempotent(lake):
 
 
 def test_bad_rows_go_to_quarantine_with_every_reason(lake, tmp_path):
-    lines = [HEADER,
-             row(fiber=1),                                  # good
-             row(fiber=2, ra="361.5"),                      # ra above range
-             row(fiber=3, dec="-90.0001", u="abc"),         # dec below range + wrong type
-             row(fiber=4, u="-9999"),                       # sentinel in optional column -> null, kept
-             row(fiber=5, cls="UFO"),                       # not an allowed class
-             row(fiber=6, plate=""),                        # required missing
-             row(fiber=7, ra="NaN"),                        # NaN in required column
-             row(fiber=8, z="-0.0100001"),                  # just below redshift bound
-             row(fiber=9, z="-0.01", ra="0", dec="90"),     # exactly on the bounds: valid
-             row(fiber=10, ra="359.9999999", dec="-90"),    # valid
-             "1,2,3",                                       # malformed line
-             row(fiber=11, cls="STAR"),                     # duplicate key below, last one wins
-             row(fiber=11, cls="QSO"),
-             row(fiber=12)[:40]]                            # truncated last line
+    lines = [
+        HEADER,
+        row(fiber=1),  # good
+        row(fiber=2, ra="361.5"),  # ra above range
+        row(fiber=3, dec="-90.0001", u="abc"),  # dec below range + wrong type
+        row(fiber=4, u="-9999"),  # sentinel in optional column -> null, kept
+        row(fiber=5, cls="UFO"),  # not an allowed class
+        row(fiber=6, plate=""),  # required missing
+        row(fiber=7, ra="NaN"),  # NaN in required column
+        row(fiber=8, z="-0.0100001"),  # just below redshift bound
+        row(fiber=9, z="-0.01", ra="0", dec="90"),  # exactly on the bounds: valid
+        row(fiber=10, ra="359.9999999", dec="-90"),  # valid
+        "1,2,3",  # malformed line
+        row(fiber=11, cls="STAR"),  # duplicate key below, last one wins
+        row(fiber=11, cls="QSO"),
+        row(fiber=12)[:40],
+    ]  # truncated last line
     f = tmp_path / "bad.csv"
     f.write_text("\r\n".join(lines) + "\r\n")
     (led,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)], quiet=True).ledgers
@@ -88,22 +124,25 @@ def test_bad_rows_go_to_quarantine_with_every_reason(lake, tmp_path):
     assert q["|51600|6"] == ["plate: required value missing"]
     assert q["300|51600|7"] == ["ra: required value missing (NaN)"]
     assert q["300|51600|8"] == ["redshift: -0.0100001 outside [-0.01, 8]"]
-    malformed = sorted(r["_reasons"][0] for r in lake.read("quarantine").collect()
-                       if r["_reasons"][0].startswith("malformed"))
-    assert malformed == ["malformed line: expected 18 fields, found 3",
-                         "malformed line: expected 18 fields, found 6"]
+    malformed = sorted(
+        r["_reasons"][0] for r in lake.read("quarantine").collect() if r["_reasons"][0].startswith("malformed")
+    )
+    assert malformed == ["malformed line: expected 18 fields, found 3", "malformed line: expected 18 fields, found 6"]
     silver = {r["fiberid"]: r for r in lake.read("silver_sdss_dr14_skyserver").collect()}
     assert sorted(silver) == [1, 4, 9, 10, 11]
     assert silver[4]["u"] is None and silver[11]["class"] == "QSO"
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "file is empty"),
-    ("# only a comment\r\n\r\n", "file is empty"),
-    (HEADER.replace("plate,", "") + "\n", "missing required column(s) plate"),
-    (HEADER + ",extra\n", "unexpected column(s) extra"),
-    ("objid,ra,ra,dec\n", "appear more than once"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "file is empty"),
+        ("# only a comment\r\n\r\n", "file is empty"),
+        (HEADER.replace("plate,", "") + "\n", "missing required column(s) plate"),
+        (HEADER + ",extra\n", "unexpected column(s) extra"),
+        ("objid,ra,ra,dec\n", "appear more than once"),
+    ],
+)
 def test_bad_files_are_refused_with_a_clear_message(lake, tmp_path, content, message):
     f = tmp_path / "x.csv"
     f.write_text(content)

@@ -23,8 +23,9 @@ GOLD = "gold_sdss_dr17_stellar"
 @pytest.fixture(scope="module")
 def ml_settings(tmp_path_factory, settings):
     root = tmp_path_factory.mktemp("ml")
-    return settings.with_overrides(base_path=str(root / "lake"), tracking_uri=f"sqlite:///{root}/mlflow.db",
-                                   experiment="astrolake-tests")
+    return settings.with_overrides(
+        base_path=str(root / "lake"), tracking_uri=f"sqlite:///{root}/mlflow.db", experiment="astrolake-tests"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +111,20 @@ def test_split_honours_a_shipped_test_file(lake, tmp_path):
     from astrolake.lake import pipeline
     from astrolake.ml.features import build_gold
 
-    pipeline.ingest(lake, "mlz_sdss_mgs", [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"),
-                                           str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")], quiet=True)
+    pipeline.ingest(
+        lake,
+        "mlz_sdss_mgs",
+        [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"), str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")],
+        quiet=True,
+    )
     build_gold(lake, "mlz_sdss_mgs", quiet=True)
-    counts = {(r[0], r[1]): r[2] for r in lake.read("gold_mlz_sdss_mgs")
-              .groupBy(F.col("_source_name").contains("test"), "split").count().collect()}
+    counts = {
+        (r[0], r[1]): r[2]
+        for r in lake.read("gold_mlz_sdss_mgs")
+        .groupBy(F.col("_source_name").contains("test"), "split")
+        .count()
+        .collect()
+    }
     assert counts[(True, "test")] == 1500 and (True, "train") not in counts
     assert (False, "test") not in counts
     assert counts[(False, "validation")] == pytest.approx(0.12 * 1500, abs=45)
@@ -126,9 +136,15 @@ def test_split_honours_a_shipped_test_file(lake, tmp_path):
 # --------------------------------------------------------------------------------------------
 # MLlib families, imbalance, tuning
 # --------------------------------------------------------------------------------------------
-SMALL = {"logreg": {}, "tree": {"maxDepth": 6}, "rf": {"numTrees": 20, "maxDepth": 8},
-         "gbt": {"maxIter": 10, "maxDepth": 4}, "svc": {"maxIter": 50}, "mlp": {"hidden": [16], "maxIter": 100},
-         "xgb": {"n_estimators": 40, "max_depth": 4}}
+SMALL = {
+    "logreg": {},
+    "tree": {"maxDepth": 6},
+    "rf": {"numTrees": 20, "maxDepth": 8},
+    "gbt": {"maxIter": 10, "maxDepth": 4},
+    "svc": {"maxIter": 50},
+    "mlp": {"hidden": [16], "maxIter": 100},
+    "xgb": {"n_estimators": 40, "max_depth": 4},
+}
 
 
 def test_every_classifier_family_beats_the_majority_baseline(lake, dr17):
@@ -190,15 +206,23 @@ def test_train_logs_reproducible_run_and_registers_challenger(lake, dr17):
     assert json.loads(run.data.tags["astrolake.features"]) == first.features
     assert first.metrics["validation_macro_f1"] > majority_macro_f1(lake) + 0.2
     assert {"test_macro_f1", "test_f1_QSO", "test_recall_STAR"} <= set(run.data.metrics)
-    arts = {a.path for a in client.list_artifacts(first.run_id)} | \
-           {a.path for a in client.list_artifacts(first.run_id, "plots/test")}
+    arts = {a.path for a in client.list_artifacts(first.run_id)} | {
+        a.path for a in client.list_artifacts(first.run_id, "plots/test")
+    }
     assert "plots/test/confusion_matrix.png" in arts and "features.json" in arts
     info = mlflow.models.get_model_info(f"runs:/{first.run_id}/model")
     assert info.signature is not None and "spark" in info.flavors
     assert tracking.alias_version("t_repro", "challenger") == first.version == "1"
     # retraining from the recorded table version reproduces the metrics
-    again = train.train(lake, CAT, family="rf", params={"numTrees": 20, "maxDepth": 8},
-                        table_version=first.table_version, register=False, quiet=True)
+    again = train.train(
+        lake,
+        CAT,
+        family="rf",
+        params={"numTrees": 20, "maxDepth": 8},
+        table_version=first.table_version,
+        register=False,
+        quiet=True,
+    )
     assert again.metrics["test_macro_f1"] == pytest.approx(first.metrics["test_macro_f1"], abs=1e-12)
 
 
@@ -244,13 +268,15 @@ def test_search_runs_nested_trials_and_scores_test_once(lake, dr17):
 
     from astrolake.ml import search
 
-    result = search.search(lake, CAT, families=["logreg", "rf"], grid_size="small", max_trials=3,
-                           name="t_search", quiet=True)
+    result = search.search(
+        lake, CAT, families=["logreg", "rf"], grid_size="small", max_trials=3, name="t_search", quiet=True
+    )
     assert len(result.trials) == 3 and [t.family for t in result.trials] == ["logreg", "rf", "logreg"]
     assert result.best.value == max(t.value for t in result.trials)
     client = MlflowClient()
-    children = client.search_runs([client.get_run(result.run_id).info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{result.run_id}'")
+    children = client.search_runs(
+        [client.get_run(result.run_id).info.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'"
+    )
     assert len(children) == 3
     assert all(not any(k.startswith("test_") for k in c.data.metrics) for c in children)  # validation only
     assert "test_macro_f1" in client.get_run(result.run_id).data.metrics
@@ -263,11 +289,22 @@ def test_photoz_with_calibrated_uncertainty(lake):
     from astrolake.ml.features import build_gold
 
     if not lake.exists("gold_mlz_sdss_mgs"):
-        pipeline.ingest(lake, "mlz_sdss_mgs", [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"),
-                                               str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")], quiet=True)
+        pipeline.ingest(
+            lake,
+            "mlz_sdss_mgs",
+            [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"), str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")],
+            quiet=True,
+        )
         build_gold(lake, "mlz_sdss_mgs", quiet=True)
-    r = train.train(lake, "mlz_sdss_mgs", task="photoz", family="rf", params={"numTrees": 30, "maxDepth": 8},
-                    register=False, quiet=True)
+    r = train.train(
+        lake,
+        "mlz_sdss_mgs",
+        task="photoz",
+        family="rf",
+        params={"numTrees": 30, "maxDepth": 8},
+        register=False,
+        quiet=True,
+    )
     assert r.metrics["test_sigma_nmad"] < 0.03  # MGS galaxies: about 0.013-0.02 with RF
     assert r.metrics["test_outlier_fraction"] < 0.02
     assert 0.55 < r.metrics["test_coverage_1sigma"] < 0.80  # calibrated to 0.683 on validation
@@ -297,12 +334,28 @@ def test_xgboost_stage_is_logged_loaded_and_scored(lake, dr17):
 # doors
 # --------------------------------------------------------------------------------------------
 def _cli(*args, settings):
-    env_args = ["--base-path", settings.base_path, "--master", "local[2]", "--shuffle-partitions", "2",
-                "--driver-memory", "1g"]
-    return subprocess.run([sys.executable, "-m", "astrolake.cli", *args, *env_args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600,
-                          env={**__import__("os").environ, "ASTROLAKE_TRACKING_URI": settings.tracking_uri,
-                               "ASTROLAKE_EXPERIMENT": "astrolake-cli"})
+    env_args = [
+        "--base-path",
+        settings.base_path,
+        "--master",
+        "local[2]",
+        "--shuffle-partitions",
+        "2",
+        "--driver-memory",
+        "1g",
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "astrolake.cli", *args, *env_args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={
+            **__import__("os").environ,
+            "ASTROLAKE_TRACKING_URI": settings.tracking_uri,
+            "ASTROLAKE_EXPERIMENT": "astrolake-cli",
+        },
+    )
 
 
 def test_cli_rejects_bad_learning_arguments(ml_settings):
@@ -334,26 +387,62 @@ def test_cli_train_promote_score(lake, dr17, ml_settings, tmp_path, capsys, monk
     # once gold exists, every ingest brings it up to date from silver's change feed
     lines = DR17.read_text().splitlines()
     fixed = tmp_path / "corrected.csv"
-    fixed.write_text("\n".join([lines[0]] + [",".join(l.split(",")[:3] + ["18.5"] + l.split(",")[4:])
-                                            for l in lines[1:4]]) + "\n")
+    fixed.write_text(
+        "\n".join([lines[0]] + [",".join(l.split(",")[:3] + ["18.5"] + l.split(",")[4:]) for l in lines[1:4]]) + "\n"
+    )
     rc, out, err = _main(capsys, monkeypatch, ml_settings, "ingest", CAT, str(fixed))
     assert rc == 0, err
     assert f"{GOLD}: incremental" in out and "3 upserted" in out
     assert lake.read(GOLD).where(F.col("u") == 18.5).count() == 3
 
-    rc, out, err = _main(capsys, monkeypatch, ml_settings, "train", CAT, "--family", "tree", "--param", "maxDepth=6",
-                         "--model-name", "t_cli", "--quiet")
+    rc, out, err = _main(
+        capsys,
+        monkeypatch,
+        ml_settings,
+        "train",
+        CAT,
+        "--family",
+        "tree",
+        "--param",
+        "maxDepth=6",
+        "--model-name",
+        "t_cli",
+        "--quiet",
+    )
     assert rc == 0, err
     trained = json.loads(out.strip().splitlines()[-1])
     assert trained["version"] == "1" and trained["metrics"]["test_macro_f1"] > 0.5
     rc, out, err = _main(capsys, monkeypatch, ml_settings, "promote", "t_cli", "--quiet")
     assert rc == 0 and json.loads(out)["champion"] == "1"
     # the spark-submit door: jobs/score.py in a process of its own
-    r = subprocess.run([sys.executable, "jobs/score.py", "--model", "models:/t_cli@champion", "--table", GOLD,
-                        "--out", "predictions_cli", "--quiet", "--base-path", ml_settings.base_path,
-                        "--master", "local[2]", "--driver-memory", "1g"], capture_output=True, text=True, cwd=ROOT,
-                       timeout=600, env={**__import__("os").environ, "ASTROLAKE_TRACKING_URI": ml_settings.tracking_uri,
-                                         "ASTROLAKE_EXPERIMENT": "astrolake-cli"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "jobs/score.py",
+            "--model",
+            "models:/t_cli@champion",
+            "--table",
+            GOLD,
+            "--out",
+            "predictions_cli",
+            "--quiet",
+            "--base-path",
+            ml_settings.base_path,
+            "--master",
+            "local[2]",
+            "--driver-memory",
+            "1g",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={
+            **__import__("os").environ,
+            "ASTROLAKE_TRACKING_URI": ml_settings.tracking_uri,
+            "ASTROLAKE_EXPERIMENT": "astrolake-cli",
+        },
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["scored"] == lake.read("predictions_cli").count() > 4000
 
@@ -363,10 +452,28 @@ def test_demo_runs_end_to_end_from_a_fresh_folder(tmp_path):
     import os
     import re
 
-    r = subprocess.run([sys.executable, "-m", "astrolake.cli", "demo", "--base-path", "lake", "--master", "local[2]",
-                        "--shuffle-partitions", "2", "--driver-memory", "1g", "--quiet"],
-                       capture_output=True, text=True, cwd=tmp_path, timeout=900,
-                       env={k: v for k, v in os.environ.items() if not k.startswith("ASTROLAKE_")})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "astrolake.cli",
+            "demo",
+            "--base-path",
+            "lake",
+            "--master",
+            "local[2]",
+            "--shuffle-partitions",
+            "2",
+            "--driver-memory",
+            "1g",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ASTROLAKE_")},
+    )
     assert r.returncode == 0, r.stderr
     assert "(closes)" in r.stdout
     f1 = float(re.search(r"macro F1 (\d\.\d+)", r.stdout).group(1))

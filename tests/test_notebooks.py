@@ -24,11 +24,16 @@ def run_notebook(path: Path) -> dict:
 @pytest.fixture(scope="module")
 def notebook_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("notebooks")
-    env = {"ASTROLAKE_WIDGET_BASE_PATH": str(root / "lake"),
-           "ASTROLAKE_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "ASTROLAKE_EXPERIMENT": "astrolake-notebooks",
-           "ASTROLAKE_WIDGET_MAX_TRIALS": "2", "ASTROLAKE_WIDGET_GRID": "small",
-           "ASTROLAKE_WIDGET_EPOCHS": "2", "ASTROLAKE_WIDGET_BACKEND": "tf-distribute",
-           "ASTROLAKE_WIDGET_REPORT_DIR": str(root / "reports")}
+    env = {
+        "ASTROLAKE_WIDGET_BASE_PATH": str(root / "lake"),
+        "ASTROLAKE_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
+        "ASTROLAKE_EXPERIMENT": "astrolake-notebooks",
+        "ASTROLAKE_WIDGET_MAX_TRIALS": "2",
+        "ASTROLAKE_WIDGET_GRID": "small",
+        "ASTROLAKE_WIDGET_EPOCHS": "2",
+        "ASTROLAKE_WIDGET_BACKEND": "tf-distribute",
+        "ASTROLAKE_WIDGET_REPORT_DIR": str(root / "reports"),
+    }
     return root, env
 
 

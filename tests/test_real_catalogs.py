@@ -75,15 +75,20 @@ def test_every_object_of_the_file_is_in_silver_or_quarantine(lake, ingested, cat
     assert sorted(r.split("/")[-1] for r in stored[0]["files"]) == sorted(files)
 
     # one pass over both tables: every key once, tagged by where it lives
-    silver = lake.read(get_catalog(catalog).silver_table).select(
-        key_text(catalog).alias("k"), F.lit(1).alias("s"))
-    quarantined = (lake.read(pipeline.QUARANTINE).where(F.col("catalog") == catalog)
-                   .select(F.col("_key").alias("k"), F.lit(0).alias("s")))
-    per_key = silver.unionByName(quarantined).groupBy("k").agg(
-        F.sum("s").alias("in_silver"), F.count("*").alias("rows"))
-    c = per_key.agg(F.count_if(F.col("in_silver") > 0).alias("silver_keys"),
-                    F.count_if(F.col("in_silver") == 0).alias("only_quarantined"),
-                    F.max("in_silver").alias("max_silver_rows")).first()
+    silver = lake.read(get_catalog(catalog).silver_table).select(key_text(catalog).alias("k"), F.lit(1).alias("s"))
+    quarantined = (
+        lake.read(pipeline.QUARANTINE)
+        .where(F.col("catalog") == catalog)
+        .select(F.col("_key").alias("k"), F.lit(0).alias("s"))
+    )
+    per_key = (
+        silver.unionByName(quarantined).groupBy("k").agg(F.sum("s").alias("in_silver"), F.count("*").alias("rows"))
+    )
+    c = per_key.agg(
+        F.count_if(F.col("in_silver") > 0).alias("silver_keys"),
+        F.count_if(F.col("in_silver") == 0).alias("only_quarantined"),
+        F.max("in_silver").alias("max_silver_rows"),
+    ).first()
     assert c["silver_keys"] + c["only_quarantined"] == objects, c
     assert c["max_silver_rows"] == 1  # the silver key is unique
     assert c["silver_keys"] == led.inserted + led.updated  # silver holds what the ledger says
@@ -91,11 +96,16 @@ def test_every_object_of_the_file_is_in_silver_or_quarantine(lake, ingested, cat
 
 def test_mlz_train_and_test_share_one_catalog_keyed_by_file_and_row(lake, ingested):
     ingested("mlz_sdss_mgs")
-    keys = (lake.read("silver_mlz_sdss_mgs").groupBy("_source_name")
-            .agg(F.count("*").alias("n"), F.min("_row_number").alias("lo"), F.max("_row_number").alias("hi"))
-            .collect())
-    assert sorted(tuple(r) for r in keys) == [("mlz_sdss_mgs_test.txt", 5000, 1, 5000),
-                                               ("mlz_sdss_mgs_train.txt", 5000, 1, 5000)]
+    keys = (
+        lake.read("silver_mlz_sdss_mgs")
+        .groupBy("_source_name")
+        .agg(F.count("*").alias("n"), F.min("_row_number").alias("lo"), F.max("_row_number").alias("hi"))
+        .collect()
+    )
+    assert sorted(tuple(r) for r in keys) == [
+        ("mlz_sdss_mgs_test.txt", 5000, 1, 5000),
+        ("mlz_sdss_mgs_train.txt", 5000, 1, 5000),
+    ]
 
 
 def _native(column) -> np.ndarray:
@@ -127,8 +137,12 @@ def test_dr7_fits_silver_equals_astropy(lake, ingested):
     # the two rows with -9999 in u or g are kept, with that magnitude null and the other one set
     sentinel = ref[(ref["u"] == -9999) | (ref["g"] == -9999)]
     assert len(sentinel) == 2
-    rows = {r["objid"]: r for r in silver.where(F.col("objid").isin(*[int(i) for i in sentinel["objid"]]))
-            .select("objid", "u", "g", "r", "redshift").collect()}
+    rows = {
+        r["objid"]: r
+        for r in silver.where(F.col("objid").isin(*[int(i) for i in sentinel["objid"]]))
+        .select("objid", "u", "g", "r", "redshift")
+        .collect()
+    }
     assert len(rows) == 2
     for s in sentinel.itertuples(index=False):  # (itertuples keeps objid an exact int64)
         r = rows[int(s.objid)]
@@ -145,22 +159,32 @@ def test_colours_keeps_both_rows_with_identical_ugriz(lake, ingested):
     twins = pdf[pdf.duplicated(subset=list("ugriz"), keep=False)]
     assert len(twins) == 2 and twins["redshift"].nunique() == 2  # PROVENANCE.md: two spectra, one object
     row_numbers = [int(i) + 1 for i in twins.index]  # header is line 1, no comment lines
-    got = (lake.read("silver_sdss_colours").where(F.col("_row_number").isin(*row_numbers))
-           .select("_source_name", "_row_number", *"ugriz", "redshift").orderBy("_row_number").collect())
+    got = (
+        lake.read("silver_sdss_colours")
+        .where(F.col("_row_number").isin(*row_numbers))
+        .select("_source_name", "_row_number", *"ugriz", "redshift")
+        .orderBy("_row_number")
+        .collect()
+    )
     assert [r["_row_number"] for r in got] == row_numbers
     assert {r["_source_name"] for r in got} == {COLOURS}
     assert [r["redshift"] for r in got] == twins["redshift"].tolist()
-    assert [tuple(r[b] for b in "ugriz") for r in got] == [tuple(t) for t in twins[list("ugriz")].itertuples(index=False)]
+    assert [tuple(r[b] for b in "ugriz") for r in got] == [
+        tuple(t) for t in twins[list("ugriz")].itertuples(index=False)
+    ]
 
 
 def test_dr17_spec_obj_ids_above_int64_are_kept_exactly_as_text(lake, ingested):
     ingested("sdss_dr17_kaggle")
     pdf = pd.read_csv(shared_file(DR17_20K), dtype=str, keep_default_na=False)
-    expected = {(int(p), int(m), int(f)): s for p, m, f, s in
-                zip(pdf["plate"], pdf["MJD"], pdf["fiber_ID"], pdf["spec_obj_ID"])}
+    expected = {
+        (int(p), int(m), int(f)): s for p, m, f, s in zip(pdf["plate"], pdf["MJD"], pdf["fiber_ID"], pdf["spec_obj_ID"])
+    }
     big = {k: s for k, s in expected.items() if Decimal(s) > INT64_MAX}
     assert len(big) == 3511  # PROVENANCE.md
-    got = {(r["plate"], r["mjd"], r["fiberid"]): r["specobjid"] for r in
-           lake.read("silver_sdss_dr17_kaggle").select("plate", "mjd", "fiberid", "specobjid").collect()}
+    got = {
+        (r["plate"], r["mjd"], r["fiberid"]): r["specobjid"]
+        for r in lake.read("silver_sdss_dr17_kaggle").select("plate", "mjd", "fiberid", "specobjid").collect()
+    }
     assert {k: got.get(k) for k in big} == big
     assert got == expected  # every id, exponent forms included, as written in the file

@@ -22,8 +22,18 @@ import yaml
 from conftest import TESTS_DATA
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-TABLE_FIGURES = ["fig-class-balance", "fig-sky", "fig-ug-gr", "fig-gr-ri", "fig-mag", "fig-redshift", "fig-missing",
-                 "fig-correlation", "fig-ledger", "fig-quarantine"]
+TABLE_FIGURES = [
+    "fig-class-balance",
+    "fig-sky",
+    "fig-ug-gr",
+    "fig-gr-ri",
+    "fig-mag",
+    "fig-redshift",
+    "fig-missing",
+    "fig-correlation",
+    "fig-ledger",
+    "fig-quarantine",
+]
 MODEL_FIGURES = ["fig-confusion", "fig-roc-pr", "fig-purity-completeness", "fig-reliability", "fig-importance"]
 BIG_ROWS = 1_000_000
 
@@ -52,8 +62,10 @@ def sample(spark):
     ra, dec = rng.uniform(0, 360, n), np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
     pdf["healpix_29"] = healpix_index(ra, dec)
     # explicit rows: x and y keep NaN as NaN, z and cls have nulls
-    rows = [(float(a), float(b), None if c != c else float(c), d, int(h))
-            for a, b, c, d, h in pdf[["x", "y", "z", "cls", "healpix_29"]].itertuples(index=False)]
+    rows = [
+        (float(a), float(b), None if c != c else float(c), d, int(h))
+        for a, b, c, d, h in pdf[["x", "y", "z", "cls", "healpix_29"]].itertuples(index=False)
+    ]
     sdf = spark.createDataFrame(rows, "x double, y double, z double, cls string, healpix_29 long")
     return pdf, sdf
 
@@ -82,8 +94,9 @@ def test_hist1d_and_hist2d_match_numpy_exactly(sample):
         expected = np.histogram2d(pdf.loc[sel, "x"], pdf.loc[sel, "y"], bins=[ex, ey])[0].astype(np.int64)
         assert np.array_equal(stats.hist2d(sdf, "x", "y", ex, ey, by="cls")[c], expected), c
     # the group folded into the code (classes known from class_balance) changes nothing
-    folded = stats.histograms(sdf, {"x": ("x", uniform), "xy": (("x", "y"), (ex, ey))}, by="cls",
-                              groups=["GALAXY", "QSO", "STAR", None])
+    folded = stats.histograms(
+        sdf, {"x": ("x", uniform), "xy": (("x", "y"), (ex, ey))}, by="cls", groups=["GALAXY", "QSO", "STAR", None]
+    )
     assert set(folded["x"]) == {"GALAXY", "QSO", "STAR", stats.NULL_KEY}
     one_by_one = stats.hist1d(sdf, "x", uniform, by="cls")
     for c, h in folded["x"].items():
@@ -161,14 +174,28 @@ def test_quantile_edges_are_within_the_rank_error(sample):
 def test_quarantine_reasons_are_grouped_by_rule(spark):
     from astrolake.report import stats
 
-    reasons = ["ra: 361.5 outside [0, 360)", "ra: -3.0 outside [0, 360)", "plate: 'abc' is not a valid int",
-               "class: 'UFO' not one of GALAXY, STAR, QSO", "u: required value missing (sentinel -9999)",
-               "plate: required value missing"]
-    rules = [r[0] for r in spark.createDataFrame([(r,) for r in reasons], "reason string")
-             .select(stats.reason_rule("reason")).collect()]
-    assert rules == ["ra: outside [0, 360)", "ra: outside [0, 360)", "plate: not a valid int",
-                     "class: not one of GALAXY, STAR, QSO", "u: required value missing (sentinel)",
-                     "plate: required value missing"]
+    reasons = [
+        "ra: 361.5 outside [0, 360)",
+        "ra: -3.0 outside [0, 360)",
+        "plate: 'abc' is not a valid int",
+        "class: 'UFO' not one of GALAXY, STAR, QSO",
+        "u: required value missing (sentinel -9999)",
+        "plate: required value missing",
+    ]
+    rules = [
+        r[0]
+        for r in spark.createDataFrame([(r,) for r in reasons], "reason string")
+        .select(stats.reason_rule("reason"))
+        .collect()
+    ]
+    assert rules == [
+        "ra: outside [0, 360)",
+        "ra: outside [0, 360)",
+        "plate: not a valid int",
+        "class: not one of GALAXY, STAR, QSO",
+        "u: required value missing (sentinel)",
+        "plate: required value missing",
+    ]
 
 
 def test_cli_report_arguments(spark, fresh_settings, capsys):
@@ -181,8 +208,10 @@ def test_cli_report_arguments(spark, fresh_settings, capsys):
     capsys.readouterr()
     assert main(["report", "--table", "gold_nothing", "--base-path", fresh_settings.base_path]) == 1
     assert "astrolake report: error: no table 'gold_nothing'" in capsys.readouterr().err
-    assert main(["report", "--model", "models:/m@champion", "--version", "3",
-                 "--base-path", fresh_settings.base_path]) == 1
+    assert (
+        main(["report", "--model", "models:/m@champion", "--version", "3", "--base-path", fresh_settings.base_path])
+        == 1
+    )
     assert "--version applies to --table" in capsys.readouterr().err
 
 
@@ -194,21 +223,32 @@ def open_in_chromium(html: Path, figure_ids: list[str], screenshot: Path) -> dic
     each image non-uniform (decoded here from the DOM's base64), a full-page screenshot saved."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
-        pytest.fail(f"{', '.join(missing)} not found: the report test needs Debian's chromium and chromium-driver. "
-                    "Run the set-up (`make setup`, i.e. bash scripts/setup.sh), which installs them", pytrace=False)
+        pytest.fail(
+            f"{', '.join(missing)} not found: the report test needs Debian's chromium and chromium-driver. "
+            "Run the set-up (`make setup`, i.e. bash scripts/setup.sh), which installs them",
+            pytrace=False,
+        )
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.options import Options
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        pytest.fail("selenium is not installed: run the set-up (`make setup`; requirements/base.txt pins it)",
-                    pytrace=False)
+        pytest.fail(
+            "selenium is not installed: run the set-up (`make setup`; requirements/base.txt pins it)", pytrace=False
+        )
     from PIL import Image
 
     opts = Options()
     opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1280,1600", "--no-first-run", "--disable-extensions"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1600",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
@@ -219,7 +259,8 @@ def open_in_chromium(html: Path, figure_ids: list[str], screenshot: Path) -> dic
         assert not errors, f"console errors in {html}: {errors}"
         images = driver.execute_script(
             "return Array.from(document.images).map(i => ({id: i.id, ok: i.complete && i.naturalWidth > 0,"
-            " w: i.naturalWidth, h: i.naturalHeight, src: i.getAttribute('src')}))")
+            " w: i.naturalWidth, h: i.naturalHeight, src: i.getAttribute('src')}))"
+        )
         by_id = {i["id"]: i for i in images}
         absent = [f for f in figure_ids if f not in by_id]
         assert not absent, f"figures missing from {html}: {absent}"
@@ -228,8 +269,9 @@ def open_in_chromium(html: Path, figure_ids: list[str], screenshot: Path) -> dic
             img = by_id[fig_id]
             assert img["ok"], f"{fig_id} was not decoded by the browser"
             assert img["src"].startswith("data:image/png;base64,"), f"{fig_id} is not an embedded PNG"
-            pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(img["src"].split(",", 1)[1]))).convert("RGB"),
-                                dtype=float)
+            pixels = np.asarray(
+                Image.open(io.BytesIO(base64.b64decode(img["src"].split(",", 1)[1]))).convert("RGB"), dtype=float
+            )
             assert pixels.shape[:2] == (img["h"], img["w"])
             stds[fig_id] = float(pixels.std())
             assert stds[fig_id] > 0, f"{fig_id} is a uniform image"
@@ -279,8 +321,9 @@ def test_table_report_of_a_million_rows_collects_nothing_and_opens_in_chromium(s
     lake = Lake(spark, settings.with_overrides(base_path=str(lake_dir)))
     # two small real batches (5 % corrupted rows) give bronze, silver, quarantine and a ledger...
     for seed, rows in ((1, 2000), (2, 1000)):
-        path = write_synthetic_csv(spark, rows, tmp_path / "landing" / f"batch{seed}.csv", seed=seed,
-                                   bad_fraction=0.05, single_file=True)
+        path = write_synthetic_csv(
+            spark, rows, tmp_path / "landing" / f"batch{seed}.csv", seed=seed, bad_fraction=0.05, single_file=True
+        )
         assert pipeline.ingest(lake, "sdss_dr14_skyserver", [path], quiet=True).ledgers[0].closes
     # ...and the gold table gets 1e6 synthetic rows, generated inside Spark
     gold = write_synthetic_gold(lake, BIG_ROWS, seed=42)
@@ -288,17 +331,43 @@ def test_table_report_of_a_million_rows_collects_nothing_and_opens_in_chromium(s
     t_data = time.perf_counter() - t0
 
     config = tmp_path / "settings.yaml"
-    config.write_text(yaml.safe_dump({"base_path": str(lake_dir), "spark_master": "local[2]", "driver_memory": "2g",
-                                      "shuffle_partitions": 2, "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
-                                      "extra_spark_conf": {"spark.driver.maxResultSize": "8m"}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "base_path": str(lake_dir),
+                "spark_master": "local[2]",
+                "driver_memory": "2g",
+                "shuffle_partitions": 2,
+                "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+                "extra_spark_conf": {"spark.driver.maxResultSize": "8m"},
+            }
+        )
+    )
     out = tmp_path / "report"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASTROLAKE_")}
     env |= {"TF_USE_LEGACY_KERAS": "1", "SPARK_LOCAL_IP": "127.0.0.1"}
     t1 = time.perf_counter()
     # `astrolake report` (cli.main) in a fresh interpreter; the table location last, for the guard
-    r = subprocess.run([sys.executable, "-c", GUARDED_REPORT, "report", "--table", gold, "--out", str(out),
-                        "--config", str(config), lake.location(gold)],
-                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            GUARDED_REPORT,
+            "report",
+            "--table",
+            gold,
+            "--out",
+            str(out),
+            "--config",
+            str(config),
+            lake.location(gold),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=900,
+    )
     t_report = time.perf_counter() - t1
     assert r.returncode == 0, r.stderr[-4000:]
     lines = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
@@ -332,13 +401,15 @@ def trained(spark, settings, tmp_path_factory):
     from astrolake.ml.features import build_gold
 
     root = tmp_path_factory.mktemp("report-model")
-    s = settings.with_overrides(base_path=str(root / "lake"), tracking_uri=f"sqlite:///{root}/mlflow.db",
-                                experiment="astrolake-report-tests")
+    s = settings.with_overrides(
+        base_path=str(root / "lake"), tracking_uri=f"sqlite:///{root}/mlflow.db", experiment="astrolake-report-tests"
+    )
     lake = Lake(spark, s)
     pipeline.ingest(lake, "sdss_dr17_stellar", [str(TESTS_DATA / "sdss_dr17_stellar_5k.csv")], quiet=True)
     build_gold(lake, "sdss_dr17_stellar", quiet=True)
-    result = train.train(lake, "sdss_dr17_stellar", family="rf", params={"numTrees": 10, "maxDepth": 5},
-                         name="t_report", quiet=True)
+    result = train.train(
+        lake, "sdss_dr17_stellar", family="rf", params={"numTrees": 10, "maxDepth": 5}, name="t_report", quiet=True
+    )
     return lake, result, root
 
 
@@ -352,8 +423,9 @@ def test_model_report_has_the_evaluation_figures_and_is_logged_to_mlflow(trained
     monkeypatch.setenv("ASTROLAKE_EXPERIMENT", "astrolake-report-tests")
     out = tmp_path / "model-report"
     capsys.readouterr()
-    rc = main(["report", "--model", "models:/t_report@challenger", "--out", str(out),
-               "--base-path", lake.settings.base_path])
+    rc = main(
+        ["report", "--model", "models:/t_report@challenger", "--out", str(out), "--base-path", lake.settings.base_path]
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     summary = json.loads(captured.out.strip().splitlines()[-1])
@@ -378,8 +450,10 @@ def test_permutation_importance_ranks_an_informative_feature_first(trained):
 
     lake, result, _ = trained
     data = training_data(lake, result.table, features=result.features, version=result.table_version)
-    val = models.index_labels(data.split("validation"), sorted(json.loads(
-        mlflow.MlflowClient().get_run(result.run_id).data.tags["astrolake.classes"])))
+    val = models.index_labels(
+        data.split("validation"),
+        sorted(json.loads(mlflow.MlflowClient().get_run(result.run_id).data.tags["astrolake.classes"])),
+    )
     # the permutation is a permutation: same multiset of values, rows moved
     base, n, cached = importance.dense_index(val.select("u_g", "g_r"))
     try:
@@ -393,8 +467,9 @@ def test_permutation_importance_ranks_an_informative_feature_first(trained):
         donor.unpersist()
     finally:
         cached.unpersist()
-    perm = importance.permutation_importance(result.model.transform, val, result.features,
-                                             columns=["u_g", "r", "i_z"], max_rows=5000)
+    perm = importance.permutation_importance(
+        result.model.transform, val, result.features, columns=["u_g", "r", "i_z"], max_rows=5000
+    )
     assert set(perm.index) == {"u_g", "r", "i_z"} and np.isfinite(perm.to_numpy()).all()
     assert perm["u_g"] > 0.02 and 0 < perm.attrs["baseline"] <= 1
     trees = importance.tree_importances(result.model.stages, result.features, "prediction")
@@ -413,17 +488,32 @@ def test_photoz_model_report_reproduces_the_logged_test_metrics(spark, settings,
     from astrolake.ml.features import build_gold
     from astrolake.report import model_report
 
-    lake = Lake(spark, settings.with_overrides(base_path=str(tmp_path / "lake"),
-                                               tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
-                                               experiment="astrolake-report-photoz"))
-    pipeline.ingest(lake, "mlz_sdss_mgs", [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"),
-                                           str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")], quiet=True)
+    lake = Lake(
+        spark,
+        settings.with_overrides(
+            base_path=str(tmp_path / "lake"),
+            tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+            experiment="astrolake-report-photoz",
+        ),
+    )
+    pipeline.ingest(
+        lake,
+        "mlz_sdss_mgs",
+        [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"), str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")],
+        quiet=True,
+    )
     build_gold(lake, "mlz_sdss_mgs", quiet=True)
     result = train.train(lake, "mlz_sdss_mgs", task="photoz", family="linear", name="t_report_z", quiet=True)
     logged = MlflowClient().get_run(result.run_id).data.metrics
 
-    report = model_report(lake, "models:/t_report_z@challenger", out=tmp_path / "z-report", quiet=True,
-                          log_artifact=False, permutation_rows=2000)
+    report = model_report(
+        lake,
+        "models:/t_report_z@challenger",
+        out=tmp_path / "z-report",
+        quiet=True,
+        log_artifact=False,
+        permutation_rows=2000,
+    )
     assert {"fig-photoz", "fig-photoz-residuals", "fig-importance"} <= set(report.figures)
     for name in ("n", "bias", "sigma_nmad", "outlier_fraction", "rmse"):
         assert report.metrics[name] == pytest.approx(logged[f"test_{name}"], rel=1e-9, abs=1e-12), name

@@ -15,8 +15,9 @@ from astrolake.lake.tables import Lake
 from test_ingest import HEADER, row
 
 
-def test_revalidate_releases_rows_that_pass_a_changed_contract_and_maintenance(spark, fresh_settings,
-                                                                              tmp_path, monkeypatch):
+def test_revalidate_releases_rows_that_pass_a_changed_contract_and_maintenance(
+    spark, fresh_settings, tmp_path, monkeypatch
+):
     lake = Lake(spark, fresh_settings)
     f = tmp_path / "a.csv"
     f.write_text("\n".join([HEADER, row(fiber=1), row(fiber=2, cls="UFO"), row(fiber=3, ra="400")]) + "\n")
@@ -26,8 +27,9 @@ def test_revalidate_releases_rows_that_pass_a_changed_contract_and_maintenance(s
 
     # the contract changes: 'UFO' becomes an allowed class
     cat = contracts.get_catalog("sdss_dr14_skyserver")
-    cols = tuple(dataclasses.replace(c, values=c.values + ("UFO",)) if c.name == "class" else c
-                 for c in cat.contract.columns)
+    cols = tuple(
+        dataclasses.replace(c, values=c.values + ("UFO",)) if c.name == "class" else c for c in cat.contract.columns
+    )
     changed = dataclasses.replace(cat, contract=dataclasses.replace(cat.contract, columns=cols))
     monkeypatch.setitem(contracts.catalogs(), "sdss_dr14_skyserver", changed)
 

@@ -116,8 +116,7 @@ def test_injected_errors(spark):
     assert set(counts.index) == set(INJECTED_KINDS), counts
     assert counts.min() > 50
     # good rows are exactly the clean catalog's rows
-    pd.testing.assert_frame_equal(bad[~injected].reset_index(drop=True),
-                                  clean[~injected].reset_index(drop=True))
+    pd.testing.assert_frame_equal(bad[~injected].reset_index(drop=True), clean[~injected].reset_index(drop=True))
 
     def rows_of(kind):
         return bad[bad[INJECTED] == kind]

@@ -22,21 +22,36 @@ def demo_file() -> str:
 def summarise(lake: Lake, catalog: str) -> dict:
     """Per-class counts and median magnitudes/colours, sky coverage, quarantine reasons, ledger."""
     silver = lake.read(f"silver_{catalog}")
-    per_class = (silver.groupBy("class")
-                 .agg(F.count("*").alias("rows"),
-                      F.percentile_approx("r", 0.5).alias("median_r"),
-                      F.percentile_approx(F.col("u") - F.col("g"), 0.5).alias("median_u_g"),
-                      F.percentile_approx(F.col("g") - F.col("r"), 0.5).alias("median_g_r"),
-                      F.percentile_approx("redshift", 0.5).alias("median_redshift"))
-                 .orderBy("class").collect())
+    per_class = (
+        silver.groupBy("class")
+        .agg(
+            F.count("*").alias("rows"),
+            F.percentile_approx("r", 0.5).alias("median_r"),
+            F.percentile_approx(F.col("u") - F.col("g"), 0.5).alias("median_u_g"),
+            F.percentile_approx(F.col("g") - F.col("r"), 0.5).alias("median_g_r"),
+            F.percentile_approx("redshift", 0.5).alias("median_redshift"),
+        )
+        .orderBy("class")
+        .collect()
+    )
     cells = silver.select(F.shiftright(HEALPIX_COLUMN, 2 * (29 - 3)).alias("c")).distinct().count()
-    reasons = (lake.read(pipeline.QUARANTINE).where(F.col("catalog") == catalog)
-               .select(F.explode("_reasons").alias("reason")).groupBy("reason").count()
-               .orderBy(F.desc("count")).limit(10).collect())
-    ledger = (lake.read(pipeline.LEDGER).where(F.col("catalog") == catalog)
-              .orderBy("batch_id").collect())
-    return {"per_class": [r.asDict() for r in per_class], "healpix3_cells": cells,
-            "quarantine_reasons": [r.asDict() for r in reasons], "ledger": [r.asDict() for r in ledger]}
+    reasons = (
+        lake.read(pipeline.QUARANTINE)
+        .where(F.col("catalog") == catalog)
+        .select(F.explode("_reasons").alias("reason"))
+        .groupBy("reason")
+        .count()
+        .orderBy(F.desc("count"))
+        .limit(10)
+        .collect()
+    )
+    ledger = lake.read(pipeline.LEDGER).where(F.col("catalog") == catalog).orderBy("batch_id").collect()
+    return {
+        "per_class": [r.asDict() for r in per_class],
+        "healpix3_cells": cells,
+        "quarantine_reasons": [r.asDict() for r in reasons],
+        "ledger": [r.asDict() for r in ledger],
+    }
 
 
 def run_demo(lake: Lake, quiet: bool = False) -> int:
@@ -45,15 +60,19 @@ def run_demo(lake: Lake, quiet: bool = False) -> int:
     print(f"\nastrolake demo: {DEMO_CATALOG} (SDSS DR14 SkyServer sample, 10,000 spectra)")
     print(f"tables under {lake.settings.base_path}")
     for led in s["ledger"]:
-        print(f"  batch {led['batch_id']}: read {led['read']:,} = inserted {led['inserted']:,} + updated "
-              f"{led['updated']:,} + duplicates {led['duplicates']:,} + quarantined {led['quarantined']:,}"
-              f"  ({'closes' if led['closes'] else 'DOES NOT CLOSE'})")
+        print(
+            f"  batch {led['batch_id']}: read {led['read']:,} = inserted {led['inserted']:,} + updated "
+            f"{led['updated']:,} + duplicates {led['duplicates']:,} + quarantined {led['quarantined']:,}"
+            f"  ({'closes' if led['closes'] else 'DOES NOT CLOSE'})"
+        )
     if not result.ledgers:
         print("  (already ingested: this run added nothing)")
     print(f"\n  {'class':8s} {'rows':>7s} {'med r':>7s} {'med u-g':>8s} {'med g-r':>8s} {'med z':>8s}")
     for r in s["per_class"]:
-        print(f"  {r['class']:8s} {r['rows']:7,d} {r['median_r']:7.2f} {r['median_u_g']:8.2f} "
-              f"{r['median_g_r']:8.2f} {r['median_redshift']:8.4f}")
+        print(
+            f"  {r['class']:8s} {r['rows']:7,d} {r['median_r']:7.2f} {r['median_u_g']:8.2f} "
+            f"{r['median_g_r']:8.2f} {r['median_redshift']:8.4f}"
+        )
     print(f"\n  sky coverage: {s['healpix3_cells']} HEALPix order-3 cells (of 768)")
     if s["quarantine_reasons"]:
         print("  quarantine reasons:")
@@ -75,16 +94,25 @@ def learn_demo(lake: Lake, quiet: bool = False) -> None:
     build_gold(lake, DEMO_CATALOG, quiet=quiet)
     result = train(lake, DEMO_CATALOG, family="rf", params={"numTrees": 50, "maxDepth": 10}, quiet=quiet)
     promo = registry.promote(lake, result.model_name, quiet=quiet)
-    scored = scoring.score(lake, f"models:/{result.model_name}@{tracking.CHAMPION}",
-                           f"gold_{DEMO_CATALOG}", f"predictions_{DEMO_CATALOG}", quiet=quiet)
+    scored = scoring.score(
+        lake,
+        f"models:/{result.model_name}@{tracking.CHAMPION}",
+        f"gold_{DEMO_CATALOG}",
+        f"predictions_{DEMO_CATALOG}",
+        quiet=quiet,
+    )
     m = result.metrics
-    print(f"\n  classifier: random forest on {len(result.features)} photometric features "
-          f"(gold v{result.table_version}), MLflow run {result.run_id[:8]}")
+    print(
+        f"\n  classifier: random forest on {len(result.features)} photometric features "
+        f"(gold v{result.table_version}), MLflow run {result.run_id[:8]}"
+    )
     print(f"  test split: macro F1 {m['test_macro_f1']:.3f}, accuracy {m['test_accuracy']:.3f}")
     print(f"  {'class':8s} {'purity':>7s} {'complete':>9s}")
     for c in ("GALAXY", "QSO", "STAR"):
         print(f"  {c:8s} {m[f'test_precision_{c}']:7.3f} {m[f'test_recall_{c}']:9.3f}")
     print(f"  registry: {result.model_name} v{result.version}; champion is v{promo.champion_after}")
-    print(f"  predictions: {scored.scored:,} rows written to predictions_{DEMO_CATALOG} "
-          f"({scored.skipped:,} already scored)")
+    print(
+        f"  predictions: {scored.scored:,} rows written to predictions_{DEMO_CATALOG} "
+        f"({scored.skipped:,} already scored)"
+    )
     print("  plots and metrics: `mlflow ui --backend-store-uri " + tracking.tracking_uri() + "`")

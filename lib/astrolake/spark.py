@@ -82,8 +82,7 @@ def get_spark(settings: Settings | None = None, app_name: str = "astrolake"):
     if "spark.master" not in submitted:  # spark-submit --master wins over settings.spark_master
         builder = builder.master(settings.spark_master)
     builder = (
-        builder
-        .config("spark.jars", ",".join(find_delta_jars(settings)))
+        builder.config("spark.jars", ",".join(find_delta_jars(settings)))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.driver.memory", settings.driver_memory)

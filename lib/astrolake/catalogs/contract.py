@@ -158,13 +158,24 @@ class Catalog:
 
 
 def _column(spec: dict, contract_name: str) -> Column:
-    unknown = set(spec) - {"name", "source", "type", "description", "unit", "required", "range",
-                           "values", "sentinels", "ucd"}
+    unknown = set(spec) - {
+        "name",
+        "source",
+        "type",
+        "description",
+        "unit",
+        "required",
+        "range",
+        "values",
+        "sentinels",
+        "ucd",
+    }
     if unknown:
         raise ContractError(f"contract {contract_name}: column {spec.get('name')} has unknown fields {sorted(unknown)}")
     if spec["type"] not in SPARK_TYPES:
-        raise ContractError(f"contract {contract_name}: column {spec['name']} has type {spec['type']!r}; "
-                            f"allowed: {sorted(SPARK_TYPES)}")
+        raise ContractError(
+            f"contract {contract_name}: column {spec['name']} has type {spec['type']!r}; allowed: {sorted(SPARK_TYPES)}"
+        )
     return Column(
         name=spec["name"],
         source=str(spec.get("source", spec["name"])),
@@ -191,9 +202,17 @@ def _contract_from_dict(d: dict) -> Contract:
             raise ContractError(f"contract {name}: key column {k!r} is not a column")
     pos = tuple(d["position"]) if d.get("position") else None
     return Contract(
-        name=name, title=d["title"], format=d["format"], citation=d["citation"], key=key,
-        columns=columns, separator=d.get("separator", ","), position=pos,
-        key_note=d.get("key_note", ""), header=d.get("header", "first_line"), hdu=d.get("hdu"),
+        name=name,
+        title=d["title"],
+        format=d["format"],
+        citation=d["citation"],
+        key=key,
+        columns=columns,
+        separator=d.get("separator", ","),
+        position=pos,
+        key_note=d.get("key_note", ""),
+        header=d.get("header", "first_line"),
+        hdu=d.get("hdu"),
         notes=d.get("notes", ""),
     )
 
@@ -210,8 +229,9 @@ def load_contract(name: str) -> Contract:
         base = yaml.safe_load((HERE / f"{d['extends']}.yaml").read_text())
         renames = d.pop("sources", {})
         merged = {**base, **{k: v for k, v in d.items() if k != "extends"}}
-        merged["columns"] = [dict(c, source=renames.get(c["name"], c.get("source", c["name"])))
-                             for c in base["columns"]]
+        merged["columns"] = [
+            dict(c, source=renames.get(c["name"], c.get("source", c["name"]))) for c in base["columns"]
+        ]
         d = merged
     return _contract_from_dict(d)
 
@@ -224,9 +244,14 @@ def catalogs() -> dict[str, Catalog]:
     for name, spec in raw.items():
         contract = load_contract(spec["contract"])
         out[name] = Catalog(
-            name=name, contract=contract, data_release=str(spec["data_release"]),
-            description=spec["description"], citation=spec.get("citation", contract.citation),
-            sample=spec.get("sample"), rows=spec.get("rows"), notes=spec.get("notes", ""),
+            name=name,
+            contract=contract,
+            data_release=str(spec["data_release"]),
+            description=spec["description"],
+            citation=spec.get("citation", contract.citation),
+            sample=spec.get("sample"),
+            rows=spec.get("rows"),
+            notes=spec.get("notes", ""),
             test_files=spec.get("test_files"),
         )
     return out

@@ -52,8 +52,10 @@ class Problem:
 # Quartz cron
 # --------------------------------------------------------------------------------------------
 _RANGES = [(0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (1, 7), (1970, 2199)]
-_NAMES = {4: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
-          5: ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]}
+_NAMES = {
+    4: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
+    5: ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+}
 _FIELD = ["seconds", "minutes", "hours", "day-of-month", "month", "day-of-week", "year"]
 
 
@@ -61,13 +63,14 @@ def quartz_errors(expr: str) -> list[str]:
     """Problems with a Quartz cron expression (empty list when valid)."""
     parts = str(expr).split()
     if len(parts) not in (6, 7):
-        return [f"{expr!r} has {len(parts)} fields; Quartz needs 6 or 7 (seconds minutes hours "
-                "day-of-month month day-of-week [year])"]
+        return [
+            f"{expr!r} has {len(parts)} fields; Quartz needs 6 or 7 (seconds minutes hours "
+            "day-of-month month day-of-week [year])"
+        ]
     errors = []
     dom, dow = parts[3], parts[5]
     if (dom == "?") == (dow == "?"):
-        errors.append(f"{expr!r}: exactly one of day-of-month and day-of-week must be '?' "
-                      f"(got {dom!r} and {dow!r})")
+        errors.append(f"{expr!r}: exactly one of day-of-month and day-of-week must be '?' (got {dom!r} and {dow!r})")
     for i, field in enumerate(parts):
         if field == "?" and i not in (3, 5):
             errors.append(f"{expr!r}: '?' is only allowed in day-of-month and day-of-week, not {_FIELD[i]}")
@@ -124,7 +127,7 @@ def load(root: str | Path) -> tuple[dict, dict[str, Path]]:
                         raise ValueError(f"{kind}.{name} is defined twice ({f.name})")
                     target[name] = spec
                     sources[name] = f
-    for name in (bundle.get("resources", {}).get("jobs") or {}):
+    for name in bundle.get("resources", {}).get("jobs") or {}:
         sources.setdefault(name, main)
     return bundle, sources
 
@@ -150,6 +153,7 @@ def substitute(obj, values: dict[str, str], where: str, target: str, problems: l
     if isinstance(obj, list):
         return [substitute(v, values, f"{where}[{i}]", target, problems) for i, v in enumerate(obj)]
     if isinstance(obj, str):
+
         def repl(m):
             if m.group(1) not in values:
                 problems.append(Problem(target, where, f"undefined variable ${{var.{m.group(1)}}}"))
@@ -185,8 +189,13 @@ def _artifact_outputs(bundle: dict, root: Path) -> list[str]:
 def _check_wheel(ref: str, source: Path, outputs: list[str], where: str, target: str, problems: list[Problem]):
     resolved = str((source.parent / ref).resolve()) if not ref.startswith(("/", "dbfs:", "s3:")) else ref
     if not any(fnmatch.fnmatch(resolved, o) or resolved == o for o in outputs):
-        problems.append(Problem(target, where, f"wheel {ref!r} is not built by any artifact of the bundle "
-                                               f"(artifacts build {outputs or 'nothing'})"))
+        problems.append(
+            Problem(
+                target,
+                where,
+                f"wheel {ref!r} is not built by any artifact of the bundle (artifacts build {outputs or 'nothing'})",
+            )
+        )
 
 
 def _cli_errors(argv: list[str]) -> str | None:
@@ -207,8 +216,9 @@ def _dynamic(value, job_params: set[str], where: str, target: str, problems: lis
         for ref in DYNAMIC.findall(text):
             if ref.startswith("job.parameters."):
                 if ref.split(".", 2)[2] not in job_params:
-                    problems.append(Problem(target, where, f"{{{{{ref}}}}}: the job has no parameter "
-                                                           f"{ref.split('.', 2)[2]!r}"))
+                    problems.append(
+                        Problem(target, where, f"{{{{{ref}}}}}: the job has no parameter {ref.split('.', 2)[2]!r}")
+                    )
             elif not ref.startswith(("secrets/", "job.", "tasks.", "task.", "run.", "backfill.")):
                 problems.append(Problem(target, where, f"unknown dynamic reference {{{{{ref}}}}}"))
 
@@ -217,8 +227,9 @@ def _placeholders(values: list) -> list[str]:
     return [DYNAMIC.sub("x", str(v)) for v in values]
 
 
-def check_job(name: str, job: dict, source: Path, root: Path, outputs: list[str], target: str,
-              problems: list[Problem]) -> None:
+def check_job(
+    name: str, job: dict, source: Path, root: Path, outputs: list[str], target: str, problems: list[Problem]
+) -> None:
     from databricks.bundles.jobs import Job
 
     where = f"jobs.{name}"
@@ -240,13 +251,19 @@ def check_job(name: str, job: dict, source: Path, root: Path, outputs: list[str]
     for env in job.get("environments") or []:
         for dep in (env.get("spec") or {}).get("dependencies") or []:
             if str(dep).endswith(".whl"):
-                _check_wheel(dep, source, outputs, f"{where}.environments.{env.get('environment_key')}",
-                             target, problems)
+                _check_wheel(
+                    dep, source, outputs, f"{where}.environments.{env.get('environment_key')}", target, problems
+                )
     for c in job.get("job_clusters") or []:
         for var, value in ((c.get("new_cluster") or {}).get("spark_env_vars") or {}).items():
             if SECRET_NAME.search(var) and not str(value).startswith("{{secrets/"):
-                problems.append(Problem(target, f"{where}.job_clusters.{c.get('job_cluster_key')}",
-                                        f"{var} must come from a secret scope ({{{{secrets/<scope>/<key>}}}})"))
+                problems.append(
+                    Problem(
+                        target,
+                        f"{where}.job_clusters.{c.get('job_cluster_key')}",
+                        f"{var} must come from a secret scope ({{{{secrets/<scope>/<key>}}}})",
+                    )
+                )
     for t in tasks:
         tw = f"{where}.tasks.{t.get('task_key')}"
         for dep in t.get("depends_on") or []:
@@ -277,8 +294,13 @@ def check_job(name: str, job: dict, source: Path, root: Path, outputs: list[str]
                     widgets |= set(LAKE_WIDGETS)
                 for p, v in (nb.get("base_parameters") or {}).items():
                     if p not in widgets:
-                        problems.append(Problem(target, tw, f"notebook {path.name} has no widget {p!r} "
-                                                            f"(its widgets: {', '.join(sorted(widgets))})"))
+                        problems.append(
+                            Problem(
+                                target,
+                                tw,
+                                f"notebook {path.name} has no widget {p!r} (its widgets: {', '.join(sorted(widgets))})",
+                            )
+                        )
                     _dynamic(v, job_params, tw, target, problems)
         wheel = t.get("python_wheel_task")
         if wheel:

@@ -112,19 +112,33 @@ def ingest_images(lake: Lake, labels_csv, table: str, key_col: str, quiet: bool 
     bucket = F.pmod(F.xxhash64(F.col("_key")), F.lit(100))
     if "split" in labels.columns:
         given = F.lower(F.trim(F.col("split")))
-        split = (F.when(given.isin("validation", "val", "test"), "test")
-                 .when(bucket < CARVED_VALIDATION_PCT, "validation").otherwise("train"))
+        split = (
+            F.when(given.isin("validation", "val", "test"), "test")
+            .when(bucket < CARVED_VALIDATION_PCT, "validation")
+            .otherwise("train")
+        )
     else:
-        split = (F.when(bucket < TRAIN_PCT, "train")
-                 .when(bucket < TRAIN_PCT + VALIDATION_PCT, "validation").otherwise("test"))
-    wanted = (labels.select(F.col(key_col).cast("string").alias("_key"), F.col("label"), *(
-        [F.col("split")] if "split" in labels.columns else []),
-        norm(F.when(rel.startswith("/") | rel.contains(":"), rel).otherwise(F.concat(F.lit(folder + "/"), rel)))
-        .alias("_file"))
-        .withColumn("split", split))
-    files = (spark.read.format("binaryFile").option("pathGlobFilter", JPEG_GLOB)
-             .option("recursiveFileLookup", "true").load(folder).withColumn("_file", norm(F.col("path")))
-             .coalesce(spark.sparkContext.defaultParallelism))  # few tasks for thousands of small files
+        split = (
+            F.when(bucket < TRAIN_PCT, "train")
+            .when(bucket < TRAIN_PCT + VALIDATION_PCT, "validation")
+            .otherwise("test")
+        )
+    wanted = labels.select(
+        F.col(key_col).cast("string").alias("_key"),
+        F.col("label"),
+        *([F.col("split")] if "split" in labels.columns else []),
+        norm(F.when(rel.startswith("/") | rel.contains(":"), rel).otherwise(F.concat(F.lit(folder + "/"), rel))).alias(
+            "_file"
+        ),
+    ).withColumn("split", split)
+    files = (
+        spark.read.format("binaryFile")
+        .option("pathGlobFilter", JPEG_GLOB)
+        .option("recursiveFileLookup", "true")
+        .load(folder)
+        .withColumn("_file", norm(F.col("path")))
+        .coalesce(spark.sparkContext.defaultParallelism)
+    )  # few tasks for thousands of small files
     # one job on metadata only (no content): labels rows with and without an image, and what is new
     meta = wanted.join(files.select("_file", "length"), "_file", "full")
     exists = lake.exists(table)
@@ -133,34 +147,66 @@ def ingest_images(lake: Lake, labels_csv, table: str, key_col: str, quiet: bool 
     if exists:
         current = lake.read(table).select("_key", *[F.col(k).alias("t_" + k) for k in ("label", "split", "length")])
         meta = meta.join(current, "_key", "left")
-        new = found & (F.col("t_length").isNull() | (F.col("t_label") != F.col("label"))
-                       | (F.col("t_split") != F.col("split")) | (F.col("t_length") != F.col("length")))
-    c = meta.agg(F.count("_key").alias("labels"), F.count("length").alias("images"),
-                 F.count(F.when(F.col("_key").isNotNull() & F.col("length").isNull(), 1)).alias("missing"),
-                 F.count(F.when(F.col("_key").isNull(), 1)).alias("unlabelled"),
-                 F.count(F.when(new, 1)).alias("todo")).first()
+        new = found & (
+            F.col("t_length").isNull()
+            | (F.col("t_label") != F.col("label"))
+            | (F.col("t_split") != F.col("split"))
+            | (F.col("t_length") != F.col("length"))
+        )
+    c = meta.agg(
+        F.count("_key").alias("labels"),
+        F.count("length").alias("images"),
+        F.count(F.when(F.col("_key").isNotNull() & F.col("length").isNull(), 1)).alias("missing"),
+        F.count(F.when(F.col("_key").isNull(), 1)).alias("unlabelled"),
+        F.count(F.when(new, 1)).alias("todo"),
+    ).first()
     todo = c["todo"]
-    examples = ([r[0] for r in meta.where(F.col("_key").isNotNull() & F.col("length").isNull())
-                 .select("_key").limit(5).collect()] if c["missing"] else [])
+    examples = (
+        [
+            r[0]
+            for r in meta.where(F.col("_key").isNotNull() & F.col("length").isNull()).select("_key").limit(5).collect()
+        ]
+        if c["missing"]
+        else []
+    )
     if todo:
         source = wanted.join(files.select("_file", "path", "content", "length"), "_file").select(
-            "_key", "label", "split", "path", "content", "length")
+            "_key", "label", "split", "path", "content", "length"
+        )
         if exists:
-            (lake.delta(table).alias("t").merge(source.alias("s"), "t._key = s._key")
-             .whenMatchedUpdateAll("t.label <> s.label OR t.split <> s.split OR t.length <> s.length")
-             .whenNotMatchedInsertAll().execute())
+            (
+                lake.delta(table)
+                .alias("t")
+                .merge(source.alias("s"), "t._key = s._key")
+                .whenMatchedUpdateAll("t.label <> s.label OR t.split <> s.split OR t.length <> s.length")
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
         else:
             lake.append(source, table)
-    _say(f"ingest {table}: {todo} row(s) added or changed; {c['labels']} labels rows, {c['images']} images"
-         + (f"; {c['missing']} labels row(s) have no image file and were skipped (e.g. {examples})"
-            if c["missing"] else "")
-         + (f"; {c['unlabelled']} image(s) without a labels row ignored" if c["unlabelled"] else ""), quiet)
-    return IngestResult(todo, labels=c["labels"], images=c["images"], missing=c["missing"],
-                        unlabelled=c["unlabelled"], missing_keys=examples)
+    _say(
+        f"ingest {table}: {todo} row(s) added or changed; {c['labels']} labels rows, {c['images']} images"
+        + (
+            f"; {c['missing']} labels row(s) have no image file and were skipped (e.g. {examples})"
+            if c["missing"]
+            else ""
+        )
+        + (f"; {c['unlabelled']} image(s) without a labels row ignored" if c["unlabelled"] else ""),
+        quiet,
+    )
+    return IngestResult(
+        todo,
+        labels=c["labels"],
+        images=c["images"],
+        missing=c["missing"],
+        unlabelled=c["unlabelled"],
+        missing_keys=examples,
+    )
 
 
-def image_snapshot(lake: Lake, table: str, version: int | None = None, root: str | None = None,
-                   quiet: bool = False) -> str:
+def image_snapshot(
+    lake: Lake, table: str, version: int | None = None, root: str | None = None, quiet: bool = False
+) -> str:
     """Write (or reuse) a Parquet snapshot of ``table`` at ``version`` for the training readers.
 
     Returns the folder; it holds ``_key, label, content, _bucket`` partitioned by ``split``.
@@ -172,13 +218,19 @@ def image_snapshot(lake: Lake, table: str, version: int | None = None, root: str
     if not (folder / "_SUCCESS").is_file():
         _say(f"snapshot: writing {table} v{version} to {folder}", quiet)
         bucket = F.pmod(F.xxhash64(F.col("_key"), F.lit("subset")), F.lit(SUBSET_BUCKETS)).alias("_bucket")
-        (lake.read(table, version=version).select("_key", "label", "content", bucket, "split")
-         .write.mode("overwrite").partitionBy("split").parquet(str(folder)))
+        (
+            lake.read(table, version=version)
+            .select("_key", "label", "content", bucket, "split")
+            .write.mode("overwrite")
+            .partitionBy("split")
+            .parquet(str(folder))
+        )
     return str(folder)
 
 
-def parquet_rows(folder, split: str | None = None, max_bucket: int | None = None, batch_size: int = 64,
-                 columns=("content", "label")):
+def parquet_rows(
+    folder, split: str | None = None, max_bucket: int | None = None, batch_size: int = 64, columns=("content", "label")
+):
     """Yield ``(content, label)`` tuples from a snapshot, reading ``batch_size`` rows at a time."""
     import pyarrow.dataset as pads
 
@@ -205,8 +257,11 @@ def flip_label_index(classes) -> np.ndarray:
     perm = list(range(len(classes)))
     for i, c in enumerate(classes):
         if "clockwise" in c:
-            twin = c.replace("anticlockwise", "clockwise") if "anticlockwise" in c else c.replace(
-                "clockwise", "anticlockwise")
+            twin = (
+                c.replace("anticlockwise", "clockwise")
+                if "anticlockwise" in c
+                else c.replace("clockwise", "anticlockwise")
+            )
             if twin not in classes:
                 raise ValueError(f"class {c!r} has no mirror twin {twin!r} in {classes}: a flip would mislabel it")
             perm[i] = classes.index(twin)
@@ -255,8 +310,19 @@ def _row_source(rows):
     return lambda: it
 
 
-def image_dataset(rows, classes, size: int = 64, crop: float = CROP, batch_size: int = 64, augment: bool = False,
-                  shuffle: bool = False, seed: int = 0, cache=True, weights=None, stats: dict | None = None):
+def image_dataset(
+    rows,
+    classes,
+    size: int = 64,
+    crop: float = CROP,
+    batch_size: int = 64,
+    augment: bool = False,
+    shuffle: bool = False,
+    seed: int = 0,
+    cache=True,
+    weights=None,
+    stats: dict | None = None,
+):
     """A batched ``tf.data.Dataset`` of ``(image float32 [0, 1], label int32[, weight])``.
 
     Parameters
@@ -286,22 +352,28 @@ def image_dataset(rows, classes, size: int = 64, crop: float = CROP, batch_size:
             yield content, i
 
     spec = (tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.int32))
-    ds = (tf.data.Dataset.from_generator(gen, output_signature=spec)
-          .map(lambda c, y: (decode_image(c, size, crop), y), num_parallel_calls=tf.data.AUTOTUNE)
-          .ignore_errors(log_warning=True))  # a JPEG that fails to decode is dropped, not fatal
+    ds = (
+        tf.data.Dataset.from_generator(gen, output_signature=spec)
+        .map(lambda c, y: (decode_image(c, size, crop), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .ignore_errors(log_warning=True)
+    )  # a JPEG that fails to decode is dropped, not fatal
     if cache:
         ds = ds.cache("" if cache is True else str(cache))
     if stats is not None:
         ys = np.concatenate([y.numpy() for _, y in ds.batch(512)] or [np.zeros(0, np.int32)])
-        stats.update(decoded=len(ys), skipped=counts["read"] - len(ys),
-                     class_counts=np.bincount(ys, minlength=n_classes).tolist())
+        stats.update(
+            decoded=len(ys),
+            skipped=counts["read"] - len(ys),
+            class_counts=np.bincount(ys, minlength=n_classes).tolist(),
+        )
     if shuffle:
         ds = ds.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
     if augment:
         perm = tf.constant(flip_label_index(classes))
         rnd = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, rnd)).map(lambda xy, r: augment_example(xy[0], xy[1], r, perm),
-                                                num_parallel_calls=tf.data.AUTOTUNE)
+        ds = tf.data.Dataset.zip((ds, rnd)).map(
+            lambda xy, r: augment_example(xy[0], xy[1], r, perm), num_parallel_calls=tf.data.AUTOTUNE
+        )
     if weights is not None:
         w = tf.constant(np.asarray(weights, np.float32))
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y, tf.gather(w, y)))
@@ -327,9 +399,12 @@ def build_cnn(n_classes: int, size: int = 64, width: int = 32, dropout: float = 
     L = tf.keras.layers
     layers = [tf.keras.Input((size, size, 3))]
     for i in range(blocks):
-        layers += [L.Conv2D(width * 2 ** i, 3, padding="same", use_bias=False, name=f"conv{i + 1}"),
-                   L.BatchNormalization(momentum=0.9, name=f"bn{i + 1}"), L.ReLU(name=f"relu{i + 1}"),
-                   L.MaxPooling2D(name=f"pool{i + 1}")]
+        layers += [
+            L.Conv2D(width * 2**i, 3, padding="same", use_bias=False, name=f"conv{i + 1}"),
+            L.BatchNormalization(momentum=0.9, name=f"bn{i + 1}"),
+            L.ReLU(name=f"relu{i + 1}"),
+            L.MaxPooling2D(name=f"pool{i + 1}"),
+        ]
     base = tf.keras.Sequential(layers + [L.GlobalAveragePooling2D(name="gap")], name="base")
     return _with_head(base, n_classes, dropout, name="cnn")
 
@@ -354,16 +429,22 @@ def evaluate(model, ds, classes) -> dict:
     cm = np.bincount(y * k + p, minlength=k * k).reshape(k, k)
     support = cm.sum(axis=1)
     recall = {c: float(cm[i, i] / support[i]) for i, c in enumerate(classes) if support[i]}
-    return {"n": int(len(y)), "accuracy": float(np.trace(cm) / max(1, cm.sum())),
-            "macro_recall": float(np.mean(list(recall.values()))) if recall else 0.0,
-            "recall": recall, "confusion": cm.tolist(), "classes": list(classes)}
+    return {
+        "n": int(len(y)),
+        "accuracy": float(np.trace(cm) / max(1, cm.sum())),
+        "macro_recall": float(np.mean(list(recall.values()))) if recall else 0.0,
+        "recall": recall,
+        "confusion": cm.tolist(),
+        "classes": list(classes),
+    }
 
 
 def _fit(model, train, val, epochs: int, learning_rate: float, patience: int, log=None, verbose: int = 0) -> dict:
     """Compile and fit; early stopping on the (class-weighted) validation loss, best weights kept."""
     tf = _tf()
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     state = {"best": math.inf, "weights": None, "wait": 0, "history": []}
 
     class Keep(tf.keras.callbacks.Callback):
@@ -411,10 +492,19 @@ def _datasets(folder, classes, weights, size, crop, batch_size, cut, augment, se
     out, stats = {}, {}
     for split in ("train", "validation", "test"):
         stats[split] = {}
-        rows = (lambda s=split: parquet_rows(folder, s, cut if s != "test" else None))
-        out[split] = image_dataset(rows, classes, size, crop, batch_size, augment=augment and split == "train",
-                                   shuffle=split == "train", seed=seed, weights=None if split == "test" else weights,
-                                   stats=stats[split])
+        rows = lambda s=split: parquet_rows(folder, s, cut if s != "test" else None)
+        out[split] = image_dataset(
+            rows,
+            classes,
+            size,
+            crop,
+            batch_size,
+            augment=augment and split == "train",
+            shuffle=split == "train",
+            seed=seed,
+            weights=None if split == "test" else weights,
+            stats=stats[split],
+        )
     return out, stats
 
 
@@ -432,10 +522,25 @@ def _mlflow(lake, mlflow_run: bool, run_name: str):
     return mlflow.start_run(run_name=run_name)
 
 
-def train_cnn(lake: Lake, table: str, epochs: int = 10, size: int = 64, batch_size: int = 32,
-              max_images: int | None = None, class_weight: bool = True, mlflow_run: bool = True, width: int = 32,
-              dropout: float = 0.3, learning_rate: float = 1e-3, patience: int = 3, crop: float = CROP,
-              augment: bool = True, seed: int = 0, version: int | None = None, quiet: bool = False) -> dict:
+def train_cnn(
+    lake: Lake,
+    table: str,
+    epochs: int = 10,
+    size: int = 64,
+    batch_size: int = 32,
+    max_images: int | None = None,
+    class_weight: bool = True,
+    mlflow_run: bool = True,
+    width: int = 32,
+    dropout: float = 0.3,
+    learning_rate: float = 1e-3,
+    patience: int = 3,
+    crop: float = CROP,
+    augment: bool = True,
+    seed: int = 0,
+    version: int | None = None,
+    quiet: bool = False,
+) -> dict:
     """Train :func:`build_cnn` on ``train``, early-stop on ``validation``, score ``test`` once.
 
     ``max_images`` limits train + validation to a stable hash subset of about that size; the
@@ -459,28 +564,56 @@ def train_cnn(lake: Lake, table: str, epochs: int = 10, size: int = 64, batch_si
         import mlflow
 
         if run is not None:
-            mlflow.log_params({"table": table, "snapshot": folder, "size": size, "crop": crop, "epochs": epochs,
-                               "batch_size": batch_size, "max_images": max_images, "class_weight": class_weight,
-                               "width": width, "dropout": dropout, "learning_rate": learning_rate,
-                               "patience": patience, "augment": augment, "seed": seed,
-                               **{f"n_{s}": v["decoded"] for s, v in stats.items()}})
+            mlflow.log_params(
+                {
+                    "table": table,
+                    "snapshot": folder,
+                    "size": size,
+                    "crop": crop,
+                    "epochs": epochs,
+                    "batch_size": batch_size,
+                    "max_images": max_images,
+                    "class_weight": class_weight,
+                    "width": width,
+                    "dropout": dropout,
+                    "learning_rate": learning_rate,
+                    "patience": patience,
+                    "augment": augment,
+                    "seed": seed,
+                    **{f"n_{s}": v["decoded"] for s, v in stats.items()},
+                }
+            )
         log = (lambda logs, step: mlflow.log_metrics(logs, step=step)) if run is not None else None
-        fit = _fit(model, data["train"], data["validation"], epochs, learning_rate, patience, log,
-                   verbose=0 if quiet else 2)
+        fit = _fit(
+            model, data["train"], data["validation"], epochs, learning_rate, patience, log, verbose=0 if quiet else 2
+        )
         result = evaluate(model, data["test"], classes)
-        result.update(fit, samples_per_second=stats["train"]["decoded"] * fit["epochs_run"] / fit["fit_seconds"],
-                      counts={s: v["decoded"] for s, v in stats.items()},
-                      skipped={s: v["skipped"] for s, v in stats.items()},
-                      class_weights=dict(zip(classes, weights.tolist())), run_id=run.info.run_id if run else None)
+        result.update(
+            fit,
+            samples_per_second=stats["train"]["decoded"] * fit["epochs_run"] / fit["fit_seconds"],
+            counts={s: v["decoded"] for s, v in stats.items()},
+            skipped={s: v["skipped"] for s, v in stats.items()},
+            class_weights=dict(zip(classes, weights.tolist())),
+            run_id=run.info.run_id if run else None,
+        )
         if run is not None:
-            mlflow.log_metrics({"test_accuracy": result["accuracy"], "test_macro_recall": result["macro_recall"],
-                                "samples_per_second": result["samples_per_second"],
-                                **{f"test_recall_{c}": v for c, v in result["recall"].items()}})
-            mlflow.log_dict({k: result[k] for k in ("classes", "confusion", "recall", "counts", "skipped")},
-                            "evaluation.json")
+            mlflow.log_metrics(
+                {
+                    "test_accuracy": result["accuracy"],
+                    "test_macro_recall": result["macro_recall"],
+                    "samples_per_second": result["samples_per_second"],
+                    **{f"test_recall_{c}": v for c, v in result["recall"].items()},
+                }
+            )
+            mlflow.log_dict(
+                {k: result[k] for k in ("classes", "confusion", "recall", "counts", "skipped")}, "evaluation.json"
+            )
             _log_model(model, size)
-    _say(f"train_cnn {table}: test accuracy {result['accuracy']:.3f}, macro recall {result['macro_recall']:.3f} "
-         f"({result['epochs_run']} epochs, {result['samples_per_second']:.0f} samples/s)", quiet)
+    _say(
+        f"train_cnn {table}: test accuracy {result['accuracy']:.3f}, macro recall {result['macro_recall']:.3f} "
+        f"({result['epochs_run']} epochs, {result['samples_per_second']:.0f} samples/s)",
+        quiet,
+    )
     return {**result, "model": model}
 
 
@@ -494,16 +627,37 @@ def _log_model(model, size: int) -> None:
 
     x = np.zeros((1, size, size, 3), np.float32)
     signature = infer_signature(x, np.zeros((1, model.output_shape[-1]), np.float32))
-    mlflow.tensorflow.log_model(model, name="model", signature=signature,
-                                pip_requirements=[f"tensorflow-cpu=={tf.__version__}", f"tf-keras=={version('tf-keras')}",
-                                                  f"mlflow=={mlflow.__version__}"])
+    mlflow.tensorflow.log_model(
+        model,
+        name="model",
+        signature=signature,
+        pip_requirements=[
+            f"tensorflow-cpu=={tf.__version__}",
+            f"tf-keras=={version('tf-keras')}",
+            f"mlflow=={mlflow.__version__}",
+        ],
+    )
 
 
-def transfer_learning(lake: Lake, gz1_model, gz2_table: str, epochs: int = 3, head_epochs: int = 1,
-                      batch_size: int = 32, max_images: int | None = None, learning_rate: float = 1e-3,
-                      fine_tune_lr: float = 1e-4, patience: int = 3, dropout: float = 0.3, crop: float = CROP,
-                      augment: bool = True, seed: int = 0, version: int | None = None, mlflow_run: bool = True,
-                      quiet: bool = False) -> dict:
+def transfer_learning(
+    lake: Lake,
+    gz1_model,
+    gz2_table: str,
+    epochs: int = 3,
+    head_epochs: int = 1,
+    batch_size: int = 32,
+    max_images: int | None = None,
+    learning_rate: float = 1e-3,
+    fine_tune_lr: float = 1e-4,
+    patience: int = 3,
+    dropout: float = 0.3,
+    crop: float = CROP,
+    augment: bool = True,
+    seed: int = 0,
+    version: int | None = None,
+    mlflow_run: bool = True,
+    quiet: bool = False,
+) -> dict:
     """Fine-tune the base of a Galaxy Zoo 1 CNN on Galaxy Zoo 2 spiral / non-spiral vs. training from scratch.
 
     Transfer: the GZ1 ``base`` (copied; ``gz1_model`` is a Keras model or an MLflow model URI)
@@ -539,29 +693,59 @@ def transfer_learning(lake: Lake, gz1_model, gz2_table: str, epochs: int = 3, he
         import mlflow
 
         def log(prefix):
-            return (lambda logs, step: mlflow.log_metrics({f"{prefix}_{k}": v for k, v in logs.items()}, step=step)
-                    ) if run is not None else None
+            return (
+                (lambda logs, step: mlflow.log_metrics({f"{prefix}_{k}": v for k, v in logs.items()}, step=step))
+                if run is not None
+                else None
+            )
 
         base.trainable = False
-        head = _fit(transfer, data["train"], data["validation"], head_epochs, learning_rate, patience, log("head"),
-                    verbose)
+        head = _fit(
+            transfer, data["train"], data["validation"], head_epochs, learning_rate, patience, log("head"), verbose
+        )
         base.trainable = True
         tune = _fit(transfer, data["train"], data["validation"], epochs, fine_tune_lr, patience, log("tune"), verbose)
-        out["transfer"] = {**evaluate(transfer, data["test"], classes),
-                           "epochs_run": head["epochs_run"] + tune["epochs_run"]}
-        fit = _fit(scratch, data["train"], data["validation"], head_epochs + epochs, learning_rate, patience,
-                   log("scratch"), verbose)
+        out["transfer"] = {
+            **evaluate(transfer, data["test"], classes),
+            "epochs_run": head["epochs_run"] + tune["epochs_run"],
+        }
+        fit = _fit(
+            scratch,
+            data["train"],
+            data["validation"],
+            head_epochs + epochs,
+            learning_rate,
+            patience,
+            log("scratch"),
+            verbose,
+        )
         out["scratch"] = {**evaluate(scratch, data["test"], classes), "epochs_run": fit["epochs_run"]}
         t, s = out["transfer"]["macro_recall"], out["scratch"]["macro_recall"]
-        out.update(better="transfer" if t > s else "scratch" if s > t else "tie",
-                   counts={k: v["decoded"] for k, v in stats.items()}, run_id=run.info.run_id if run else None)
+        out.update(
+            better="transfer" if t > s else "scratch" if s > t else "tie",
+            counts={k: v["decoded"] for k, v in stats.items()},
+            run_id=run.info.run_id if run else None,
+        )
         if run is not None:
-            mlflow.log_params({"table": gz2_table, "epochs": epochs, "head_epochs": head_epochs, "size": size,
-                               "max_images": max_images, "learning_rate": learning_rate, "fine_tune_lr": fine_tune_lr})
-            mlflow.log_metrics({f"{m}_test_{k}": out[m][k] for m in ("transfer", "scratch")
-                                for k in ("accuracy", "macro_recall")})
+            mlflow.log_params(
+                {
+                    "table": gz2_table,
+                    "epochs": epochs,
+                    "head_epochs": head_epochs,
+                    "size": size,
+                    "max_images": max_images,
+                    "learning_rate": learning_rate,
+                    "fine_tune_lr": fine_tune_lr,
+                }
+            )
+            mlflow.log_metrics(
+                {f"{m}_test_{k}": out[m][k] for m in ("transfer", "scratch") for k in ("accuracy", "macro_recall")}
+            )
             mlflow.set_tag("astrolake.better", out["better"])
-    _say(f"transfer_learning {gz2_table}: transfer acc {out['transfer']['accuracy']:.3f} / macro recall "
-         f"{out['transfer']['macro_recall']:.3f}; scratch {out['scratch']['accuracy']:.3f} / "
-         f"{out['scratch']['macro_recall']:.3f}; better: {out['better']}", quiet)
+    _say(
+        f"transfer_learning {gz2_table}: transfer acc {out['transfer']['accuracy']:.3f} / macro recall "
+        f"{out['transfer']['macro_recall']:.3f}; scratch {out['scratch']['accuracy']:.3f} / "
+        f"{out['scratch']['macro_recall']:.3f}; better: {out['better']}",
+        quiet,
+    )
     return out

@@ -24,8 +24,14 @@ BACKENDS = ("horovod", "tf-distribute", "local")
 
 def _worker_env(threads: int) -> dict:
     env = dict(os.environ)
-    env.update({"TF_USE_LEGACY_KERAS": "1", "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1",
-                "TF_CPP_MIN_LOG_LEVEL": "2"})
+    env.update(
+        {
+            "TF_USE_LEGACY_KERAS": "1",
+            "OMP_NUM_THREADS": str(threads),
+            "PYTHONUNBUFFERED": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+    )
     lib = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = lib + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
@@ -37,8 +43,16 @@ def run_horovod_spark(config: dict, num_proc: int) -> list[dict]:
     from astrolake.dl.trainer import train_worker
 
     env = _worker_env(int(config.get("threads_per_rank", 1)))
-    return horovod.spark.run(train_worker, args=(config,), num_proc=num_proc, env=env, verbose=0,
-                             use_gloo=True, use_mpi=False, executable=sys.executable)
+    return horovod.spark.run(
+        train_worker,
+        args=(config,),
+        num_proc=num_proc,
+        env=env,
+        verbose=0,
+        use_gloo=True,
+        use_mpi=False,
+        executable=sys.executable,
+    )
 
 
 def run_horovodrun(config: dict, num_proc: int, hosts: str | None = None) -> list[dict]:
@@ -46,10 +60,21 @@ def run_horovodrun(config: dict, num_proc: int, hosts: str | None = None) -> lis
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "config.json"
         cfg.write_text(json.dumps({**config, "result_dir": tmp}))
-        cmd = [str(Path(sys.executable).with_name("horovodrun")), "-np", str(num_proc), "-H",
-               hosts or f"localhost:{num_proc}", "--gloo", sys.executable, "-m", "astrolake.dl.worker", str(cfg)]
-        proc = subprocess.run(cmd, env=_worker_env(int(config.get("threads_per_rank", 1))), capture_output=True,
-                              text=True)
+        cmd = [
+            str(Path(sys.executable).with_name("horovodrun")),
+            "-np",
+            str(num_proc),
+            "-H",
+            hosts or f"localhost:{num_proc}",
+            "--gloo",
+            sys.executable,
+            "-m",
+            "astrolake.dl.worker",
+            str(cfg),
+        ]
+        proc = subprocess.run(
+            cmd, env=_worker_env(int(config.get("threads_per_rank", 1))), capture_output=True, text=True
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"horovodrun failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
         return [json.loads((Path(tmp) / f"rank{r}.json").read_text()) for r in range(num_proc)]
@@ -73,11 +98,13 @@ def _barrier_task(config: dict):
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "config.json"
         cfg.write_text(json.dumps({**config, "result_dir": tmp, "rank_hint": rank}))
-        proc = subprocess.run([sys.executable, "-m", "astrolake.dl.worker", str(cfg)], env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "astrolake.dl.worker", str(cfg)], env=env, capture_output=True, text=True
+        )
         if proc.returncode != 0:
-            raise RuntimeError(f"tf-distribute worker {rank} failed (exit {proc.returncode}): "
-                               f"{proc.stderr.strip()[-2000:]}")
+            raise RuntimeError(
+                f"tf-distribute worker {rank} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
+            )
         yield (Path(tmp) / f"rank{rank}.json").read_text()
 
 
@@ -87,8 +114,9 @@ def run_tf_distribute(spark, config: dict, num_proc: int) -> list[dict]:
     return sorted((json.loads(o) for o in out), key=lambda r: r["rank"])
 
 
-def launch(config: dict, backend: str, num_proc: int, spark=None, launcher: str = "spark",
-           hosts: str | None = None) -> list[dict]:
+def launch(
+    config: dict, backend: str, num_proc: int, spark=None, launcher: str = "spark", hosts: str | None = None
+) -> list[dict]:
     """Run ``train_worker`` with ``num_proc`` workers; one result dict per rank, rank order."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -101,8 +129,10 @@ def launch(config: dict, backend: str, num_proc: int, spark=None, launcher: str 
         try:
             import horovod.tensorflow.keras  # noqa: F401
         except ImportError as exc:  # e.g. a Databricks Spark 4 ML runtime
-            raise RuntimeError("Horovod is not installed here; use --backend tf-distribute "
-                               "(or install Horovod, see docs/deep-learning.md)") from exc
+            raise RuntimeError(
+                "Horovod is not installed here; use --backend tf-distribute "
+                "(or install Horovod, see docs/deep-learning.md)"
+            ) from exc
         if launcher == "horovodrun":
             return run_horovodrun(config, num_proc, hosts)
         return sorted(run_horovod_spark(config, num_proc), key=lambda r: r["rank"])

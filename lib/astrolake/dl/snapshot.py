@@ -58,9 +58,17 @@ def snapshot_root(lake: Lake) -> str:
     return str(Path(lake.settings.base_path).absolute() / "_snapshots")
 
 
-def write_snapshot(lake: Lake, table: str, task: str = "classification", feature_set: str = "photometry",
-                   features: list[str] | None = None, version: int | None = None, num_shards: int = 2,
-                   root: str | None = None, quiet: bool = False) -> Snapshot:
+def write_snapshot(
+    lake: Lake,
+    table: str,
+    task: str = "classification",
+    feature_set: str = "photometry",
+    features: list[str] | None = None,
+    version: int | None = None,
+    num_shards: int = 2,
+    root: str | None = None,
+    quiet: bool = False,
+) -> Snapshot:
     """Write (or reuse) the Parquet shards of ``table`` at ``version`` for ``num_shards`` workers."""
     if num_shards < 1:
         raise ValueError("num_shards must be at least 1")
@@ -74,26 +82,41 @@ def write_snapshot(lake: Lake, table: str, task: str = "classification", feature
     if folder.exists():
         shutil.rmtree(folder)  # a partial snapshot from a killed run
     train = data.split("train")
-    classes = (sorted(r[0] for r in train.select(data.label).distinct().collect())
-               if task == "classification" else [])
-    stats = train.agg(*[F.avg(c).alias(f"m_{i}") for i, c in enumerate(data.features)],
-                      *[F.var_pop(c).alias(f"v_{i}") for i, c in enumerate(data.features)]).first()
+    classes = sorted(r[0] for r in train.select(data.label).distinct().collect()) if task == "classification" else []
+    stats = train.agg(
+        *[F.avg(c).alias(f"m_{i}") for i, c in enumerate(data.features)],
+        *[F.var_pop(c).alias(f"v_{i}") for i, c in enumerate(data.features)],
+    ).first()
     mean = [float(stats[f"m_{i}"]) for i in range(len(data.features))]
     variance = [max(float(stats[f"v_{i}"]), 1e-12) for i in range(len(data.features))]
     if task == "classification":
         label = (F.array_position(F.array(*[F.lit(c) for c in classes]), F.col(data.label)) - 1).cast("int")
     else:
         label = F.col(data.label).cast("float")
-    rows = (data.frame.select("_key", "split", *[F.col(c).cast("float").alias(c) for c in data.features],
-                              label.alias(LABEL))
-            .where(F.col(LABEL) >= 0 if task == "classification" else F.lit(True))
-            .withColumn("shard", F.pmod(F.xxhash64("_key", F.lit("shard")), F.lit(num_shards)).cast("int")))
+    rows = (
+        data.frame.select(
+            "_key", "split", *[F.col(c).cast("float").alias(c) for c in data.features], label.alias(LABEL)
+        )
+        .where(F.col(LABEL) >= 0 if task == "classification" else F.lit(True))
+        .withColumn("shard", F.pmod(F.xxhash64("_key", F.lit("shard")), F.lit(num_shards)).cast("int"))
+    )
     _say(f"snapshot: writing {data.table} v{data.version} as {num_shards} shard(s) to {folder}", quiet)
     rows.repartition("split", "shard").write.mode("overwrite").partitionBy("split", "shard").parquet(str(folder))
     got = {(r["split"], r["shard"]): r["count"] for r in rows.groupBy("split", "shard").count().collect()}
     counts = {s: [int(got.get((s, i), 0)) for i in range(num_shards)] for s in ("train", "validation", "test")}
-    snap = Snapshot(str(folder), data.table, data.version, task, feature_set, data.features, classes, mean,
-                    variance, num_shards, counts)
+    snap = Snapshot(
+        str(folder),
+        data.table,
+        data.version,
+        task,
+        feature_set,
+        data.features,
+        classes,
+        mean,
+        variance,
+        num_shards,
+        counts,
+    )
     snap.save()
     return snap
 

@@ -17,8 +17,17 @@ from pathlib import Path
 from astrolake.lake.tables import Lake
 from astrolake.ml import tracking
 
-DEFAULTS = {"depth": 3, "width": 64, "dropout": 0.1, "batch_size": 256, "learning_rate": 1e-3, "epochs": 20,
-            "patience": 3, "warmup_epochs": 1, "seed": 42}
+DEFAULTS = {
+    "depth": 3,
+    "width": 64,
+    "dropout": 0.1,
+    "batch_size": 256,
+    "learning_rate": 1e-3,
+    "epochs": 20,
+    "patience": 3,
+    "warmup_epochs": 1,
+    "seed": 42,
+}
 
 
 @dataclass
@@ -38,15 +47,31 @@ class DnnResult:
     def line(self) -> str:
         r0 = self.ranks[0]
         reg = f"; registered {self.model_name} v{self.version} @challenger" if self.version else ""
-        return (f"train-dnn: {r0['backend']} x{r0['size']}: {r0['epochs_run']} epochs from epoch {r0['initial_epoch']}, "
-                f"{r0['samples_per_second']:.0f} samples/s, {self.metrics}{reg}")
+        return (
+            f"train-dnn: {r0['backend']} x{r0['size']}: {r0['epochs_run']} epochs from epoch {r0['initial_epoch']}, "
+            f"{r0['samples_per_second']:.0f} samples/s, {self.metrics}{reg}"
+        )
 
 
-def train_dnn(lake: Lake, table: str, task: str = "classification", backend: str = "horovod", num_proc: int = 2,
-              feature_set: str = "photometry", params: dict | None = None, table_version: int | None = None,
-              register: bool = True, name: str | None = None, launcher: str = "spark", hosts: str | None = None,
-              threads_per_rank: int = 1, return_keys: bool = False, stop_after_epoch: int | None = None,
-              extra_tags: dict | None = None, quiet: bool = False) -> DnnResult:
+def train_dnn(
+    lake: Lake,
+    table: str,
+    task: str = "classification",
+    backend: str = "horovod",
+    num_proc: int = 2,
+    feature_set: str = "photometry",
+    params: dict | None = None,
+    table_version: int | None = None,
+    register: bool = True,
+    name: str | None = None,
+    launcher: str = "spark",
+    hosts: str | None = None,
+    threads_per_rank: int = 1,
+    return_keys: bool = False,
+    stop_after_epoch: int | None = None,
+    extra_tags: dict | None = None,
+    quiet: bool = False,
+) -> DnnResult:
     """Train the deep MLP (classifier or photo-z regressor) with ``num_proc`` workers."""
     import mlflow
 
@@ -62,35 +87,65 @@ def train_dnn(lake: Lake, table: str, task: str = "classification", backend: str
         raise ValueError(f"unknown DNN parameter(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     hp = {**DEFAULTS, **(params or {})}
     tracking.configure(lake.settings)
-    snap = write_snapshot(lake, table, task, feature_set, version=table_version,
-                         num_shards=1 if backend == "local" else num_proc, quiet=quiet)
-    catalog = snap.table[len("gold_"):]
+    snap = write_snapshot(
+        lake,
+        table,
+        task,
+        feature_set,
+        version=table_version,
+        num_shards=1 if backend == "local" else num_proc,
+        quiet=quiet,
+    )
+    catalog = snap.table[len("gold_") :]
     model_name = (name or tracking.model_name(lake.settings, task, catalog)) if register else None
     t = tracking.TAG
-    tags = {t + "table": snap.table, t + "table_location": lake.location(snap.table),
-            t + "table_version": str(snap.version), t + "task": task, t + "family": "dnn",
-            t + "feature_set": feature_set, t + "features": json.dumps(snap.features),
-            t + "label": "class" if task == "classification" else "redshift",
-            t + "classes": json.dumps(snap.classes), t + "backend": backend, t + "num_proc": str(num_proc),
-            **(extra_tags or {})}
+    tags = {
+        t + "table": snap.table,
+        t + "table_location": lake.location(snap.table),
+        t + "table_version": str(snap.version),
+        t + "task": task,
+        t + "family": "dnn",
+        t + "feature_set": feature_set,
+        t + "features": json.dumps(snap.features),
+        t + "label": "class" if task == "classification" else "redshift",
+        t + "classes": json.dumps(snap.classes),
+        t + "backend": backend,
+        t + "num_proc": str(num_proc),
+        **(extra_tags or {}),
+    }
     ident = hashlib.sha256(json.dumps([snap.path, backend, num_proc, hp, model_name], sort_keys=True).encode())
     ckpt = Path(lake.settings.checkpoint_root) / "dnn" / f"{snap.table}-v{snap.version}-{task}-{ident.hexdigest()[:12]}"
     exp = mlflow.get_experiment(mlflow.tracking.fluent._get_experiment_id())
-    config = {**hp, "snapshot": snap.path, "checkpoint_dir": str(ckpt), "tracking_uri": mlflow.get_tracking_uri(),
-              "registry_uri": lake.settings.registry_uri, "experiment": exp.name, "run_name": f"dnn-{task}-{backend}",
-              "tags": tags, "params": {**hp, "backend": backend, "num_proc": num_proc},
-              "register_name": model_name, "threads_per_rank": threads_per_rank, "return_keys": return_keys,
-              "stop_after_epoch": stop_after_epoch, "verbose": not quiet}
+    config = {
+        **hp,
+        "snapshot": snap.path,
+        "checkpoint_dir": str(ckpt),
+        "tracking_uri": mlflow.get_tracking_uri(),
+        "registry_uri": lake.settings.registry_uri,
+        "experiment": exp.name,
+        "run_name": f"dnn-{task}-{backend}",
+        "tags": tags,
+        "params": {**hp, "backend": backend, "num_proc": num_proc},
+        "register_name": model_name,
+        "threads_per_rank": threads_per_rank,
+        "return_keys": return_keys,
+        "stop_after_epoch": stop_after_epoch,
+        "verbose": not quiet,
+    }
     if not quiet:
         state = ckpt / "state.json"
         resumed = f", resuming after epoch {json.loads(state.read_text())['epoch']}" if state.is_file() else ""
-        print(f"train-dnn: {task} on {snap.table} v{snap.version} with {backend} x{num_proc}{resumed}",
-              file=sys.stderr, flush=True)
+        print(
+            f"train-dnn: {task} on {snap.table} v{snap.version} with {backend} x{num_proc}{resumed}",
+            file=sys.stderr,
+            flush=True,
+        )
     ranks = launch(config, backend, num_proc, spark=lake.spark, launcher=launcher, hosts=hosts)
     shutil.rmtree(ckpt, ignore_errors=True)  # finished: a later run starts afresh
     r0 = ranks[0]
-    result = DnnResult(ranks, r0.get("model_name"), r0.get("version"), r0.get("run_id"), snap.path, snap.table,
-                       snap.version)
+    result = DnnResult(
+        ranks, r0.get("model_name"), r0.get("version"), r0.get("run_id"), snap.path, snap.table, snap.version
+    )
     if not quiet:
         print(result.line(), file=sys.stderr, flush=True)
     return result

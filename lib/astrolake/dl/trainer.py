@@ -68,8 +68,9 @@ def _dataset(tf, snap, split: str, shard: int, batch: int, shuffle: bool, seed: 
                 yield x[i], y[i]
 
     label_dtype = tf.int32 if snap.task == "classification" else tf.float32
-    d = tf.data.Dataset.from_generator(gen, output_signature=(tf.TensorSpec((len(cols),), tf.float32),
-                                                              tf.TensorSpec((), label_dtype)))
+    d = tf.data.Dataset.from_generator(
+        gen, output_signature=(tf.TensorSpec((len(cols),), tf.float32), tf.TensorSpec((), label_dtype))
+    )
     if shuffle:
         d = d.shuffle(8192, seed=seed, reshuffle_each_iteration=True)
     if repeat:
@@ -80,7 +81,12 @@ def _dataset(tf, snap, split: str, shard: int, batch: int, shuffle: bool, seed: 
 def _keys(snap, split: str, shard: int) -> list[str]:
     import pyarrow.dataset as ds
 
-    return ds.dataset(snap.shard_path(split, shard), format="parquet").to_table(columns=["_key"]).column("_key").to_pylist()
+    return (
+        ds.dataset(snap.shard_path(split, shard), format="parquet")
+        .to_table(columns=["_key"])
+        .column("_key")
+        .to_pylist()
+    )
 
 
 def weights_digest(model) -> str:
@@ -122,10 +128,16 @@ def train_worker(config: dict) -> dict:
     tf.keras.utils.set_random_seed(int(config.get("seed", 42)))
     batch = int(config.get("batch_size", 256))
     shards = [s for s in range(snap.num_shards) if s % size == rank]
-    steps = max(1, min(sum(snap.counts["train"][s] for s in range(snap.num_shards) if s % size == r)
-                       for r in range(size)) // batch)
-    val_steps = max(1, min(sum(snap.counts["validation"][s] for s in range(snap.num_shards) if s % size == r)
-                           for r in range(size)) // batch)
+    steps = max(
+        1,
+        min(sum(snap.counts["train"][s] for s in range(snap.num_shards) if s % size == r) for r in range(size))
+        // batch,
+    )
+    val_steps = max(
+        1,
+        min(sum(snap.counts["validation"][s] for s in range(snap.num_shards) if s % size == r) for r in range(size))
+        // batch,
+    )
 
     def shard_data(split, shuffle, repeat):
         parts = [_dataset(tf, snap, split, s, batch, shuffle, seed, repeat) for s in shards]
@@ -170,11 +182,15 @@ def train_worker(config: dict) -> dict:
         callbacks.append(avg)
         if int(config.get("warmup_epochs", 1)) > 0 and initial_epoch == 0:
             warm = hvd.callbacks.LearningRateWarmupCallback(
-                initial_lr=lr, warmup_epochs=int(config.get("warmup_epochs", 1)), steps_per_epoch=steps, verbose=0)
+                initial_lr=lr, warmup_epochs=int(config.get("warmup_epochs", 1)), steps_per_epoch=steps, verbose=0
+            )
             warm.backend = tf.keras.backend  # as above
             callbacks.append(warm)
-    callbacks.append(tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(config.get("patience", 3)),
-                                                      restore_best_weights=True))
+    callbacks.append(
+        tf.keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=int(config.get("patience", 3)), restore_best_weights=True
+        )
+    )
     run_id = state.get("run_id")
     mlflow_on = rank == 0 and config.get("tracking_uri")
     if mlflow_on:
@@ -186,11 +202,13 @@ def train_worker(config: dict) -> dict:
         if run_id is None:
             exp = mlflow.get_experiment_by_name(config["experiment"])
             exp_id = exp.experiment_id if exp else mlflow.create_experiment(config["experiment"])
-            run = mlflow.MlflowClient().create_run(exp_id, run_name=config.get("run_name", "dnn"),
-                                                   tags=config.get("tags", {}))
+            run = mlflow.MlflowClient().create_run(
+                exp_id, run_name=config.get("run_name", "dnn"), tags=config.get("tags", {})
+            )
             run_id = run.info.run_id
-            mlflow.MlflowClient().log_batch(run_id, params=[
-                mlflow.entities.Param(k, str(v)) for k, v in sorted(config.get("params", {}).items())])
+            mlflow.MlflowClient().log_batch(
+                run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in sorted(config.get("params", {}).items())]
+            )
     if rank == 0:
         ckpt.mkdir(parents=True, exist_ok=True)
 
@@ -208,24 +226,45 @@ def train_worker(config: dict) -> dict:
             if mlflow_on:
                 import mlflow
 
-                mlflow.MlflowClient().log_batch(run_id, metrics=[
-                    mlflow.entities.Metric(k, float(v), int(time.time() * 1000), epoch) for k, v in (logs or {}).items()])
+                mlflow.MlflowClient().log_batch(
+                    run_id,
+                    metrics=[
+                        mlflow.entities.Metric(k, float(v), int(time.time() * 1000), epoch)
+                        for k, v in (logs or {}).items()
+                    ],
+                )
             if config.get("stop_after_epoch") and epoch + 1 >= int(config["stop_after_epoch"]):
                 os._exit(9)  # test hook: die like a killed job, right after a checkpoint
 
     callbacks.append(RankZeroState())
     epochs = int(config.get("epochs", 10))
     t0 = time.perf_counter()
-    history = model.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                        validation_data=val_ds, validation_steps=val_steps, callbacks=callbacks,
-                        verbose=2 if (rank == 0 and config.get("verbose")) else 0)
+    history = model.fit(
+        train_ds,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps,
+        validation_data=val_ds,
+        validation_steps=val_steps,
+        callbacks=callbacks,
+        verbose=2 if (rank == 0 and config.get("verbose")) else 0,
+    )
     seconds = time.perf_counter() - t0
     epochs_run = len(history.history.get("loss", []))
-    result = {"rank": rank, "size": size, "backend": backend, "shards": shards,
-              "train_keys": sum((_keys(snap, "train", s) for s in shards), []) if config.get("return_keys") else None,
-              "weights": weights_digest(model), "initial_epoch": initial_epoch, "epochs_run": epochs_run,
-              "train_seconds": seconds, "samples_per_second": epochs_run * steps * batch * size / max(seconds, 1e-9),
-              "history": {k: [float(x) for x in v] for k, v in history.history.items()}, "run_id": run_id}
+    result = {
+        "rank": rank,
+        "size": size,
+        "backend": backend,
+        "shards": shards,
+        "train_keys": sum((_keys(snap, "train", s) for s in shards), []) if config.get("return_keys") else None,
+        "weights": weights_digest(model),
+        "initial_epoch": initial_epoch,
+        "epochs_run": epochs_run,
+        "train_seconds": seconds,
+        "samples_per_second": epochs_run * steps * batch * size / max(seconds, 1e-9),
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "run_id": run_id,
+    }
     if rank == 0:
         result |= _finish(tf, model, snap, config, run_id)
     return result
@@ -236,8 +275,11 @@ def _finish(tf, model, snap, config: dict, run_id: str | None) -> dict:
     import numpy as np
     import pyarrow.dataset as ds
 
-    val = ds.dataset(str(Path(snap.path) / "split=validation"), format="parquet").to_table(
-        columns=snap.features + ["label"]).to_pandas()
+    val = (
+        ds.dataset(str(Path(snap.path) / "split=validation"), format="parquet")
+        .to_table(columns=snap.features + ["label"])
+        .to_pandas()
+    )
     x = val[snap.features].to_numpy("float32")
     # a plain copy, outside any strategy: predicting with a MultiWorkerMirrored model is a collective
     # operation the other ranks no longer join, and Horovod's DistributedOptimizer cannot be
@@ -254,8 +296,9 @@ def _finish(tf, model, snap, config: dict, run_id: str | None) -> dict:
         out["validation_macro_f1"] = float(f1_score(y, p, average="macro", labels=list(range(len(snap.classes)))))
         out["validation_accuracy"] = float((p == y).mean())
         majority = np.bincount(y.astype(int), minlength=len(snap.classes)).argmax()
-        out["majority_macro_f1"] = float(f1_score(y, np.full_like(y, majority), average="macro",
-                                                  labels=list(range(len(snap.classes)))))
+        out["majority_macro_f1"] = float(
+            f1_score(y, np.full_like(y, majority), average="macro", labels=list(range(len(snap.classes))))
+        )
     else:
         z = pred[:, 0]
         dz = (z - y) / (1 + y)
@@ -265,22 +308,35 @@ def _finish(tf, model, snap, config: dict, run_id: str | None) -> dict:
         if run_id is not None:
             import mlflow
 
-            mlflow.MlflowClient().log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, int(time.time() * 1000), 0)
-                                                             for k, v in out.items() if isinstance(v, float)])
+            mlflow.MlflowClient().log_batch(
+                run_id,
+                metrics=[
+                    mlflow.entities.Metric(k, v, int(time.time() * 1000), 0)
+                    for k, v in out.items()
+                    if isinstance(v, float)
+                ],
+            )
             mlflow.MlflowClient().set_terminated(run_id)
         return out
     import mlflow
     from mlflow.models import infer_signature
 
     client = mlflow.MlflowClient()
-    client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, int(time.time() * 1000), 0)
-                                      for k, v in out.items() if isinstance(v, float)])
+    client.log_batch(
+        run_id,
+        metrics=[
+            mlflow.entities.Metric(k, v, int(time.time() * 1000), 0) for k, v in out.items() if isinstance(v, float)
+        ],
+    )
     with mlflow.start_run(run_id=run_id):
         # the Keras flavour takes tensor signatures: one float32 matrix, columns in features.json order
-        mlflow.tensorflow.log_model(plain, artifact_path="model", input_example=x[:5],
-                                    signature=infer_signature(x[:5], pred[:5]),
-                                    pip_requirements=[f"tensorflow-cpu=={tf.__version__}", "tf-keras",
-                                                      f"mlflow=={mlflow.__version__}"])
+        mlflow.tensorflow.log_model(
+            plain,
+            artifact_path="model",
+            input_example=x[:5],
+            signature=infer_signature(x[:5], pred[:5]),
+            pip_requirements=[f"tensorflow-cpu=={tf.__version__}", "tf-keras", f"mlflow=={mlflow.__version__}"],
+        )
         mlflow.log_dict({"features": snap.features, "classes": snap.classes}, "features.json")
         if config.get("register_name"):
             from astrolake.ml.tracking import register

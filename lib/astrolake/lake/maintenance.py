@@ -20,8 +20,9 @@ def optimize(lake: Lake, table: str) -> DataFrame:
     return lake.sql("OPTIMIZE {t}", t=table)
 
 
-def vacuum(lake: Lake, table: str, retain_hours: float = MIN_RETENTION_HOURS,
-           min_retention_hours: float = MIN_RETENTION_HOURS) -> DataFrame:
+def vacuum(
+    lake: Lake, table: str, retain_hours: float = MIN_RETENTION_HOURS, min_retention_hours: float = MIN_RETENTION_HOURS
+) -> DataFrame:
     """VACUUM files older than ``retain_hours``; refuses anything below the guard.
 
     The guard (7 days by default) protects the time-travel window: every version younger than
@@ -30,11 +31,15 @@ def vacuum(lake: Lake, table: str, retain_hours: float = MIN_RETENTION_HOURS,
     if retain_hours < min_retention_hours:
         raise RetentionError(
             f"refusing VACUUM of {table} with {retain_hours:g} h retention: the time-travel window "
-            f"is protected for {min_retention_hours:g} h (versions younger than that must stay readable)")
+            f"is protected for {min_retention_hours:g} h (versions younger than that must stay readable)"
+        )
     return lake.sql("VACUUM {t} RETAIN " + f"{float(retain_hours):g} HOURS", t=table)
 
 
 def history(lake: Lake, table: str, limit: int = 20) -> DataFrame:
     """The table's commits, newest first: version, time, operation and its metrics."""
-    return (lake.delta(table).history(limit)
-            .select("version", "timestamp", "operation", "operationParameters", "operationMetrics"))
+    return (
+        lake.delta(table)
+        .history(limit)
+        .select("version", "timestamp", "operation", "operationParameters", "operationMetrics")
+    )

@@ -90,9 +90,11 @@ class Ledger:
 
     def line(self) -> str:
         state = "closes" if self.closes else "DOES NOT CLOSE"
-        return (f"ledger {self.catalog} batch {self.batch_id} ({self.operation}): read {self.read:,} = "
-                f"inserted {self.inserted:,} + updated {self.updated:,} + duplicates {self.duplicates:,} "
-                f"+ quarantined {self.quarantined:,}  [{state}]")
+        return (
+            f"ledger {self.catalog} batch {self.batch_id} ({self.operation}): read {self.read:,} = "
+            f"inserted {self.inserted:,} + updated {self.updated:,} + duplicates {self.duplicates:,} "
+            f"+ quarantined {self.quarantined:,}  [{state}]"
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -124,8 +126,10 @@ def silver_ddl(catalog: Catalog) -> str:
     cols.append("catalog STRING COMMENT 'catalog name (a contract applied to one data release)'")
     cols.append("data_release STRING COMMENT 'survey data release'")
     if c.position:
-        cols.append(f"{HEALPIX_COLUMN} BIGINT COMMENT 'nested HEALPix index at order {HEALPIX_ORDER} "
-                    f"(coarser order k: {HEALPIX_COLUMN} >> 2*(29-k))'")
+        cols.append(
+            f"{HEALPIX_COLUMN} BIGINT COMMENT 'nested HEALPix index at order {HEALPIX_ORDER} "
+            f"(coarser order k: {HEALPIX_COLUMN} >> 2*(29-k))'"
+        )
     if SOURCE_NAME in c.key:
         cols.append(f"{SOURCE_NAME} STRING COMMENT 'landing file name (part of the key)'")
     cols += [
@@ -145,19 +149,37 @@ def ensure_tables(lake: Lake, catalog: Catalog) -> None:
         return
     c = catalog.contract
     lake.create(MANIFEST, MANIFEST_DDL, comment="landing files planned per batch")
-    lake.create(QUARANTINE, QUARANTINE_DDL, cluster_by=["catalog", "_batch_id"],
-                comment="rejected rows, raw, with every rule they broke")
+    lake.create(
+        QUARANTINE,
+        QUARANTINE_DDL,
+        cluster_by=["catalog", "_batch_id"],
+        comment="rejected rows, raw, with every rule they broke",
+    )
     lake.create(LEDGER, LEDGER_DDL, comment="per batch: read = inserted + updated + duplicates + quarantined")
-    props = {"astrolake.catalog": catalog.name, "astrolake.contract": c.name,
-             "astrolake.data_release": catalog.data_release, "astrolake.citation": catalog.citation}
-    lake.create(catalog.bronze_table, BRONZE_DDL, properties=props,
-                comment=f"bronze: raw rows of {catalog.name} with provenance")
-    lake.create(catalog.silver_table, silver_ddl(catalog),
-                cluster_by=[HEALPIX_COLUMN] if c.position else None,
-                properties={**props, "astrolake.key": ",".join(c.key),
-                            "delta.enableChangeDataFeed": "true",  # gold refreshes from the feed
-                            "astrolake.healpix": f"nested, order {HEALPIX_ORDER}" if c.position else "none"},
-                comment=f"silver: {c.title}; {catalog.data_release}")
+    props = {
+        "astrolake.catalog": catalog.name,
+        "astrolake.contract": c.name,
+        "astrolake.data_release": catalog.data_release,
+        "astrolake.citation": catalog.citation,
+    }
+    lake.create(
+        catalog.bronze_table,
+        BRONZE_DDL,
+        properties=props,
+        comment=f"bronze: raw rows of {catalog.name} with provenance",
+    )
+    lake.create(
+        catalog.silver_table,
+        silver_ddl(catalog),
+        cluster_by=[HEALPIX_COLUMN] if c.position else None,
+        properties={
+            **props,
+            "astrolake.key": ",".join(c.key),
+            "delta.enableChangeDataFeed": "true",  # gold refreshes from the feed
+            "astrolake.healpix": f"nested, order {HEALPIX_ORDER}" if c.position else "none",
+        },
+        comment=f"silver: {c.title}; {catalog.data_release}",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,8 +212,9 @@ class CatalogState:
         return max([r["batch_id"] for r in self.planned] + list(self.done), default=0) + 1
 
 
-def plan_batch(lake: Lake, catalog: Catalog, paths: list[str], operation: str,
-               state: CatalogState, quiet: bool = False) -> tuple[int | None, list[dict], IngestResult]:
+def plan_batch(
+    lake: Lake, catalog: Catalog, paths: list[str], operation: str, state: CatalogState, quiet: bool = False
+) -> tuple[int | None, list[dict], IngestResult]:
     """Register the new files of ``paths`` as the next batch; skip content already ingested."""
     result = IngestResult(catalog.name)
     c = catalog.contract
@@ -211,24 +234,41 @@ def plan_batch(lake: Lake, catalog: Catalog, paths: list[str], operation: str,
             note = f"{path} was re-delivered with new content: ingested as a new version (rows update silver by key)"
             result.notices.append(note)
             _say(note, quiet)
-        header = (fits_columns(path, c.hdu) if c.format == "fits" else landing.read_header(path, c))
+        header = fits_columns(path, c.hdu) if c.format == "fits" else landing.read_header(path, c)
         if c.format == "fits":
             missing = [col.source for col in c.required if col.source not in header]
             if missing:
-                raise landing.LandingError(f"{path}: missing required column(s) {', '.join(missing)} "
-                                           f"(contract {c.name})")
+                raise landing.LandingError(
+                    f"{path}: missing required column(s) {', '.join(missing)} (contract {c.name})"
+                )
         seen.add(info.sha256)
-        rows.append(dict(path=path, name=info.name, sha256=info.sha256, size=info.size, header=header,
-                         mtime=info.mtime))
+        rows.append(
+            dict(path=path, name=info.name, sha256=info.sha256, size=info.size, header=header, mtime=info.mtime)
+        )
     if not rows:
         return None, [], result
     rows.sort(key=lambda r: (r["mtime"], r["path"]))
     batch = state.next_batch_id()
     now = _now()
-    plan = [dict(catalog=catalog.name, batch_id=batch, operation=operation, path=r["path"], name=r["name"],
-                 sha256=r["sha256"], size=r["size"], header=r["header"], planned_at=now) for r in rows]
-    lake.append(lake.spark.createDataFrame(plan, schema=_schema(MANIFEST_DDL)), MANIFEST,
-                txn=(f"astrolake.plan.{catalog.name}", batch))
+    plan = [
+        dict(
+            catalog=catalog.name,
+            batch_id=batch,
+            operation=operation,
+            path=r["path"],
+            name=r["name"],
+            sha256=r["sha256"],
+            size=r["size"],
+            header=r["header"],
+            planned_at=now,
+        )
+        for r in rows
+    ]
+    lake.append(
+        lake.spark.createDataFrame(plan, schema=_schema(MANIFEST_DDL)),
+        MANIFEST,
+        txn=(f"astrolake.plan.{catalog.name}", batch),
+    )
     return batch, plan, result
 
 
@@ -242,8 +282,7 @@ def read_raw(spark: SparkSession, catalog: Catalog, plan: list[dict]) -> DataFra
     return read_text(spark, catalog.contract, files, {p["path"]: list(p["header"]) for p in plan})
 
 
-def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int,
-                   extra: list[str] = ()) -> DataFrame:
+def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int, extra: list[str] = ()) -> DataFrame:
     """Typed silver columns plus catalog, release, HEALPix index, row hash and batch ids."""
     c = catalog.contract
     cols = [F.col(f"`{col.name}`") for col in c.columns]
@@ -253,11 +292,13 @@ def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int,
         F.lit(catalog.data_release).alias("data_release"),
         *([healpix_column(*c.position).alias(HEALPIX_COLUMN)] if c.position else []),
         *([F.col(SOURCE_NAME)] if SOURCE_NAME in c.key else []),
-        "_source_file", ROW_NUMBER,
+        "_source_file",
+        ROW_NUMBER,
         F.sha2(F.to_json(F.struct(*cols)), 256).alias("_row_hash"),
         F.lit(batch_id).cast("long").alias("_batch_id"),
         F.lit(batch_id).cast("long").alias("_first_batch_id"),
-        "_ingested_at", *extra,
+        "_ingested_at",
+        *extra,
     )
     return out
 
@@ -278,22 +319,35 @@ def _write_silver(lake: Lake, catalog: Catalog, rows: DataFrame, batch_id: int, 
             lake.append(src, catalog.silver_table, txn=(f"astrolake.silver.{catalog.name}", batch_id))
             return superseded
         existing = silver.select(*key, F.col("_row_hash").alias("_t_hash"), F.col("_batch_id").alias("_t_batch"))
-        unchanged = (src.join(existing, key, "inner")
-                     .where((F.col("_t_hash") == F.col("_row_hash")) & (F.col("_t_batch") != batch_id))
-                     .count())
+        unchanged = (
+            src.join(existing, key, "inner")
+            .where((F.col("_t_hash") == F.col("_row_hash")) & (F.col("_t_batch") != batch_id))
+            .count()
+        )
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
         update = {f"`{col}`": f"s.`{col}`" for col in src.columns if col != "_first_batch_id"}
-        (lake.delta(catalog.silver_table).alias("t").merge(src.alias("s"), cond)
-         .whenMatchedUpdate(condition="t._row_hash <> s._row_hash", set=update)
-         .whenNotMatchedInsertAll()
-         .execute())
+        (
+            lake.delta(catalog.silver_table)
+            .alias("t")
+            .merge(src.alias("s"), cond)
+            .whenMatchedUpdate(condition="t._row_hash <> s._row_hash", set=update)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
         return superseded + unchanged
     finally:
         rows.unpersist()
 
 
-def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] | None,
-                  operation: str, quiet: bool = False, from_bronze: DataFrame | None = None) -> Ledger:
+def process_batch(
+    lake: Lake,
+    catalog: Catalog,
+    batch_id: int,
+    plan: list[dict] | None,
+    operation: str,
+    quiet: bool = False,
+    from_bronze: DataFrame | None = None,
+) -> Ledger:
     """Run bronze (unless ``from_bronze`` is given), validation, quarantine, silver, ledger.
 
     With ``from_bronze`` (re-validation) silver and the catalog's quarantine rows are replaced
@@ -306,9 +360,12 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
         _say(f"{catalog.name} batch {batch_id}: bronze <- {len(plan)} file(s)", quiet)
         sha = F.create_map(*[x for p in plan for x in (F.lit(p["path"]), F.lit(p["sha256"]))])
         raw = read_raw(spark, catalog, plan)
-        bronze = raw.select(*RAW_COLUMNS, F.element_at(sha, F.col("_source_file")).alias("_source_sha256"),
-                            F.lit(ledger.started_at).alias("_ingested_at"),
-                            F.lit(batch_id).cast("long").alias("_batch_id"))
+        bronze = raw.select(
+            *RAW_COLUMNS,
+            F.element_at(sha, F.col("_source_file")).alias("_source_sha256"),
+            F.lit(ledger.started_at).alias("_ingested_at"),
+            F.lit(batch_id).cast("long").alias("_batch_id"),
+        )
         lake.append(bronze, catalog.bronze_table, txn=(f"astrolake.bronze.{catalog.name}", batch_id))
         batch_rows = lake.read(catalog.bronze_table).where(F.col("_batch_id") == batch_id)
     else:
@@ -318,17 +375,36 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
     # Cache the validated batch, narrowed: raw text is kept only for rejected rows.  The cache is
     # also a boundary that keeps the optimizer from inlining the staged validation into filters.
     is_bad = F.size(REASONS) > 0
-    checked = validate(batch_rows, c).select(
-        *[F.col(f"`{col.name}`") for col in c.columns],
-        *([SOURCE_NAME] if SOURCE_NAME in c.key else []), REASONS,
-        F.when(is_bad, F.col("_raw")).alias("_raw"), F.when(is_bad, F.col("_fields")).alias("_fields"),
-        "_source_file", ROW_NUMBER, "_ingested_at", "_batch_id", "_file_index", "_block", "_row_order",
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    checked = (
+        validate(batch_rows, c)
+        .select(
+            *[F.col(f"`{col.name}`") for col in c.columns],
+            *([SOURCE_NAME] if SOURCE_NAME in c.key else []),
+            REASONS,
+            F.when(is_bad, F.col("_raw")).alias("_raw"),
+            F.when(is_bad, F.col("_fields")).alias("_fields"),
+            "_source_file",
+            ROW_NUMBER,
+            "_ingested_at",
+            "_batch_id",
+            "_file_index",
+            "_block",
+            "_row_order",
+        )
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     try:
         bad = checked.where(F.size(REASONS) > 0).select(
-            F.lit(catalog.name).alias("catalog"), F.lit(batch_id).cast("long").alias("_batch_id"),
-            key_text(c).alias("_key"), F.col(REASONS).alias("_reasons"), "_raw", "_fields",
-            "_source_file", ROW_NUMBER, F.lit(_now()).alias("_quarantined_at"))
+            F.lit(catalog.name).alias("catalog"),
+            F.lit(batch_id).cast("long").alias("_batch_id"),
+            key_text(c).alias("_key"),
+            F.col(REASONS).alias("_reasons"),
+            "_raw",
+            "_fields",
+            "_source_file",
+            ROW_NUMBER,
+            F.lit(_now()).alias("_quarantined_at"),
+        )
         if rebuild:
             lake.replace(bad, QUARANTINE, f"catalog = {sql_string(catalog.name)}")
         else:
@@ -337,30 +413,42 @@ def process_batch(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict] 
     finally:
         checked.unpersist()
 
-    ledger.quarantined = lake.read(QUARANTINE).where(
-        (F.col("catalog") == catalog.name) & (F.col("_batch_id") == batch_id)).count()
-    counts = lake.read(catalog.silver_table).where(F.col("_batch_id") == batch_id).agg(
-        F.count_if(F.col("_first_batch_id") == batch_id).alias("ins"),
-        F.count_if(F.col("_first_batch_id") != batch_id).alias("upd")).first()
+    ledger.quarantined = (
+        lake.read(QUARANTINE).where((F.col("catalog") == catalog.name) & (F.col("_batch_id") == batch_id)).count()
+    )
+    counts = (
+        lake.read(catalog.silver_table)
+        .where(F.col("_batch_id") == batch_id)
+        .agg(
+            F.count_if(F.col("_first_batch_id") == batch_id).alias("ins"),
+            F.count_if(F.col("_first_batch_id") != batch_id).alias("upd"),
+        )
+        .first()
+    )
     ledger.inserted, ledger.updated = int(counts["ins"] or 0), int(counts["upd"] or 0)
     ledger.closes = ledger.read == ledger.inserted + ledger.updated + ledger.duplicates + ledger.quarantined
     ledger.silver_version = lake.version(catalog.silver_table)
     ledger.finished_at = _now()
-    lake.append(spark.createDataFrame([ledger.as_dict()], schema=_schema(LEDGER_DDL)), LEDGER,
-                txn=(f"astrolake.ledger.{catalog.name}.{operation}", batch_id))
+    lake.append(
+        spark.createDataFrame([ledger.as_dict()], schema=_schema(LEDGER_DDL)),
+        LEDGER,
+        txn=(f"astrolake.ledger.{catalog.name}.{operation}", batch_id),
+    )
     _say(ledger.line(), quiet)
     if not ledger.closes:
         raise LedgerError(ledger.line())
     return ledger
 
 
-def _write_valid_rows(lake: Lake, catalog: Catalog, checked: DataFrame, batch_id: int,
-                              rebuild: bool, ledger: Ledger, quiet: bool) -> None:
+def _write_valid_rows(
+    lake: Lake, catalog: Catalog, checked: DataFrame, batch_id: int, rebuild: bool, ledger: Ledger, quiet: bool
+) -> None:
     """Rank the valid rows of the cached batch, write silver, and fill in duplicates and read."""
     c = catalog.contract
     valid = checked.where(F.size(REASONS) == 0).drop(REASONS, "_raw", "_fields")
     order = Window.partitionBy(*c.key).orderBy(
-        F.col("_batch_id").desc(), F.col("_file_index").desc(), F.col("_block").desc(), F.col("_row_order").desc())
+        F.col("_batch_id").desc(), F.col("_file_index").desc(), F.col("_block").desc(), F.col("_row_order").desc()
+    )
     ranked = valid.withColumn("_rank", F.row_number().over(order))
     rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
     _say(f"{catalog.name} batch {batch_id}: writing silver", quiet)
@@ -386,8 +474,9 @@ def _resume(lake: Lake, catalog: Catalog, result: IngestResult, quiet: bool) -> 
     return state
 
 
-def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str = "ingest",
-           quiet: bool = False) -> IngestResult:
+def ingest(
+    lake: Lake, catalog_name: str, paths: list[str] | str, operation: str = "ingest", quiet: bool = False
+) -> IngestResult:
     """Ingest landing files into the catalog's bronze and silver tables (see module docstring).
 
     Returns the ledgers of the batches run; content already ingested is skipped, so running the
@@ -438,10 +527,24 @@ def revalidate(lake: Lake, catalog_name: str, quiet: bool = False) -> Ledger:
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
     batch = _resume(lake, catalog, result, quiet).next_batch_id()
-    plan = [dict(catalog=catalog.name, batch_id=batch, operation="revalidate", path=None, name=None,
-                 sha256=None, size=None, header=None, planned_at=_now())]
-    lake.append(lake.spark.createDataFrame(plan, schema=_schema(MANIFEST_DDL)), MANIFEST,
-                txn=(f"astrolake.plan.{catalog.name}", batch))
+    plan = [
+        dict(
+            catalog=catalog.name,
+            batch_id=batch,
+            operation="revalidate",
+            path=None,
+            name=None,
+            sha256=None,
+            size=None,
+            header=None,
+            planned_at=_now(),
+        )
+    ]
+    lake.append(
+        lake.spark.createDataFrame(plan, schema=_schema(MANIFEST_DDL)),
+        MANIFEST,
+        txn=(f"astrolake.plan.{catalog.name}", batch),
+    )
     return _rebuild(lake, catalog, batch, quiet)
 
 
@@ -455,8 +558,11 @@ def _rebuild(lake: Lake, catalog: Catalog, batch: int, quiet: bool) -> Ledger:
 
 def last_quarantine_rate(lake: Lake, catalog_name: str) -> tuple[int | None, float, int, int]:
     """(batch id, quarantined / read, quarantined, read) of the catalog's newest batch."""
-    rows = (lake.read(LEDGER).where(F.col("catalog") == catalog_name)
-            .orderBy(F.desc("batch_id")).limit(1).collect()) if lake.exists(LEDGER) else []
+    rows = (
+        (lake.read(LEDGER).where(F.col("catalog") == catalog_name).orderBy(F.desc("batch_id")).limit(1).collect())
+        if lake.exists(LEDGER)
+        else []
+    )
     if not rows:
         return None, 0.0, 0, 0
     r = rows[0]

@@ -83,8 +83,14 @@ class Lake:
             writer = writer.option("overwriteSchema", "true")
         self._save(writer, name)
 
-    def create(self, name: str, ddl_columns: str, cluster_by: list[str] | None = None,
-               properties: dict[str, str] | None = None, comment: str | None = None) -> None:
+    def create(
+        self,
+        name: str,
+        ddl_columns: str,
+        cluster_by: list[str] | None = None,
+        properties: dict[str, str] | None = None,
+        comment: str | None = None,
+    ) -> None:
         """``CREATE TABLE IF NOT EXISTS`` with column comments, liquid clustering and properties."""
         sql = f"CREATE TABLE IF NOT EXISTS {self.sql_ident(name)} ({ddl_columns}) USING DELTA"
         if cluster_by:
@@ -92,8 +98,11 @@ class Lake:
         if comment:
             sql += " COMMENT " + sql_string(comment)
         if properties:
-            sql += " TBLPROPERTIES (" + ", ".join(
-                f"{sql_string(k)} = {sql_string(v)}" for k, v in properties.items()) + ")"
+            sql += (
+                " TBLPROPERTIES ("
+                + ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in properties.items())
+                + ")"
+            )
         self.spark.sql(sql)
 
     def sql(self, statement: str, **names: str) -> DataFrame:

@@ -59,13 +59,14 @@ def validate(raw: DataFrame, contract: Contract) -> DataFrame:
     cleaned = []
     for c in cols:
         t, p = text[c.name], parsed[c.name]
-        sentinel = p.isin(*c.sentinels) if c.sentinels and c.type in ("double", "float", "int", "long") \
-            else F.lit(False)
+        sentinel = (
+            p.isin(*c.sentinels) if c.sentinels and c.type in ("double", "float", "int", "long") else F.lit(False)
+        )
         nan = F.isnan(p) if c.type in ("double", "float") else F.lit(False)
-        cleaned.append(F.when(p.isNotNull() & ~F.coalesce(sentinel | nan, F.lit(False)), p)
-                       .alias(f"__v_{c.name}"))
-        reasons.append(F.when(t.isNotNull() & p.isNull(),
-                              F.format_string(f"{c.name}: '%s' is not a valid {c.type}", t)))
+        cleaned.append(F.when(p.isNotNull() & ~F.coalesce(sentinel | nan, F.lit(False)), p).alias(f"__v_{c.name}"))
+        reasons.append(
+            F.when(t.isNotNull() & p.isNull(), F.format_string(f"{c.name}: '%s' is not a valid {c.type}", t))
+        )
         if c.required:
             reasons.append(F.when(t.isNull(), F.lit(f"{c.name}: required value missing")))
             reasons.append(F.when(sentinel, F.format_string(f"{c.name}: required value missing (sentinel %s)", t)))
@@ -74,15 +75,25 @@ def validate(raw: DataFrame, contract: Contract) -> DataFrame:
     for c in cols:
         v = value[c.name]
         if c.range is not None:
-            reasons.append(F.when(v.isNotNull() & ~_interval_check(v, c),
-                                  F.format_string(f"{c.name}: %s outside {c.range}", v.cast("string"))))
+            reasons.append(
+                F.when(
+                    v.isNotNull() & ~_interval_check(v, c),
+                    F.format_string(f"{c.name}: %s outside {c.range}", v.cast("string")),
+                )
+            )
         if c.values:
-            reasons.append(F.when(v.isNotNull() & ~v.isin(*c.values),
-                                  F.format_string(f"{c.name}: '%s' not one of {', '.join(c.values)}", v)))
-    reason_array = F.when(F.col("_parse_error").isNotNull(), F.array(F.col("_parse_error"))) \
-        .otherwise(F.array_compact(F.array(*reasons)))
-    out = staged.select(*raw.columns, *[value[c.name].cast(c.type).alias(c.name) for c in cols],
-                        reason_array.alias(REASONS))
+            reasons.append(
+                F.when(
+                    v.isNotNull() & ~v.isin(*c.values),
+                    F.format_string(f"{c.name}: '%s' not one of {', '.join(c.values)}", v),
+                )
+            )
+    reason_array = F.when(F.col("_parse_error").isNotNull(), F.array(F.col("_parse_error"))).otherwise(
+        F.array_compact(F.array(*reasons))
+    )
+    out = staged.select(
+        *raw.columns, *[value[c.name].cast(c.type).alias(c.name) for c in cols], reason_array.alias(REASONS)
+    )
     if SOURCE_NAME in contract.key:
         out = out.withColumn(SOURCE_NAME, F.element_at(F.split("_source_file", "/"), -1))
     return out
@@ -95,6 +106,5 @@ def key_text(contract: Contract) -> SparkColumn:
         if k in (ROW_NUMBER, SOURCE_NAME):
             parts.append(F.col(k).cast("string"))
         else:
-            parts.append(F.coalesce(F.col(k).cast("string"),
-                                    F.col("_fields").getItem(contract.column(k).source)))
+            parts.append(F.coalesce(F.col(k).cast("string"), F.col("_fields").getItem(contract.column(k).source)))
     return F.concat_ws("|", *parts)

@@ -67,13 +67,18 @@ def _resolve_bins(df: DataFrame, specs: dict, names: dict) -> dict[str, np.ndarr
             continue
         edges = np.asarray(spec, dtype=float)
         if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
-            raise ValueError(f"bin edges for {names[col]!r} must be an increasing sequence of two or more numbers, "
-                             f"got {spec!r}")
+            raise ValueError(
+                f"bin edges for {names[col]!r} must be an increasing sequence of two or more numbers, got {spec!r}"
+            )
         out[col] = edges
     if counted:
+
         def quantiles(c, nb):
-            return F.percentile_approx(c, [float(q) for q in np.linspace(0, 1, nb + 1)[1:-1]], 10_000) if nb > 1 \
+            return (
+                F.percentile_approx(c, [float(q) for q in np.linspace(0, 1, nb + 1)[1:-1]], 10_000)
+                if nb > 1
                 else F.lit(None)
+            )
 
         row = df.agg(*[x for c, nb in counted.items() for x in (F.min(c), F.max(c), quantiles(c, nb))]).first()
         for i, c in enumerate(counted):
@@ -137,8 +142,12 @@ class ClassificationMetrics:
 
     def to_dict(self) -> dict[str, float]:
         """Scalar metrics with stable names (``macro_f1``, ``f1_GALAXY``, ``roc_auc_QSO``, ...)."""
-        out = {"n": float(self.n), "accuracy": self.accuracy, "macro_roc_auc": self.macro_roc_auc,
-               "macro_pr_auc": self.macro_pr_auc}
+        out = {
+            "n": float(self.n),
+            "accuracy": self.accuracy,
+            "macro_roc_auc": self.macro_roc_auc,
+            "macro_pr_auc": self.macro_pr_auc,
+        }
         out |= {f"macro_{k}": v for k, v in self.macro.items()}
         out |= {f"weighted_{k}": v for k, v in self.weighted.items()}
         for c, row in self.per_class.iterrows():
@@ -148,12 +157,13 @@ class ClassificationMetrics:
 
 
 def _check_indexes(counts: pd.DataFrame, col: str, what: str, user_col: str, k: int, classes) -> None:
-    bad = [v for v in counts[col].unique()
-           if v is None or not np.isfinite(v) or v != int(v) or not 0 <= v < k]
+    bad = [v for v in counts[col].unique() if v is None or not np.isfinite(v) or v != int(v) or not 0 <= v < k]
     if bad:
         shown = ", ".join("null" if v is None or v != v else repr(float(v)) for v in bad[:5])
-        raise ValueError(f"{what} index {shown} in column {user_col!r} is outside 0..{k - 1} "
-                         f"(classes {', '.join(map(str, classes))})")
+        raise ValueError(
+            f"{what} index {shown} in column {user_col!r} is outside 0..{k - 1} "
+            f"(classes {', '.join(map(str, classes))})"
+        )
 
 
 def _curves(h: pd.DataFrame, P: int, N: int, n_thresholds: int):
@@ -187,10 +197,19 @@ def _binned_classes(g: pd.DataFrame, edges, k: int, classes) -> pd.DataFrame:
     return out
 
 
-def classification_metrics(pred: DataFrame, classes, label_col: str = "label", prediction_col: str = "prediction",
-                           probability_col: str = "probability", mag_col: str | None = None,
-                           z_col: str | None = None, mag_bins=None, z_bins=None, n_thresholds: int = 1000,
-                           calibration_bins: int = 10) -> ClassificationMetrics:
+def classification_metrics(
+    pred: DataFrame,
+    classes,
+    label_col: str = "label",
+    prediction_col: str = "prediction",
+    probability_col: str = "probability",
+    mag_col: str | None = None,
+    z_col: str | None = None,
+    mag_bins=None,
+    z_bins=None,
+    n_thresholds: int = 1000,
+    calibration_bins: int = 10,
+) -> ClassificationMetrics:
     """Classification metrics of an MLlib prediction frame.
 
     Parameters
@@ -220,19 +239,28 @@ def classification_metrics(pred: DataFrame, classes, label_col: str = "label", p
         raise ValueError(f"need at least two classes, got {classes!r}")
     prob = _as_array(pred, probability_col)
     binned_by = {a: (c, s) for a, c, s in (("mag", mag_col, mag_bins), ("z", z_col, z_bins)) if c}
-    df = pred.select(F.col(label_col).cast("double").alias("label"), F.col(prediction_col).cast("double").alias("pred"),
-                     prob.alias("prob"), *[F.col(c).cast("double").alias(a) for a, (c, _) in binned_by.items()])
+    df = pred.select(
+        F.col(label_col).cast("double").alias("label"),
+        F.col(prediction_col).cast("double").alias("pred"),
+        prob.alias("prob"),
+        *[F.col(c).cast("double").alias(a) for a, (c, _) in binned_by.items()],
+    )
 
     # pass 1: confusion counts (and probability vector lengths)
-    counts = df.groupBy("label", "pred").agg(F.count("*").alias("count"), F.min(F.size("prob")).alias("lo"),
-                                             F.max(F.size("prob")).alias("hi")).toPandas()
+    counts = (
+        df.groupBy("label", "pred")
+        .agg(F.count("*").alias("count"), F.min(F.size("prob")).alias("lo"), F.max(F.size("prob")).alias("hi"))
+        .toPandas()
+    )
     if counts.empty:
         raise ValueError("cannot evaluate an empty prediction frame (no rows)")
     _check_indexes(counts, "label", "label", label_col, k, classes)
     _check_indexes(counts, "pred", "prediction", prediction_col, k, classes)
     if counts["lo"].min() != k or counts["hi"].max() != k:
-        raise ValueError(f"{probability_col!r} must hold {k} probabilities per row (one per class), "
-                         f"found lengths {int(counts['lo'].min())}..{int(counts['hi'].max())}")
+        raise ValueError(
+            f"{probability_col!r} must hold {k} probabilities per row (one per class), "
+            f"found lengths {int(counts['lo'].min())}..{int(counts['hi'].max())}"
+        )
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (counts["label"].astype(int), counts["pred"].astype(int)), counts["count"].astype(np.int64))
     n = int(confusion.sum())
@@ -240,8 +268,10 @@ def classification_metrics(pred: DataFrame, classes, label_col: str = "label", p
     precision, recall = _div(tp, n_pred, 0.0), _div(tp, support, 0.0)
     fpr = _div(n_pred - tp, n - support, 0.0)
     f1 = _div(2 * precision * recall, precision + recall, 0.0)
-    per_class = pd.DataFrame({"precision": precision, "recall": recall, "fpr": fpr, "f1": f1, "support": support},
-                             index=pd.Index(classes, name="class"))
+    per_class = pd.DataFrame(
+        {"precision": precision, "recall": recall, "fpr": fpr, "f1": f1, "support": support},
+        index=pd.Index(classes, name="class"),
+    )
     w = support / n
     macro = {m: float(per_class[m].mean()) for m in ("precision", "recall", "f1", "fpr")}
     weighted = {m: float(np.sum(per_class[m] * w)) for m in ("precision", "recall", "f1")}
@@ -250,12 +280,16 @@ def classification_metrics(pred: DataFrame, classes, label_col: str = "label", p
     def binned(c, nb):
         return F.greatest(F.lit(0), F.least(F.floor(c * nb), F.lit(nb - 1))).cast("int")
 
-    hist = (df.select("label", F.posexplode("prob").alias("c", "p"))
-            .groupBy("c", binned(F.col("p"), n_thresholds).alias("b"),
-                     binned(F.col("p"), calibration_bins).alias("cb"))
-            .agg(F.sum((F.col("label") == F.col("c")).cast("long")).alias("pos"), F.count("*").alias("n"),
-                 F.sum("p").alias("sp"))
-            .toPandas())
+    hist = (
+        df.select("label", F.posexplode("prob").alias("c", "p"))
+        .groupBy("c", binned(F.col("p"), n_thresholds).alias("b"), binned(F.col("p"), calibration_bins).alias("cb"))
+        .agg(
+            F.sum((F.col("label") == F.col("c")).cast("long")).alias("pos"),
+            F.count("*").alias("n"),
+            F.sum("p").alias("sp"),
+        )
+        .toPandas()
+    )
     roc, pr, roc_auc, pr_auc, calib = {}, {}, {}, {}, []
     cal_edges = np.linspace(0, 1, calibration_bins + 1)
     for i, c in enumerate(classes):
@@ -263,27 +297,56 @@ def classification_metrics(pred: DataFrame, classes, label_col: str = "label", p
         fine = hc.groupby("b", as_index=False)[["pos", "n"]].sum()
         roc[c], pr[c], roc_auc[c], pr_auc[c] = _curves(fine, int(support[i]), n - int(support[i]), n_thresholds)
         cal = hc.groupby("cb")[["pos", "n", "sp"]].sum().reindex(range(calibration_bins), fill_value=0)
-        calib.append(pd.DataFrame({"class": c, "bin": range(calibration_bins), "bin_lo": cal_edges[:-1],
-                                   "bin_hi": cal_edges[1:], "mean_predicted": _div(cal["sp"], cal["n"]),
-                                   "observed_fraction": _div(cal["pos"], cal["n"]),
-                                   "count": cal["n"].astype(int).to_numpy()}))
+        calib.append(
+            pd.DataFrame(
+                {
+                    "class": c,
+                    "bin": range(calibration_bins),
+                    "bin_lo": cal_edges[:-1],
+                    "bin_hi": cal_edges[1:],
+                    "mean_predicted": _div(cal["sp"], cal["n"]),
+                    "observed_fraction": _div(cal["pos"], cal["n"]),
+                    "count": cal["n"].astype(int).to_numpy(),
+                }
+            )
+        )
 
     # pass 3 (after a quantile pass for default bins): purity / completeness in magnitude and redshift bins
     tables = {}
     if binned_by:
         edges = _resolve_bins(df, {a: s for a, (_, s) in binned_by.items()}, {a: c for a, (c, _) in binned_by.items()})
-        keyed = F.explode(F.array(*[F.struct(F.lit(a).alias("axis"), _bin_index(F.col(a), e).alias("bin"))
-                                    for a, e in edges.items()]))
-        g = (df.select("label", "pred", keyed.alias("k")).where(F.col("k.bin").isNotNull())
-             .groupBy(F.col("k.axis").alias("axis"), F.col("k.bin").alias("bin"), "label", "pred").count().toPandas())
+        keyed = F.explode(
+            F.array(*[F.struct(F.lit(a).alias("axis"), _bin_index(F.col(a), e).alias("bin")) for a, e in edges.items()])
+        )
+        g = (
+            df.select("label", "pred", keyed.alias("k"))
+            .where(F.col("k.bin").isNotNull())
+            .groupBy(F.col("k.axis").alias("axis"), F.col("k.bin").alias("bin"), "label", "pred")
+            .count()
+            .toPandas()
+        )
         tables = {a: _binned_classes(g[g["axis"] == a], e, k, classes) for a, e in edges.items()}
 
     return ClassificationMetrics(
-        classes=classes, n=n, confusion=confusion,
-        confusion_normalised=_div(confusion, support[:, None], 0.0), per_class=per_class, macro=macro,
-        weighted=weighted, accuracy=float(tp.sum() / n), roc=roc, pr=pr, roc_auc=roc_auc, pr_auc=pr_auc,
-        macro_roc_auc=float(np.nanmean(list(roc_auc.values()))), calibration=pd.concat(calib, ignore_index=True),
-        by_magnitude=tables.get("mag"), by_redshift=tables.get("z"), mag_col=mag_col, z_col=z_col)
+        classes=classes,
+        n=n,
+        confusion=confusion,
+        confusion_normalised=_div(confusion, support[:, None], 0.0),
+        per_class=per_class,
+        macro=macro,
+        weighted=weighted,
+        accuracy=float(tp.sum() / n),
+        roc=roc,
+        pr=pr,
+        roc_auc=roc_auc,
+        pr_auc=pr_auc,
+        macro_roc_auc=float(np.nanmean(list(roc_auc.values()))),
+        calibration=pd.concat(calib, ignore_index=True),
+        by_magnitude=tables.get("mag"),
+        by_redshift=tables.get("z"),
+        mag_col=mag_col,
+        z_col=z_col,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,9 +387,16 @@ class RegressionMetrics:
 _STATS = ["n", "bias", "sigma_nmad", "outlier_fraction", "rmse", "mae", "coverage_1sigma", "coverage_2sigma"]
 
 
-def regression_metrics(pred: DataFrame, label_col: str = "redshift", prediction_col: str = "z_phot",
-                       error_col: str | None = None, mag_col: str | None = None, mag_bins=None,
-                       outlier_threshold: float = 0.15, density_bins: int = 100) -> RegressionMetrics:
+def regression_metrics(
+    pred: DataFrame,
+    label_col: str = "redshift",
+    prediction_col: str = "z_phot",
+    error_col: str | None = None,
+    mag_col: str | None = None,
+    mag_bins=None,
+    outlier_threshold: float = 0.15,
+    density_bins: int = 100,
+) -> RegressionMetrics:
     """Photo-z metrics (exact medians, ``percentile`` in Spark), overall and per magnitude bin.
 
     Rows with a null z_spec or z_phot are ignored.  ``mag_bins``: edges, or a number of
@@ -343,23 +413,33 @@ def regression_metrics(pred: DataFrame, label_col: str = "redshift", prediction_
         cols["err"] = F.col(error_col).cast("double")
     if mag_col:
         cols["mag"] = F.col(mag_col).cast("double")
-    df = (pred.select(*[c.alias(a) for a, c in cols.items()]).where(z.isNotNull() & zp.isNotNull())
-          .withColumns({"d": F.col("zp") - F.col("z")}).withColumn("dz", F.col("d") / (1 + F.col("z"))))
+    df = (
+        pred.select(*[c.alias(a) for a, c in cols.items()])
+        .where(z.isNotNull() & zp.isNotNull())
+        .withColumns({"d": F.col("zp") - F.col("z")})
+        .withColumn("dz", F.col("d") / (1 + F.col("z")))
+    )
     edges = _resolve_bins(df, {"mag": mag_bins}, {"mag": mag_col})["mag"] if mag_col else None
     # key -1: all rows; key i >= 0: magnitude bin i (every row is counted in both)
     keys = [F.lit(-1)] + ([_bin_index(F.col("mag"), edges)] if edges is not None else [])
     df = df.withColumn("key", F.explode(F.array(*keys))).where(F.col("key").isNotNull())
 
-    aggs = [F.count("*").alias("n"), F.avg("dz").alias("bias"), F.percentile("dz", 0.5).alias("median"),
-            F.avg((F.abs("dz") > outlier_threshold).cast("double")).alias("outlier_fraction"),
-            F.sqrt(F.avg(F.col("d") * F.col("d"))).alias("rmse"), F.avg(F.abs("d")).alias("mae"),
-            F.max(F.greatest("z", "zp")).alias("z_max")]
+    aggs = [
+        F.count("*").alias("n"),
+        F.avg("dz").alias("bias"),
+        F.percentile("dz", 0.5).alias("median"),
+        F.avg((F.abs("dz") > outlier_threshold).cast("double")).alias("outlier_fraction"),
+        F.sqrt(F.avg(F.col("d") * F.col("d"))).alias("rmse"),
+        F.avg(F.abs("d")).alias("mae"),
+        F.max(F.greatest("z", "zp")).alias("z_max"),
+    ]
     if error_col:
         aggs += [F.avg((F.abs("d") <= m * F.col("err")).cast("double")).alias(f"coverage_{m}sigma") for m in (1, 2)]
     stats = df.groupBy("key").agg(*aggs).toPandas().set_index("key")
     if -1 not in stats.index:
-        raise ValueError(f"cannot evaluate an empty prediction frame "
-                         f"(no rows with both {label_col!r} and {prediction_col!r})")
+        raise ValueError(
+            f"cannot evaluate an empty prediction frame (no rows with both {label_col!r} and {prediction_col!r})"
+        )
     # second pass: median absolute deviation around each group's median (medians passed as literals)
     medians = F.create_map(*[F.lit(x) for key, m in stats["median"].items() for x in (int(key), float(m))])
     abs_dev = F.abs(F.col("dz") - F.element_at(medians, F.col("key")))
@@ -372,18 +452,39 @@ def regression_metrics(pred: DataFrame, label_col: str = "redshift", prediction_
     if edges is not None:
         by_mag = _bins_frame(edges).join(stats.drop(index=-1)[[c for c in _STATS if c in stats]], how="left")
         by_mag["n"] = by_mag["n"].fillna(0).astype(int)
-    density = photoz_density(pred.where(z.isNotNull() & zp.isNotNull()), label_col, prediction_col,
-                             bins=density_bins, z_max=float(total["z_max"]))
+    density = photoz_density(
+        pred.where(z.isNotNull() & zp.isNotNull()),
+        label_col,
+        prediction_col,
+        bins=density_bins,
+        z_max=float(total["z_max"]),
+    )
     return RegressionMetrics(
-        n=int(total["n"]), bias=float(total["bias"]), sigma_nmad=float(total["sigma_nmad"]),
-        outlier_fraction=float(total["outlier_fraction"]), rmse=float(total["rmse"]), mae=float(total["mae"]),
+        n=int(total["n"]),
+        bias=float(total["bias"]),
+        sigma_nmad=float(total["sigma_nmad"]),
+        outlier_fraction=float(total["outlier_fraction"]),
+        rmse=float(total["rmse"]),
+        mae=float(total["mae"]),
         coverage_1sigma=float(total["coverage_1sigma"]) if error_col else None,
-        coverage_2sigma=float(total["coverage_2sigma"]) if error_col else None, outlier_threshold=outlier_threshold,
-        by_magnitude=by_mag, density=density, label_col=label_col, prediction_col=prediction_col, mag_col=mag_col)
+        coverage_2sigma=float(total["coverage_2sigma"]) if error_col else None,
+        outlier_threshold=outlier_threshold,
+        by_magnitude=by_mag,
+        density=density,
+        label_col=label_col,
+        prediction_col=prediction_col,
+        mag_col=mag_col,
+    )
 
 
-def photoz_density(pred: DataFrame, label_col: str = "redshift", prediction_col: str = "z_phot", bins: int = 100,
-                   z_max: float | None = None, z_min: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def photoz_density(
+    pred: DataFrame,
+    label_col: str = "redshift",
+    prediction_col: str = "z_phot",
+    bins: int = 100,
+    z_max: float | None = None,
+    z_min: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """2-D histogram of z_spec (first axis) vs z_phot (second axis), counted in Spark.
 
     Both axes share ``edges`` = ``bins`` equal bins over [z_min, z_max] (``z_max`` defaults to the
@@ -401,8 +502,13 @@ def photoz_density(pred: DataFrame, label_col: str = "redshift", prediction_col:
     def index(c):
         return F.when(c.between(z_min, z_max), F.least(F.floor((c - z_min) / width), F.lit(bins - 1)).cast("int"))
 
-    g = (pred.select(index(z).alias("i"), index(zp).alias("j")).where("i IS NOT NULL AND j IS NOT NULL")
-         .groupBy("i", "j").count().toPandas())
+    g = (
+        pred.select(index(z).alias("i"), index(zp).alias("j"))
+        .where("i IS NOT NULL AND j IS NOT NULL")
+        .groupBy("i", "j")
+        .count()
+        .toPandas()
+    )
     counts = np.zeros((bins, bins), dtype=np.int64)
     np.add.at(counts, (g["i"].astype(int), g["j"].astype(int)), g["count"].astype(np.int64))
     return counts, np.linspace(z_min, z_max, bins + 1)
@@ -424,6 +530,10 @@ def clustering_metrics(pred: DataFrame, features_col: str = "features", predicti
         raise ValueError("cannot evaluate an empty prediction frame (no rows)")
     silhouette = np.nan
     if len(sizes) > 1:
-        silhouette = ClusteringEvaluator(featuresCol=features_col, predictionCol=prediction_col,
-                                         metricName="silhouette", distanceMeasure="squaredEuclidean").evaluate(pred)
+        silhouette = ClusteringEvaluator(
+            featuresCol=features_col,
+            predictionCol=prediction_col,
+            metricName="silhouette",
+            distanceMeasure="squaredEuclidean",
+        ).evaluate(pred)
     return {"silhouette": float(silhouette), "n": sum(sizes.values()), "n_clusters": len(sizes), "sizes": sizes}

@@ -97,10 +97,15 @@ def feature_columns(columns, feature_set: str = "photometry", include: list[str]
         return allowed
     outside = [c for c in include if c not in allowed]
     if outside:
-        why = ("position, dates, plate/fiber/run identifiers, ids and redshift are not photometric"
-               if feature_set == "photometry" else "only photometry and redshift are features")
-        raise FeatureError(f"column(s) {', '.join(outside)} not in the {feature_set!r} feature set ({why}); "
-                           f"allowed: {', '.join(allowed)}")
+        why = (
+            "position, dates, plate/fiber/run identifiers, ids and redshift are not photometric"
+            if feature_set == "photometry"
+            else "only photometry and redshift are features"
+        )
+        raise FeatureError(
+            f"column(s) {', '.join(outside)} not in the {feature_set!r} feature set ({why}); "
+            f"allowed: {', '.join(allowed)}"
+        )
     return list(include)
 
 
@@ -118,10 +123,12 @@ def split_column(catalog: Catalog) -> F.Column:
     bucket = F.pmod(F.xxhash64(F.col("_key")), F.lit(100))
     if catalog.test_files and SOURCE_NAME in catalog.contract.key:
         pattern = fnmatch.translate(catalog.test_files)
-        return (F.when(F.col(SOURCE_NAME).rlike(pattern), "test")
-                .when(bucket < CARVED_VALIDATION_PCT, "validation").otherwise("train"))
-    return (F.when(bucket < TRAIN_PCT, "train")
-            .when(bucket < TRAIN_PCT + VALIDATION_PCT, "validation").otherwise("test"))
+        return (
+            F.when(F.col(SOURCE_NAME).rlike(pattern), "test")
+            .when(bucket < CARVED_VALIDATION_PCT, "validation")
+            .otherwise("train")
+        )
+    return F.when(bucket < TRAIN_PCT, "train").when(bucket < TRAIN_PCT + VALIDATION_PCT, "validation").otherwise("test")
 
 
 def gold_rows(silver: DataFrame, catalog: Catalog) -> DataFrame:
@@ -145,10 +152,12 @@ def gold_rows(silver: DataFrame, catalog: Catalog) -> DataFrame:
 
 
 def _gold_ddl_props(catalog: Catalog) -> dict[str, str]:
-    return {"astrolake.catalog": catalog.name, "astrolake.key": "_key",
-            "astrolake.split": f"xxhash64(_key) % 100: <{TRAIN_PCT} train, <{TRAIN_PCT + VALIDATION_PCT} "
-                               "validation, else test" + (f"; files {catalog.test_files} are test"
-                                                          if catalog.test_files else "")}
+    return {
+        "astrolake.catalog": catalog.name,
+        "astrolake.key": "_key",
+        "astrolake.split": f"xxhash64(_key) % 100: <{TRAIN_PCT} train, <{TRAIN_PCT + VALIDATION_PCT} "
+        "validation, else test" + (f"; files {catalog.test_files} are test" if catalog.test_files else ""),
+    }
 
 
 @dataclass
@@ -161,8 +170,10 @@ class GoldResult:
     rows: int
 
     def line(self) -> str:
-        return (f"{self.table}: {self.mode} from silver v{self.silver_version}: "
-                f"{self.upserted} upserted, {self.deleted} deleted, {self.rows} rows")
+        return (
+            f"{self.table}: {self.mode} from silver v{self.silver_version}: "
+            f"{self.upserted} upserted, {self.deleted} deleted, {self.rows} rows"
+        )
 
 
 def _silver_version_seen(lake: Lake, gold: str) -> int | None:
@@ -196,8 +207,10 @@ def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False, quiet: bool
     catalog = get_catalog(catalog_name)
     silver, gold = catalog.silver_table, catalog.gold_table
     if not lake.exists(silver):
-        raise FileNotFoundError(f"no silver table for {catalog_name!r} at {lake.location(silver)}: "
-                                f"ingest the catalog first (astrolake ingest {catalog_name} FILES)")
+        raise FileNotFoundError(
+            f"no silver table for {catalog_name!r} at {lake.location(silver)}: "
+            f"ingest the catalog first (astrolake ingest {catalog_name} FILES)"
+        )
     seen = None if rebuild or not lake.exists(gold) else _silver_version_seen(lake, gold)
     if seen is None:
         _enable_cdf(lake, silver)
@@ -216,34 +229,52 @@ def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False, quiet: bool
         _say(result.line(), quiet)
         return result
     try:
-        changes = (lake.spark.read.format("delta").option("readChangeFeed", "true")
-                   .option("startingVersion", seen + 1).option("endingVersion", latest)
-                   .load(lake.location(silver)) if not lake.settings.uses_unity_catalog else
-                   lake.spark.read.format("delta").option("readChangeFeed", "true")
-                   .option("startingVersion", seen + 1).option("endingVersion", latest)
-                   .table(lake.location(silver)))
+        changes = (
+            lake.spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", seen + 1)
+            .option("endingVersion", latest)
+            .load(lake.location(silver))
+            if not lake.settings.uses_unity_catalog
+            else lake.spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", seen + 1)
+            .option("endingVersion", latest)
+            .table(lake.location(silver))
+        )
         changes = changes.where(F.col("_change_type") != "update_preimage")
         # the newest change of each key wins (a row inserted then updated in the range -> update)
         key = catalog.contract.key
-        order = Window.partitionBy(*key).orderBy(F.col("_commit_version").desc(),
-                                                  (F.col("_change_type") == "delete").cast("int"))
-        newest = (changes.withColumn("_n", F.row_number().over(order)).where("_n = 1")
-                  .drop("_n", "_commit_timestamp").cache())
+        order = Window.partitionBy(*key).orderBy(
+            F.col("_commit_version").desc(), (F.col("_change_type") == "delete").cast("int")
+        )
+        newest = (
+            changes.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n", "_commit_timestamp").cache()
+        )
         deleted = newest.where(F.col("_change_type") == "delete")
-        upserts = gold_rows(newest.where(F.col("_change_type") != "delete")
-                            .drop("_change_type", "_commit_version"), catalog)
+        upserts = gold_rows(
+            newest.where(F.col("_change_type") != "delete").drop("_change_type", "_commit_version"), catalog
+        )
         n_up, n_del = upserts.count(), deleted.count()
         deleted_keys = gold_rows(deleted.drop("_change_type", "_commit_version"), catalog).select("_key")
         target = lake.delta(gold)
         if n_del:
             target.alias("g").merge(deleted_keys.alias("d"), "g._key = d._key").whenMatchedDelete().execute()
         if n_up:
-            (target.alias("g").merge(upserts.alias("s"), "g._key = s._key")
-             .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+            (
+                target.alias("g")
+                .merge(upserts.alias("s"), "g._key = s._key")
+                .whenMatchedUpdateAll()
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
         newest.unpersist()
     except AnalysisException as exc:  # change files vacuumed or feed not enabled for the range
-        _say(f"gold: change feed of {silver} unavailable from v{seen + 1} ({str(exc).splitlines()[0][:120]}); "
-             "rebuilding from a snapshot", quiet)
+        _say(
+            f"gold: change feed of {silver} unavailable from v{seen + 1} ({str(exc).splitlines()[0][:120]}); "
+            "rebuilding from a snapshot",
+            quiet,
+        )
         return build_gold(lake, catalog_name, rebuild=True, quiet=quiet)
     _record_version(lake, gold, latest)
     result = GoldResult(gold, "incremental", latest, n_up, n_del, lake.read(gold).count())
@@ -277,9 +308,15 @@ def complete_rows(df: DataFrame, columns) -> DataFrame:
     return df
 
 
-def training_data(lake: Lake, table: str, task: str = "classification", feature_set: str = "photometry",
-                  features: list[str] | None = None, version: int | None = None,
-                  classes: list[str] | None = None) -> TrainingData:
+def training_data(
+    lake: Lake,
+    table: str,
+    task: str = "classification",
+    feature_set: str = "photometry",
+    features: list[str] | None = None,
+    version: int | None = None,
+    classes: list[str] | None = None,
+) -> TrainingData:
     """Gold rows with a label and complete features, from one pinned version of ``table``.
 
     ``table`` is a gold table name (``gold_sdss_dr17_stellar``) or a catalog name.

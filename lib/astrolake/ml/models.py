@@ -61,8 +61,12 @@ _FAMILY_LIST = [
     Family("gbt", "classification", "gradient-boosted trees, one-vs-rest", "class weights (weightCol of OneVsRest)"),
     Family("svc", "classification", "linear SVM, one-vs-rest", "class weights (weightCol of OneVsRest)", True),
     Family("mlp", "classification", "multilayer perceptron", "resampling to balanced classes (no weightCol)", True),
-    Family("xgb", "classification", "distributed gradient boosting (xgboost.spark.SparkXGBClassifier)",
-           "class weights (weight_col)"),
+    Family(
+        "xgb",
+        "classification",
+        "distributed gradient boosting (xgboost.spark.SparkXGBClassifier)",
+        "class weights (weight_col)",
+    ),
     Family("rf", "photoz", "random forest regression", "-"),
     Family("gbt", "photoz", "gradient-boosted trees regression", "-"),
     Family("xgb", "photoz", "distributed gradient boosting (xgboost.spark.SparkXGBRegressor)", "-"),
@@ -92,8 +96,9 @@ def estimator(task: str, name: str, n_features: int, n_classes: int, seed: int =
     if task == "classification":
         common |= dict(labelCol=LABEL_INDEX, predictionCol="prediction")
         if name == "logreg":
-            return C.LogisticRegression(**common, weightCol=WEIGHT, family="multinomial",
-                                        maxIter=params.pop("maxIter", 100), **params)
+            return C.LogisticRegression(
+                **common, weightCol=WEIGHT, family="multinomial", maxIter=params.pop("maxIter", 100), **params
+            )
         if name == "tree":
             return C.DecisionTreeClassifier(**common, weightCol=WEIGHT, seed=seed, **params)
         if name == "rf":
@@ -104,13 +109,24 @@ def estimator(task: str, name: str, n_features: int, n_classes: int, seed: int =
             return C.OneVsRest(classifier=C.LinearSVC(**params), weightCol=WEIGHT, **common)
         if name == "mlp":
             hidden = list(params.pop("hidden", [32, 16]))
-            return C.MultilayerPerceptronClassifier(**common, layers=[n_features, *hidden, n_classes],
-                                                    seed=seed, maxIter=params.pop("maxIter", 200), **params)
+            return C.MultilayerPerceptronClassifier(
+                **common,
+                layers=[n_features, *hidden, n_classes],
+                seed=seed,
+                maxIter=params.pop("maxIter", 200),
+                **params,
+            )
         if name == "xgb":
             from xgboost.spark import SparkXGBClassifier
 
-            return SparkXGBClassifier(features_col="features", label_col=LABEL_INDEX, weight_col=WEIGHT,
-                                      num_workers=params.pop("num_workers", 1), random_state=seed, **params)
+            return SparkXGBClassifier(
+                features_col="features",
+                label_col=LABEL_INDEX,
+                weight_col=WEIGHT,
+                num_workers=params.pop("num_workers", 1),
+                random_state=seed,
+                **params,
+            )
     if task == "photoz":
         common |= dict(labelCol="redshift", predictionCol=Z_PHOT)
         if name == "rf":
@@ -122,35 +138,65 @@ def estimator(task: str, name: str, n_features: int, n_classes: int, seed: int =
         if name == "xgb":
             from xgboost.spark import SparkXGBRegressor
 
-            return SparkXGBRegressor(features_col="features", label_col="redshift", prediction_col=Z_PHOT,
-                                     num_workers=params.pop("num_workers", 1), random_state=seed, **params)
+            return SparkXGBRegressor(
+                features_col="features",
+                label_col="redshift",
+                prediction_col=Z_PHOT,
+                num_workers=params.pop("num_workers", 1),
+                random_state=seed,
+                **params,
+            )
     if task == "clustering":
         if name == "kmeans":
             return K.KMeans(featuresCol="features", predictionCol="cluster", seed=seed, **params)
         if name == "gmm":
-            return K.GaussianMixture(featuresCol="features", predictionCol="cluster",
-                                     probabilityCol="cluster_probability", seed=seed, **params)
+            return K.GaussianMixture(
+                featuresCol="features",
+                predictionCol="cluster",
+                probabilityCol="cluster_probability",
+                seed=seed,
+                **params,
+            )
     raise AssertionError((task, name))
 
 
 # Grids: "small" for tests and quick searches, "default" for real work.  Keys are estimator params
 # (for one-vs-rest families, params of the inner binary classifier).
 GRIDS = {
-    ("classification", "logreg"): {"small": {"regParam": [0.0, 0.01]},
-                                   "default": {"regParam": [0.0, 0.001, 0.01], "elasticNetParam": [0.0, 0.5]}},
-    ("classification", "tree"): {"small": {"maxDepth": [5, 10]}, "default": {"maxDepth": [6, 10, 14], "minInstancesPerNode": [1, 5]}},
-    ("classification", "rf"): {"small": {"numTrees": [20], "maxDepth": [6, 10]},
-                               "default": {"numTrees": [100, 200], "maxDepth": [12, 16]}},
-    ("classification", "gbt"): {"small": {"maxIter": [10], "maxDepth": [4]},
-                                "default": {"maxIter": [50, 100], "maxDepth": [5, 7]}},
+    ("classification", "logreg"): {
+        "small": {"regParam": [0.0, 0.01]},
+        "default": {"regParam": [0.0, 0.001, 0.01], "elasticNetParam": [0.0, 0.5]},
+    },
+    ("classification", "tree"): {
+        "small": {"maxDepth": [5, 10]},
+        "default": {"maxDepth": [6, 10, 14], "minInstancesPerNode": [1, 5]},
+    },
+    ("classification", "rf"): {
+        "small": {"numTrees": [20], "maxDepth": [6, 10]},
+        "default": {"numTrees": [100, 200], "maxDepth": [12, 16]},
+    },
+    ("classification", "gbt"): {
+        "small": {"maxIter": [10], "maxDepth": [4]},
+        "default": {"maxIter": [50, 100], "maxDepth": [5, 7]},
+    },
     ("classification", "svc"): {"small": {"regParam": [0.0, 0.01]}, "default": {"regParam": [0.0, 0.001, 0.01]}},
     ("classification", "mlp"): {"small": {"hidden": [[16]]}, "default": {"hidden": [[32, 16], [64, 32], [64, 64, 32]]}},
-    ("classification", "xgb"): {"small": {"n_estimators": [50], "max_depth": [4, 6]},
-                                "default": {"n_estimators": [300, 600], "max_depth": [6, 8], "learning_rate": [0.05, 0.1]}},
-    ("photoz", "rf"): {"small": {"numTrees": [20], "maxDepth": [8]}, "default": {"numTrees": [100, 200], "maxDepth": [12, 16]}},
-    ("photoz", "gbt"): {"small": {"maxIter": [20], "maxDepth": [4]}, "default": {"maxIter": [100, 200], "maxDepth": [5, 7]}},
-    ("photoz", "xgb"): {"small": {"n_estimators": [50], "max_depth": [4]},
-                        "default": {"n_estimators": [300, 600], "max_depth": [6, 8], "learning_rate": [0.05, 0.1]}},
+    ("classification", "xgb"): {
+        "small": {"n_estimators": [50], "max_depth": [4, 6]},
+        "default": {"n_estimators": [300, 600], "max_depth": [6, 8], "learning_rate": [0.05, 0.1]},
+    },
+    ("photoz", "rf"): {
+        "small": {"numTrees": [20], "maxDepth": [8]},
+        "default": {"numTrees": [100, 200], "maxDepth": [12, 16]},
+    },
+    ("photoz", "gbt"): {
+        "small": {"maxIter": [20], "maxDepth": [4]},
+        "default": {"maxIter": [100, 200], "maxDepth": [5, 7]},
+    },
+    ("photoz", "xgb"): {
+        "small": {"n_estimators": [50], "max_depth": [4]},
+        "default": {"n_estimators": [300, 600], "max_depth": [6, 8], "learning_rate": [0.05, 0.1]},
+    },
     ("photoz", "linear"): {"small": {"regParam": [0.0]}, "default": {"regParam": [0.0, 0.001, 0.01]}},
     ("clustering", "kmeans"): {"small": {"k": [3]}, "default": {"k": [3, 4, 5, 6]}},
     ("clustering", "gmm"): {"small": {"k": [3]}, "default": {"k": [3, 4, 5]}},
@@ -169,12 +215,15 @@ def grid_points(task: str, name: str, size: str = "default") -> list[dict]:
 def feature_stages(features: list[str], scale: bool) -> list:
     if not scale:
         return [VectorAssembler(inputCols=list(features), outputCol="features", handleInvalid="skip")]
-    return [VectorAssembler(inputCols=list(features), outputCol="features_raw", handleInvalid="skip"),
-            StandardScaler(inputCol="features_raw", outputCol="features", withMean=True, withStd=True)]
+    return [
+        VectorAssembler(inputCols=list(features), outputCol="features_raw", handleInvalid="skip"),
+        StandardScaler(inputCol="features_raw", outputCol="features", withMean=True, withStd=True),
+    ]
 
 
-def build_pipeline(task: str, name: str, features: list[str], classes: list[str] | None = None,
-                   seed: int = 42, **params) -> Pipeline:
+def build_pipeline(
+    task: str, name: str, features: list[str], classes: list[str] | None = None, seed: int = 42, **params
+) -> Pipeline:
     """An unfitted Pipeline from gold feature columns to predictions for one family and its params.
 
     The pipeline reads features only (labels are indexed outside it, see :func:`index_labels`), so
@@ -187,16 +236,20 @@ def build_pipeline(task: str, name: str, features: list[str], classes: list[str]
     stages.append(estimator(task, name, len(features), len(classes or []), seed=seed, **dict(params)))
     if task == "classification":
         if name in ("gbt", "svc"):  # one-vs-rest gives scores, not probabilities
-            stages.append(OneVsRestProbability(scale=2.0 if name == "gbt" else 1.0,
-                                               method="logistic" if name == "gbt" else "softmax"))
+            stages.append(
+                OneVsRestProbability(
+                    scale=2.0 if name == "gbt" else 1.0, method="logistic" if name == "gbt" else "softmax"
+                )
+            )
         stages.append(IndexToString(inputCol="prediction", outputCol="predicted_class", labels=list(classes)))
     return Pipeline(stages=stages)
 
 
 def index_labels(df: DataFrame, classes: list[str], label: str = "class") -> DataFrame:
     """``label_index`` from the class name in the fixed class order (rows of other classes dropped)."""
-    return StringIndexerModel.from_labels(list(classes), inputCol=label, outputCol=LABEL_INDEX,
-                                          handleInvalid="skip").transform(df)
+    return StringIndexerModel.from_labels(
+        list(classes), inputCol=label, outputCol=LABEL_INDEX, handleInvalid="skip"
+    ).transform(df)
 
 
 class OneVsRestProbability(Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable, DefaultParamsWritable):
@@ -242,8 +295,12 @@ def balanced_resample(df: DataFrame, label: str = "class", seed: int = 42) -> Da
     """Each class drawn with replacement up to the size of the largest (for estimators without weights)."""
     counts = {r[0]: r[1] for r in df.groupBy(label).count().collect()}
     biggest = max(counts.values())
-    parts = [df.where(F.col(label) == c).sample(withReplacement=m < biggest, fraction=biggest / m, seed=seed)
-             if m < biggest else df.where(F.col(label) == c) for c, m in counts.items()]
+    parts = [
+        df.where(F.col(label) == c).sample(withReplacement=m < biggest, fraction=biggest / m, seed=seed)
+        if m < biggest
+        else df.where(F.col(label) == c)
+        for c, m in counts.items()
+    ]
     out = parts[0]
     for p in parts[1:]:
         out = out.unionByName(p)
@@ -262,8 +319,11 @@ def prepare_training_rows(task: str, name: str, df: DataFrame, label: str = "cla
 
 def param_grid(pipeline: Pipeline, grid: dict) -> list:
     """ParamGridBuilder maps over the pipeline's estimator stage (the inner one for one-vs-rest)."""
-    est = [s for s in pipeline.getStages() if not isinstance(s, (VectorAssembler, StandardScaler, IndexToString,
-                                                                 OneVsRestProbability))][0]
+    est = [
+        s
+        for s in pipeline.getStages()
+        if not isinstance(s, (VectorAssembler, StandardScaler, IndexToString, OneVsRestProbability))
+    ][0]
     target = est.getClassifier() if isinstance(est, C.OneVsRest) else est
     builder = ParamGridBuilder()
     for key, values in grid.items():
@@ -275,17 +335,37 @@ def param_grid(pipeline: Pipeline, grid: dict) -> list:
     return builder.build()
 
 
-def tune(pipeline: Pipeline, grid: dict, train: DataFrame, evaluator: Evaluator, method: str = "cv",
-         folds: int = 3, parallelism: int = 2, seed: int = 42) -> tuple[PipelineModel, list[float]]:
+def tune(
+    pipeline: Pipeline,
+    grid: dict,
+    train: DataFrame,
+    evaluator: Evaluator,
+    method: str = "cv",
+    folds: int = 3,
+    parallelism: int = 2,
+    seed: int = 42,
+) -> tuple[PipelineModel, list[float]]:
     """CrossValidator (``cv``) or TrainValidationSplit (``tvs``) over ``grid``; the best refitted model
     and the metric of every grid point."""
     maps = param_grid(pipeline, grid)
     if method == "cv":
-        tuner = CrossValidator(estimator=pipeline, estimatorParamMaps=maps, evaluator=evaluator,
-                               numFolds=folds, parallelism=parallelism, seed=seed)
+        tuner = CrossValidator(
+            estimator=pipeline,
+            estimatorParamMaps=maps,
+            evaluator=evaluator,
+            numFolds=folds,
+            parallelism=parallelism,
+            seed=seed,
+        )
     elif method == "tvs":
-        tuner = TrainValidationSplit(estimator=pipeline, estimatorParamMaps=maps, evaluator=evaluator,
-                                     trainRatio=0.8, parallelism=parallelism, seed=seed)
+        tuner = TrainValidationSplit(
+            estimator=pipeline,
+            estimatorParamMaps=maps,
+            evaluator=evaluator,
+            trainRatio=0.8,
+            parallelism=parallelism,
+            seed=seed,
+        )
     else:
         raise ValueError(f"unknown tuning method {method!r}; choose cv or tvs")
     fitted = tuner.fit(train)
@@ -305,8 +385,9 @@ def add_error_model(point: PipelineModel, validation: DataFrame, seed: int = 42)
     is scaled so that 68.3 % of those rows have |z_phot - z_spec| <= z_phot_err.
     """
     scored = point.transform(validation).withColumn("_abs_dz", F.abs(F.col(Z_PHOT) - F.col("redshift")))
-    err = R.RandomForestRegressor(featuresCol="features", labelCol="_abs_dz", predictionCol="_err_raw",
-                                  numTrees=30, maxDepth=8, seed=seed).fit(scored)
+    err = R.RandomForestRegressor(
+        featuresCol="features", labelCol="_abs_dz", predictionCol="_err_raw", numTrees=30, maxDepth=8, seed=seed
+    ).fit(scored)
     with_raw = err.transform(scored).withColumn("_ratio", F.col("_abs_dz") / F.greatest(F.col("_err_raw"), F.lit(1e-6)))
     scale = with_raw.select(F.percentile("_ratio", F.lit(ONE_SIGMA))).first()[0]
     scale = float(scale) if scale else 1.0
@@ -347,7 +428,9 @@ class SigmaNMADEvaluator(Evaluator):
         self.labelCol, self.predictionCol = labelCol, predictionCol
 
     def _evaluate(self, dataset: DataFrame) -> float:
-        dz = dataset.select(((F.col(self.predictionCol) - F.col(self.labelCol)) / (1 + F.col(self.labelCol))).alias("dz"))
+        dz = dataset.select(
+            ((F.col(self.predictionCol) - F.col(self.labelCol)) / (1 + F.col(self.labelCol))).alias("dz")
+        )
         med = dz.select(F.percentile("dz", F.lit(0.5))).first()[0]
         mad = dz.select(F.percentile(F.abs(F.col("dz") - F.lit(med)), F.lit(0.5))).first()[0]
         return 1.4826 * float(mad)

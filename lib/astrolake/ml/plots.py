@@ -16,8 +16,13 @@ from matplotlib.figure import Figure
 from astrolake.ml.evaluate import ClassificationMetrics, RegressionMetrics
 
 DPI = 110
-FILES = {"confusion": "confusion_matrix.png", "roc_pr": "roc_pr.png", "purity": "purity_completeness.png",
-         "reliability": "reliability.png", "photoz": "photoz.png"}
+FILES = {
+    "confusion": "confusion_matrix.png",
+    "roc_pr": "roc_pr.png",
+    "purity": "purity_completeness.png",
+    "reliability": "reliability.png",
+    "photoz": "photoz.png",
+}
 
 
 def _figure(ncols: int = 1, nrows: int = 1, size=(6, 5), **kw):
@@ -51,8 +56,13 @@ def confusion_matrix_plot(m: ClassificationMetrics, path=None, normalised: bool 
             text = f"{m.confusion_normalised[i, j]:.3f}\n({count})" if normalised else str(count)
             dark = values[i, j] > 0.6 * (1 if normalised else values.max())
             ax.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black")
-    ax.set(xticks=range(k), yticks=range(k), xlabel="predicted class", ylabel="true class",
-           title=f"confusion matrix (n={m.n}, accuracy {m.accuracy:.3f})")
+    ax.set(
+        xticks=range(k),
+        yticks=range(k),
+        xlabel="predicted class",
+        ylabel="true class",
+        title=f"confusion matrix (n={m.n}, accuracy {m.accuracy:.3f})",
+    )
     ax.set_xticklabels(m.classes, rotation=30, ha="right")
     ax.set_yticklabels(m.classes)
     return _done(fig, path)
@@ -65,14 +75,29 @@ def roc_pr_plot(m: ClassificationMetrics, path=None) -> Figure:
     col = _colours(m.classes)
     for c in m.classes:
         roc_ax.plot(m.roc[c]["fpr"], m.roc[c]["tpr"], color=col[c], label=f"{c} (AUC {m.roc_auc[c]:.3f})")
-        pr_ax.plot(m.pr[c]["recall"], m.pr[c]["precision"], color=col[c], drawstyle="steps-pre",
-                   label=f"{c} (AP {m.pr_auc[c]:.3f})")
+        pr_ax.plot(
+            m.pr[c]["recall"],
+            m.pr[c]["precision"],
+            color=col[c],
+            drawstyle="steps-pre",
+            label=f"{c} (AP {m.pr_auc[c]:.3f})",
+        )
         pr_ax.axhline(m.per_class.loc[c, "support"] / m.n, color=col[c], lw=0.8, ls=":")
     roc_ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="chance")
-    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate (completeness)", xlim=(0, 1), ylim=(0, 1.01),
-               title=f"ROC, one vs rest (macro AUC {m.macro_roc_auc:.3f})")
-    pr_ax.set(xlabel="recall (completeness)", ylabel="precision (purity)", xlim=(0, 1), ylim=(0, 1.01),
-              title="precision-recall (dotted: class fraction)")
+    roc_ax.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate (completeness)",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        title=f"ROC, one vs rest (macro AUC {m.macro_roc_auc:.3f})",
+    )
+    pr_ax.set(
+        xlabel="recall (completeness)",
+        ylabel="precision (purity)",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        title="precision-recall (dotted: class fraction)",
+    )
     roc_ax.legend(loc="lower right")
     pr_ax.legend(loc="lower left")
     return _done(fig, path)
@@ -80,8 +105,11 @@ def roc_pr_plot(m: ClassificationMetrics, path=None) -> Figure:
 
 def purity_completeness_plot(m: ClassificationMetrics, path=None) -> Figure:
     """Purity (solid) and completeness (dashed) per class vs magnitude, and vs redshift when present."""
-    panels = [(t, label) for t, label in ((m.by_magnitude, m.mag_col or "magnitude"),
-                                          (m.by_redshift, m.z_col or "redshift")) if t is not None]
+    panels = [
+        (t, label)
+        for t, label in ((m.by_magnitude, m.mag_col or "magnitude"), (m.by_redshift, m.z_col or "redshift"))
+        if t is not None
+    ]
     if not panels:
         raise ValueError("no binned metrics: call classification_metrics with mag_col and/or z_col")
     fig, axes = _figure(len(panels), size=(1.8 + 5 * len(panels), 4.5), sharey=True)

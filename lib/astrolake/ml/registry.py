@@ -39,11 +39,16 @@ class Promotion:
 
     def line(self) -> str:
         verdict = "promoted" if self.promoted else "kept the champion"
-        versus = ("no champion yet" if self.champion_value is None
-                  else f"champion v{self.champion_before} {self.metric}={self.champion_value:.5f}")
-        return (f"promote {self.model_name}: challenger v{self.challenger} {self.metric}={self.challenger_value:.5f} "
-                f"vs {versus} on {self.table} v{self.table_version} test ({self.test_rows} rows): {verdict}; "
-                f"champion is v{self.champion_after}")
+        versus = (
+            "no champion yet"
+            if self.champion_value is None
+            else f"champion v{self.champion_before} {self.metric}={self.champion_value:.5f}"
+        )
+        return (
+            f"promote {self.model_name}: challenger v{self.challenger} {self.metric}={self.challenger_value:.5f} "
+            f"vs {versus} on {self.table} v{self.table_version} test ({self.test_rows} rows): {verdict}; "
+            f"champion is v{self.champion_after}"
+        )
 
 
 def _metric_value(ref: tracking.ModelRef, rows, metric: str) -> float:
@@ -60,8 +65,15 @@ def _metric_value(ref: tracking.ModelRef, rows, metric: str) -> float:
     return values[metric]
 
 
-def promote(lake: Lake, name: str, metric: str | None = None, table_version: int | None = None,
-            version: str | None = None, dry_run: bool = False, quiet: bool = False) -> Promotion:
+def promote(
+    lake: Lake,
+    name: str,
+    metric: str | None = None,
+    table_version: int | None = None,
+    version: str | None = None,
+    dry_run: bool = False,
+    quiet: bool = False,
+) -> Promotion:
     """Compare challenger and champion of ``name`` on one pinned test split; move ``champion`` if won.
 
     ``version`` compares that version instead of the ``challenger`` alias (a deployment job's
@@ -101,10 +113,16 @@ def promote(lake: Lake, name: str, metric: str | None = None, table_version: int
         after = challenger.version
     result = Promotion(name, challenger.version, champion_v, after, metric, ch_value, champ_value, table, version, n)
     t = tracking.TAG + "promotion."
-    tags = {t + "metric": metric, t + "challenger_value": repr(ch_value), t + "table": table,
-            t + "table_version": str(version), t + "test_rows": str(n),
-            t + "champion_version": str(champion_v), t + "champion_value": repr(champ_value),
-            t + "result": ("wins" if wins else "loses") if dry_run else ("promoted" if result.promoted else "rejected")}
+    tags = {
+        t + "metric": metric,
+        t + "challenger_value": repr(ch_value),
+        t + "table": table,
+        t + "table_version": str(version),
+        t + "test_rows": str(n),
+        t + "champion_version": str(champion_v),
+        t + "champion_value": repr(champ_value),
+        t + "result": ("wins" if wins else "loses") if dry_run else ("promoted" if result.promoted else "rejected"),
+    }
     for k, v in tags.items():
         client.set_model_version_tag(name, challenger.version, k, v)
     if not quiet:
@@ -126,8 +144,10 @@ def approve(lake: Lake, name: str, version: str, require_human: bool = False, qu
     if result not in ("wins", "promoted"):
         raise PermissionError(f"{name} v{version} did not win its evaluation ({result or 'not evaluated'})")
     if require_human and tags.get(APPROVAL_TAG) != "approved":
-        raise PermissionError(f"{name} v{version} waits for approval: set the model version tag "
-                              f"{APPROVAL_TAG}=approved, then repair the run")
+        raise PermissionError(
+            f"{name} v{version} waits for approval: set the model version tag "
+            f"{APPROVAL_TAG}=approved, then repair the run"
+        )
     if not quiet:
         print(f"approve {name} v{version}: approved", file=sys.stderr, flush=True)
     return True

@@ -26,9 +26,17 @@ from astrolake.ml import models, tracking
 from astrolake.ml.features import complete_rows
 
 PREDICTION_COLUMNS = [
-    ("_key", "string"), ("model_name", "string"), ("model_version", "string"), ("predicted_class", "string"),
-    ("z_phot", "double"), ("z_phot_err", "double"), ("cluster", "int"), ("probabilities", "map<string,double>"),
-    ("source_table", "string"), ("source_version", "bigint"), ("scored_at", "timestamp"),
+    ("_key", "string"),
+    ("model_name", "string"),
+    ("model_version", "string"),
+    ("predicted_class", "string"),
+    ("z_phot", "double"),
+    ("z_phot_err", "double"),
+    ("cluster", "int"),
+    ("probabilities", "map<string,double>"),
+    ("source_table", "string"),
+    ("source_version", "bigint"),
+    ("scored_at", "timestamp"),
 ]
 PREDICTIONS_DDL = ", ".join(f"{n} {t.upper()}" for n, t in PREDICTION_COLUMNS)
 _OUTPUTS = ("predicted_class", "z_phot", "z_phot_err", "cluster", "probabilities")
@@ -67,11 +75,17 @@ class Predictor:
             classes = ref.classes
             best = (F.array_position(F.col("_out"), F.array_max(F.col("_out"))) - 1).cast("int")
             names = F.array(*[F.lit(c) for c in classes])
-            out = out.withColumns({"prediction": best.cast("double"), "predicted_class": F.element_at(names, best + 1),
-                                   "probability": F.col("_out")})
+            out = out.withColumns(
+                {
+                    "prediction": best.cast("double"),
+                    "predicted_class": F.element_at(names, best + 1),
+                    "probability": F.col("_out"),
+                }
+            )
             return out.drop("_out")
-        return out.withColumns({models.Z_PHOT: F.col("_out")[0],
-                                models.Z_ERR: F.when(F.size("_out") > 1, F.col("_out")[1])}).drop("_out")
+        return out.withColumns(
+            {models.Z_PHOT: F.col("_out")[0], models.Z_ERR: F.when(F.size("_out") > 1, F.col("_out")[1])}
+        ).drop("_out")
 
 
 def predict(ref: tracking.ModelRef, df: DataFrame) -> DataFrame:
@@ -114,12 +128,21 @@ class ScoreResult:
     skipped: int
 
     def line(self) -> str:
-        return (f"score: {self.model_name} v{self.model_version} on {self.table} v{self.table_version} -> "
-                f"{self.out}: {self.scored} rows scored, {self.skipped} already scored")
+        return (
+            f"score: {self.model_name} v{self.model_version} on {self.table} v{self.table_version} -> "
+            f"{self.out}: {self.scored} rows scored, {self.skipped} already scored"
+        )
 
 
-def score(lake: Lake, model_uri: str, table: str, out: str, rescore: bool = False,
-          table_version: int | None = None, quiet: bool = False) -> ScoreResult:
+def score(
+    lake: Lake,
+    model_uri: str,
+    table: str,
+    out: str,
+    rescore: bool = False,
+    table_version: int | None = None,
+    quiet: bool = False,
+) -> ScoreResult:
     """Score ``table`` with ``model_uri`` and append the predictions to Delta table ``out``."""
     tracking.configure(lake.settings)
     ref = tracking.resolve(model_uri)
@@ -137,9 +160,15 @@ def score(lake: Lake, model_uri: str, table: str, out: str, rescore: bool = Fals
     skipped = done_keys.join(rows.select("_key"), "_key").count()
     todo = rows.join(done_keys, "_key", "left_anti")
     todo = complete_rows(todo, ref.features)
-    pred = prediction_columns(ref, predict(ref, todo)).withColumns({
-        "model_name": F.lit(ref.name), "model_version": F.lit(ref.version), "source_table": F.lit(table),
-        "source_version": F.lit(version).cast("bigint"), "scored_at": F.current_timestamp()})
+    pred = prediction_columns(ref, predict(ref, todo)).withColumns(
+        {
+            "model_name": F.lit(ref.name),
+            "model_version": F.lit(ref.version),
+            "source_table": F.lit(table),
+            "source_version": F.lit(version).cast("bigint"),
+            "scored_at": F.current_timestamp(),
+        }
+    )
     before = lake.version(out)
     lake.append(pred.select(*[n for n, _ in PREDICTION_COLUMNS]), out)
     after = lake.version(out)

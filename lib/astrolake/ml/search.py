@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from astrolake.lake.tables import Lake
 from astrolake.ml import models, tracking
 from astrolake.ml.features import training_data
-from astrolake.ml.train import (PRIMARY_METRIC, better, evaluate, fit, log_evaluation, log_model, metric_dict,
-                                run_tags)
+from astrolake.ml.train import PRIMARY_METRIC, better, evaluate, fit, log_evaluation, log_model, metric_dict, run_tags
 
 
 @dataclass
@@ -48,8 +47,10 @@ class SearchResult:
     def line(self) -> str:
         reg = f"; registered {self.model_name} v{self.version} @challenger" if self.version else ""
         test = self.test_metrics.get(f"test_{self.metric}")
-        return (f"search: {len(self.trials)} trials ({self.stopped_by}); best {self.best.family} {self.best.params} "
-                f"validation {self.metric}={self.best.value:.4f}, test {self.metric}={test:.4f}{reg}")
+        return (
+            f"search: {len(self.trials)} trials ({self.stopped_by}); best {self.best.family} {self.best.params} "
+            f"validation {self.metric}={self.best.value:.4f}, test {self.metric}={test:.4f}{reg}"
+        )
 
 
 def trial_plan(task: str, families: list[str], grid_size: str) -> list[tuple[str, dict]]:
@@ -61,10 +62,21 @@ def trial_plan(task: str, families: list[str], grid_size: str) -> list[tuple[str
     return plan
 
 
-def search(lake: Lake, table: str, task: str = "classification", families: list[str] | None = None,
-           feature_set: str = "photometry", budget_minutes: float = 20.0, max_trials: int | None = None,
-           metric: str | None = None, grid_size: str = "default", register: bool = True, name: str | None = None,
-           table_version: int | None = None, quiet: bool = False) -> SearchResult:
+def search(
+    lake: Lake,
+    table: str,
+    task: str = "classification",
+    families: list[str] | None = None,
+    feature_set: str = "photometry",
+    budget_minutes: float = 20.0,
+    max_trials: int | None = None,
+    metric: str | None = None,
+    grid_size: str = "default",
+    register: bool = True,
+    name: str | None = None,
+    table_version: int | None = None,
+    quiet: bool = False,
+) -> SearchResult:
     import mlflow
 
     if task not in ("classification", "photoz"):
@@ -83,16 +95,26 @@ def search(lake: Lake, table: str, task: str = "classification", families: list[
     plan = trial_plan(task, families, grid_size)
     if max_trials:
         plan = plan[:max_trials]
-    _say(f"search: {task} on {data.table} v{data.version}: {len(plan)} planned trials over "
-         f"{', '.join(families)}; budget {budget_minutes:g} min; selecting by validation {metric}", quiet)
+    _say(
+        f"search: {task} on {data.table} v{data.version}: {len(plan)} planned trials over "
+        f"{', '.join(families)}; budget {budget_minutes:g} min; selecting by validation {metric}",
+        quiet,
+    )
     t0 = time.perf_counter()
     trials: list[Trial] = []
     best_fit, best = None, None
     stopped = "all trials run"
     with mlflow.start_run(run_name=f"search-{task}") as parent:
         mlflow.set_tags(run_tags(data, lake, task, "search", feature_set, []))
-        mlflow.log_params({"families": ",".join(families), "budget_minutes": budget_minutes,
-                           "max_trials": max_trials or 0, "metric": metric, "grid_size": grid_size})
+        mlflow.log_params(
+            {
+                "families": ",".join(families),
+                "budget_minutes": budget_minutes,
+                "max_trials": max_trials or 0,
+                "metric": metric,
+                "grid_size": grid_size,
+            }
+        )
         for number, (family, params) in enumerate(plan, 1):
             elapsed = (time.perf_counter() - t0) / 60
             if elapsed >= budget_minutes:
@@ -102,33 +124,60 @@ def search(lake: Lake, table: str, task: str = "classification", families: list[
                 fitted = fit(data, task, family, params)
                 values = metric_dict(evaluate(fitted.model, data.split("validation"), task, fitted.classes))
                 mlflow.set_tags(run_tags(data, lake, task, family, feature_set, fitted.classes))
-                mlflow.log_params({k: json.dumps(v) if isinstance(v, (list, dict)) else v
-                                   for k, v in {**params, "family": family}.items()})
-                mlflow.log_metrics({f"validation_{k}": v for k, v in values.items()} | {"fit_seconds": fitted.fit_seconds})
+                mlflow.log_params(
+                    {
+                        k: json.dumps(v) if isinstance(v, (list, dict)) else v
+                        for k, v in {**params, "family": family}.items()
+                    }
+                )
+                mlflow.log_metrics(
+                    {f"validation_{k}": v for k, v in values.items()} | {"fit_seconds": fitted.fit_seconds}
+                )
             trial = Trial(number, family, params, run.info.run_id, values[metric], fitted.fit_seconds)
             trials.append(trial)
             if best is None or better(metric, trial.value, best.value):
                 best, best_fit = trial, fitted
-            _say(f"  [{number}/{len(plan)} {(time.perf_counter() - t0) / 60:.1f} min] {family} {params}: "
-                 f"validation {metric}={trial.value:.4f} (best {best.value:.4f}, {best.family})", quiet)
+            _say(
+                f"  [{number}/{len(plan)} {(time.perf_counter() - t0) / 60:.1f} min] {family} {params}: "
+                f"validation {metric}={trial.value:.4f} (best {best.value:.4f}, {best.family})",
+                quiet,
+            )
         if max_trials and len(trials) == max_trials and len(plan) == max_trials:
             stopped = f"max trials ({max_trials}) reached"
         # the test split is scored once, for the selected model only
         test = log_evaluation(evaluate(best_fit.model, data.split("test"), task, best_fit.classes), "test")
         mlflow.log_metric(f"validation_{metric}", best.value)
-        mlflow.set_tags({tracking.TAG + "best_trial_run": best.run_id, tracking.TAG + "best_family": best.family,
-                         tracking.TAG + "best_params": json.dumps(best.params), tracking.TAG + "family": best.family,
-                         tracking.TAG + "classes": json.dumps(best_fit.classes)})
-        mlflow.log_dict({"metric": metric, "stopped_by": stopped,
-                         "trials": [t.__dict__ for t in trials]}, "leaderboard.json")
+        mlflow.set_tags(
+            {
+                tracking.TAG + "best_trial_run": best.run_id,
+                tracking.TAG + "best_family": best.family,
+                tracking.TAG + "best_params": json.dumps(best.params),
+                tracking.TAG + "family": best.family,
+                tracking.TAG + "classes": json.dumps(best_fit.classes),
+            }
+        )
+        mlflow.log_dict(
+            {"metric": metric, "stopped_by": stopped, "trials": [t.__dict__ for t in trials]}, "leaderboard.json"
+        )
         log_model(best_fit, data)
         version = model_name = None
         if register:
-            model_name = name or tracking.model_name(lake.settings, task, data.table[len("gold_"):])
+            model_name = name or tracking.model_name(lake.settings, task, data.table[len("gold_") :])
             version = tracking.register(parent.info.run_id, "model", model_name)
     data.frame.unpersist()
-    result = SearchResult(parent.info.run_id, metric, best, trials, test, model_name, version, stopped,
-                          data.table, data.version, data.features)
+    result = SearchResult(
+        parent.info.run_id,
+        metric,
+        best,
+        trials,
+        test,
+        model_name,
+        version,
+        stopped,
+        data.table,
+        data.version,
+        data.features,
+    )
     _say(result.line(), quiet)
     return result
 

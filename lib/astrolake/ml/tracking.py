@@ -45,7 +45,7 @@ def configure(settings: Settings) -> str:
     if exp is None:
         location = None
         if uri.startswith("sqlite:///"):  # artifacts beside the database, not in the cwd
-            location = (Path(uri[len("sqlite:///"):]).parent / "mlruns").absolute().as_uri()
+            location = (Path(uri[len("sqlite:///") :]).parent / "mlruns").absolute().as_uri()
         exp_id = mlflow.create_experiment(name, artifact_location=location)
     else:
         exp_id = exp.experiment_id

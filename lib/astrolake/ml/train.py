@@ -44,14 +44,22 @@ class Fitted:
     tuning: dict = field(default_factory=dict)
 
 
-def fit(data: TrainingData, task: str, family: str, params: dict | None = None, tune: str | None = None,
-        grid_size: str = "small", folds: int = 3, parallelism: int = 2, seed: int = 42) -> Fitted:
+def fit(
+    data: TrainingData,
+    task: str,
+    family: str,
+    params: dict | None = None,
+    tune: str | None = None,
+    grid_size: str = "small",
+    folds: int = 3,
+    parallelism: int = 2,
+    seed: int = 42,
+) -> Fitted:
     """Fit one family on the training split (optionally tuned by CV/TVS over its grid)."""
     models.family(task, family)
     params = dict(params or {})
     train = data.split("train")
-    classes = (sorted(r[0] for r in train.select(data.label).distinct().collect())
-               if task == "classification" else [])
+    classes = sorted(r[0] for r in train.select(data.label).distinct().collect()) if task == "classification" else []
     if task == "classification" and len(classes) < 2:
         raise ValueError(f"the training split of {data.table} has {len(classes)} class(es); need at least 2")
     if task == "classification":
@@ -62,8 +70,16 @@ def fit(data: TrainingData, task: str, family: str, params: dict | None = None, 
     tuning: dict = {}
     if tune:
         grid = models.GRIDS[(task, family)][grid_size]
-        model, scores = models.tune(pipe, grid, rows, models.tuning_evaluator(task), method=tune,
-                                    folds=folds, parallelism=parallelism, seed=seed)
+        model, scores = models.tune(
+            pipe,
+            grid,
+            rows,
+            models.tuning_evaluator(task),
+            method=tune,
+            folds=folds,
+            parallelism=parallelism,
+            seed=seed,
+        )
         tuning = {"method": tune, "grid": grid, "scores": scores}
     else:
         model = pipe.fit(rows)
@@ -85,11 +101,21 @@ def evaluate_predictions(pred: DataFrame, task: str, classes: list[str]):
 
     mag = "r" if "r" in pred.columns else None
     if task == "classification":
-        return ev.classification_metrics(pred, classes, label_col=models.LABEL_INDEX, mag_col=mag,
-                                         z_col="redshift" if "redshift" in pred.columns else None)
+        return ev.classification_metrics(
+            pred,
+            classes,
+            label_col=models.LABEL_INDEX,
+            mag_col=mag,
+            z_col="redshift" if "redshift" in pred.columns else None,
+        )
     if task == "photoz":
-        return ev.regression_metrics(pred, label_col="redshift", prediction_col=models.Z_PHOT,
-                                     error_col=models.Z_ERR if models.Z_ERR in pred.columns else None, mag_col=mag)
+        return ev.regression_metrics(
+            pred,
+            label_col="redshift",
+            prediction_col=models.Z_PHOT,
+            error_col=models.Z_ERR if models.Z_ERR in pred.columns else None,
+            mag_col=mag,
+        )
     return ev.clustering_metrics(pred)
 
 
@@ -113,21 +139,32 @@ class TrainResult:
     model: PipelineModel | None = None
 
     def line(self) -> str:
-        shown = {k: round(v, 4) for k, v in self.metrics.items()
-                 if k.split("_", 1)[-1] in ("macro_f1", "accuracy", "sigma_nmad", "outlier_fraction",
-                                             "coverage_1sigma", "silhouette", "bias")}
+        shown = {
+            k: round(v, 4)
+            for k, v in self.metrics.items()
+            if k.split("_", 1)[-1]
+            in ("macro_f1", "accuracy", "sigma_nmad", "outlier_fraction", "coverage_1sigma", "silhouette", "bias")
+        }
         reg = f" registered {self.model_name} v{self.version} @challenger" if self.version else ""
         return f"{self.family} {self.params or ''} fit {self.fit_seconds:.1f}s {shown}{reg}"
 
 
-def run_tags(data: TrainingData, lake: Lake, task: str, family: str, feature_set: str,
-             classes: list[str]) -> dict[str, str]:
+def run_tags(
+    data: TrainingData, lake: Lake, task: str, family: str, feature_set: str, classes: list[str]
+) -> dict[str, str]:
     """Tags that let anyone retrain from exactly the same rows."""
     t = tracking.TAG
-    return {t + "table": data.table, t + "table_location": lake.location(data.table),
-            t + "table_version": str(data.version), t + "task": task, t + "family": family,
-            t + "feature_set": feature_set, t + "features": json.dumps(data.features),
-            t + "label": data.label, t + "classes": json.dumps(classes)}
+    return {
+        t + "table": data.table,
+        t + "table_location": lake.location(data.table),
+        t + "table_version": str(data.version),
+        t + "task": task,
+        t + "family": family,
+        t + "feature_set": feature_set,
+        t + "features": json.dumps(data.features),
+        t + "label": data.label,
+        t + "classes": json.dumps(classes),
+    }
 
 
 def log_model(fitted: Fitted, data: TrainingData, artifact_path: str = "model") -> None:
@@ -136,12 +173,20 @@ def log_model(fitted: Fitted, data: TrainingData, artifact_path: str = "model") 
     from mlflow.models import infer_signature
 
     example = data.split("validation").select(*fitted.features).limit(5).toPandas()
-    out_cols = {"classification": ["predicted_class"], "photoz": [models.Z_PHOT, models.Z_ERR],
-                "clustering": ["cluster"]}[fitted.task]
+    out_cols = {
+        "classification": ["predicted_class"],
+        "photoz": [models.Z_PHOT, models.Z_ERR],
+        "clustering": ["cluster"],
+    }[fitted.task]
     out = fitted.model.transform(data.split("validation").limit(5)).select(*out_cols).toPandas()
     extra = ["xgboost-cpu>=2.1"] if fitted.family == "xgb" else []
-    mlflow.spark.log_model(fitted.model, artifact_path=artifact_path, signature=infer_signature(example, out),
-                           input_example=example, pip_requirements=tracking.pip_requirements(extra))
+    mlflow.spark.log_model(
+        fitted.model,
+        artifact_path=artifact_path,
+        signature=infer_signature(example, out),
+        input_example=example,
+        pip_requirements=tracking.pip_requirements(extra),
+    )
     mlflow.log_dict({"features": fitted.features, "classes": fitted.classes}, "features.json")
 
 
@@ -160,32 +205,56 @@ def log_evaluation(metrics, prefix: str) -> dict[str, float]:
     return values
 
 
-def train(lake: Lake, table: str, task: str = "classification", family: str = "rf",
-          feature_set: str = "photometry", features: list[str] | None = None, params: dict | None = None,
-          tune: str | None = None, grid_size: str = "small", folds: int = 3, table_version: int | None = None,
-          register: bool = True, name: str | None = None, score_test: bool = True, quiet: bool = False,
-          nested: bool = False) -> TrainResult:
+def train(
+    lake: Lake,
+    table: str,
+    task: str = "classification",
+    family: str = "rf",
+    feature_set: str = "photometry",
+    features: list[str] | None = None,
+    params: dict | None = None,
+    tune: str | None = None,
+    grid_size: str = "small",
+    folds: int = 3,
+    table_version: int | None = None,
+    register: bool = True,
+    name: str | None = None,
+    score_test: bool = True,
+    quiet: bool = False,
+    nested: bool = False,
+) -> TrainResult:
     """Train, evaluate (validation and test), log to MLflow and register as challenger."""
     import mlflow
 
     tracking.configure(lake.settings)
     if task == "clustering":
         features = features or list(CLUSTER_FEATURES)
-    data = training_data(lake, table, "photoz" if task == "photoz" else "classification", feature_set,
-                         features, version=table_version)
+    data = training_data(
+        lake, table, "photoz" if task == "photoz" else "classification", feature_set, features, version=table_version
+    )
     if task == "clustering":
         data.label = "class" if "class" in data.frame.columns else data.features[0]
-    _say(f"train: {task}/{family} on {data.table} v{data.version}, {len(data.features)} features "
-         f"({', '.join(data.features)})", quiet)
+    _say(
+        f"train: {task}/{family} on {data.table} v{data.version}, {len(data.features)} features "
+        f"({', '.join(data.features)})",
+        quiet,
+    )
     with mlflow.start_run(run_name=f"{task}-{family}", nested=nested) as run:
         fitted = fit(data, task, family, params, tune=tune, grid_size=grid_size, folds=folds)
         mlflow.set_tags(run_tags(data, lake, task, family, feature_set, fitted.classes))
-        mlflow.log_params({k: json.dumps(v) if isinstance(v, (list, dict)) else v
-                           for k, v in {**fitted.params, "family": family, "tune": tune or "none",
-                                        "n_features": len(data.features)}.items()})
+        mlflow.log_params(
+            {
+                k: json.dumps(v) if isinstance(v, (list, dict)) else v
+                for k, v in {
+                    **fitted.params,
+                    "family": family,
+                    "tune": tune or "none",
+                    "n_features": len(data.features),
+                }.items()
+            }
+        )
         mlflow.log_metric("fit_seconds", fitted.fit_seconds)
-        metrics = log_evaluation(evaluate(fitted.model, data.split("validation"), task, fitted.classes),
-                                 "validation")
+        metrics = log_evaluation(evaluate(fitted.model, data.split("validation"), task, fitted.classes), "validation")
         if score_test:
             metrics |= log_evaluation(evaluate(fitted.model, data.split("test"), task, fitted.classes), "test")
         if fitted.tuning:
@@ -193,12 +262,24 @@ def train(lake: Lake, table: str, task: str = "classification", family: str = "r
         version = model_name = None
         log_model(fitted, data)
         if register:
-            catalog = data.table[len("gold_"):]
+            catalog = data.table[len("gold_") :]
             model_name = name or tracking.model_name(lake.settings, task, catalog)
-            version = tracking.register(run.info.run_id, "model", model_name,
-                                        tags={tracking.TAG + "table_version": str(data.version)})
-    result = TrainResult(run.info.run_id, model_name, version, family, fitted.params, data.table, data.version,
-                         data.features, metrics, fitted.fit_seconds, fitted.model)
+            version = tracking.register(
+                run.info.run_id, "model", model_name, tags={tracking.TAG + "table_version": str(data.version)}
+            )
+    result = TrainResult(
+        run.info.run_id,
+        model_name,
+        version,
+        family,
+        fitted.params,
+        data.table,
+        data.version,
+        data.features,
+        metrics,
+        fitted.fit_seconds,
+        fitted.model,
+    )
     _say("train: " + result.line(), quiet)
     return result
 

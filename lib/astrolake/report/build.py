@@ -87,9 +87,14 @@ class Report:
         return self.html_path
 
     def summary(self) -> dict:
-        return {"kind": self.kind, "subject": self.subject, "html": str(self.html_path) if self.html_path else None,
-                "figures": list(self.pngs), "seconds": round(sum(self.timings.values()), 1),
-                "artifact_uri": self.artifact_uri}
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "html": str(self.html_path) if self.html_path else None,
+            "figures": list(self.pngs),
+            "seconds": round(sum(self.timings.values()), 1),
+            "artifact_uri": self.artifact_uri,
+        }
 
 
 class Progress:
@@ -120,7 +125,7 @@ def _catalog_for(lake, table: str):
     for prefix in ("gold_", "silver_", "bronze_"):
         if table.startswith(prefix):
             try:
-                return get_catalog(table[len(prefix):])
+                return get_catalog(table[len(prefix) :])
             except ContractError:
                 break
     try:
@@ -161,19 +166,44 @@ def dictionary_frame(catalog, columns: list[str]) -> pd.DataFrame:
     rows = []
     contract_cols = {c.name: c for c in catalog.contract.columns} if catalog else {}
     for c in contract_cols.values():
-        rows.append({"column": c.name, "type": c.type, "unit": c.unit or "", "required": c.required,
-                     "valid": str(c.range) if c.range else (", ".join(c.values) if c.values else ""),
-                     "description": c.description, "in table": c.name in columns})
+        rows.append(
+            {
+                "column": c.name,
+                "type": c.type,
+                "unit": c.unit or "",
+                "required": c.required,
+                "valid": str(c.range) if c.range else (", ".join(c.values) if c.values else ""),
+                "description": c.description,
+                "in table": c.name in columns,
+            }
+        )
     for col in columns:
         if col not in contract_cols and not col.startswith("_") or col == "_key":
             photometric = all(1 <= len(p) <= 2 and set(p) <= set(stats.BANDS) for p in col.split("_"))
-            rows.append({"column": col, "type": "", "unit": "mag" if photometric else "",
-                         "required": False, "valid": "", "description": _derived_description(col), "in table": True})
+            rows.append(
+                {
+                    "column": col,
+                    "type": "",
+                    "unit": "mag" if photometric else "",
+                    "required": False,
+                    "valid": "",
+                    "description": _derived_description(col),
+                    "in table": True,
+                }
+            )
     return pd.DataFrame(rows).set_index("column")
 
 
-def table_report(lake, table: str, out=None, version: int | None = None, quiet: bool = False,
-                 write: bool = True, sky_order: int = 5, bins: int = 60) -> Report:
+def table_report(
+    lake,
+    table: str,
+    out=None,
+    version: int | None = None,
+    quiet: bool = False,
+    write: bool = True,
+    sky_order: int = 5,
+    bins: int = 60,
+) -> Report:
     """Exploratory report of a silver or gold table (see the module docstring).
 
     ``out``: output folder (default ``reports/<table>``); ``version``: read the table as of
@@ -190,14 +220,22 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
     cols = set(df.columns)
     label = "class" if "class" in cols else None
     report = Report("table", table, f"astrolake report: {table}")
-    report.meta = {"table": table, "version": version, "catalog": catalog.name if catalog else "unknown",
-                   "location": lake.location(table), "generated": _now()}
+    report.meta = {
+        "table": table,
+        "version": version,
+        "catalog": catalog.name if catalog else "unknown",
+        "location": lake.location(table),
+        "generated": _now(),
+    }
     progress = Progress(11, quiet, report)
 
     # 1-3: the lake around the catalog
-    sec = Section("sec-layers", "Rows per layer",
-                  "bronze holds every raw row, silver the valid ones (typed, deduplicated on the key), gold the "
-                  "features; quarantine the rejected rows with every rule they broke.")
+    sec = Section(
+        "sec-layers",
+        "Rows per layer",
+        "bronze holds every raw row, silver the valid ones (typed, deduplicated on the key), gold the "
+        "features; quarantine the rejected rows with every rule they broke.",
+    )
     report.sections.append(sec)
     with progress.step("row counts per layer"):
         if catalog is not None:
@@ -206,8 +244,11 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
             report.add_figure(sec, "fig-layers", figures.layers_figure(layers), "rows per layer")
         else:
             sec.blocks.append(("note", f"{table} belongs to no known catalog: no layers to compare"))
-    sec = Section("sec-ledger", "Ingest ledger",
-                  "One row per batch: read = inserted + updated + duplicates + quarantined must close.")
+    sec = Section(
+        "sec-ledger",
+        "Ingest ledger",
+        "One row per batch: read = inserted + updated + duplicates + quarantined must close.",
+    )
     report.sections.append(sec)
     with progress.step("ingest ledger"):
         ledger = stats.ledger_history(lake, catalog.name) if catalog else pd.DataFrame(columns=stats.LEDGER_COLUMNS)
@@ -217,9 +258,12 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
             shown["finished_at"] = shown["finished_at"].astype(str)
             shown["started_at"] = shown["started_at"].astype(str)
             sec.blocks.append(("html", frame_table(shown)))
-    sec = Section("sec-quarantine", "Quarantine: top rules, with examples",
-                  "Rules are the quarantine reasons with the offending values taken out; examples are the newest "
-                  "rows breaking each (raw text cut to 160 characters).")
+    sec = Section(
+        "sec-quarantine",
+        "Quarantine: top rules, with examples",
+        "Rules are the quarantine reasons with the offending values taken out; examples are the newest "
+        "rows breaking each (raw text cut to 160 characters).",
+    )
     report.sections.append(sec)
     with progress.step("quarantine reasons"):
         rules, examples = stats.quarantine_reasons(lake, catalog.name) if catalog else (pd.Series(dtype="int64"), None)
@@ -235,8 +279,9 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
             balance = stats.class_balance(df, label)
             rows = int(balance.sum())
             report.add_figure(sec, "fig-class-balance", figures.class_balance_figure(balance), "objects per class")
-            sec.blocks.append(("html", frame_table(balance.to_frame().assign(
-                fraction=(balance / max(rows, 1)).round(4)))))
+            sec.blocks.append(
+                ("html", frame_table(balance.to_frame().assign(fraction=(balance / max(rows, 1)).round(4))))
+            )
         else:
             report.add_figure(sec, "fig-class-balance", figures.message_figure("the table has no class column"))
     sec = Section("sec-sky", "Sky density", f"Objects per HEALPix cell at order {sky_order}, Mollweide projection.")
@@ -256,8 +301,9 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
         # one pass for every column; the range from about 2e6 rows, whatever the table's size
         edges = stats.quantile_edges(df, binned, bins, rows=n_rows, sample_rows=QUANTILE_SAMPLE_ROWS)
         mag_edges = {b: np.linspace(edges[b][0], edges[b][-1], 41) for b in bands}
-        z_edges = {"redshift": np.linspace(edges["redshift"][0], edges["redshift"][-1], 51)} \
-            if "redshift" in cols else {}
+        z_edges = (
+            {"redshift": np.linspace(edges["redshift"][0], edges["redshift"][-1], 51)} if "redshift" in cols else {}
+        )
 
     specs = {}
     if {"u_g", "g_r"} <= cols:
@@ -268,29 +314,47 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
         specs[f"mag_{b}"] = (b, mag_edges[b])
     if z_edges:
         specs["redshift"] = ("redshift", z_edges["redshift"])
-    sec_cc = Section("sec-colours", "Colour-colour diagrams per class",
-                     "2-D densities (log colour scale) over the central 99 % of each colour.")
-    sec_mag = Section("sec-magnitudes", "Magnitude and redshift distributions per class",
-                      "Normalised per class; bins over the central 99 % of each column.")
+    sec_cc = Section(
+        "sec-colours",
+        "Colour-colour diagrams per class",
+        "2-D densities (log colour scale) over the central 99 % of each colour.",
+    )
+    sec_mag = Section(
+        "sec-magnitudes",
+        "Magnitude and redshift distributions per class",
+        "Normalised per class; bins over the central 99 % of each column.",
+    )
     report.sections += [sec_cc, sec_mag]
     with progress.step("colour-colour diagrams, magnitude and redshift distributions (one pass)"):
         groups = [None if g == stats.NULL_KEY else g for g in balance.index] if label else None
         h = stats.histograms(df, specs, by=label, groups=groups) if specs else {}
-        for key, fig_id, xl, yl, title in (("ug_gr", "fig-ug-gr", "g - r", "u - g", "u-g vs g-r"),
-                                            ("gr_ri", "fig-gr-ri", "r - i", "g - r", "g-r vs r-i")):
+        for key, fig_id, xl, yl, title in (
+            ("ug_gr", "fig-ug-gr", "g - r", "u - g", "u-g vs g-r"),
+            ("gr_ri", "fig-gr-ri", "r - i", "g - r", "g-r vs r-i"),
+        ):
             if key in h:
                 x, y = specs[key][1]
                 report.add_figure(sec_cc, fig_id, figures.density_grid_figure(h[key], x, y, xl, yl, title), title)
             else:
                 report.add_figure(sec_cc, fig_id, figures.message_figure(f"no {title} colours in this table"))
         if bands:
-            report.add_figure(sec_mag, "fig-mag", figures.magnitudes_figure(
-                {b: h[f"mag_{b}"] for b in bands}, mag_edges), "ugriz magnitudes per class")
+            report.add_figure(
+                sec_mag,
+                "fig-mag",
+                figures.magnitudes_figure({b: h[f"mag_{b}"] for b in bands}, mag_edges),
+                "ugriz magnitudes per class",
+            )
         else:
             report.add_figure(sec_mag, "fig-mag", figures.message_figure("no ugriz magnitudes in this table"))
         if "redshift" in h:
-            report.add_figure(sec_mag, "fig-redshift", figures.histograms_figure(
-                h["redshift"], z_edges["redshift"], "redshift", "redshift per class", log=True), "redshift per class")
+            report.add_figure(
+                sec_mag,
+                "fig-redshift",
+                figures.histograms_figure(
+                    h["redshift"], z_edges["redshift"], "redshift", "redshift per class", log=True
+                ),
+                "redshift per class",
+            )
         else:
             report.add_figure(sec_mag, "fig-redshift", figures.message_figure("no redshift column in this table"))
 
@@ -301,50 +365,68 @@ def table_report(lake, table: str, out=None, version: int | None = None, quiet: 
         missing = stats.missing_values(raw)
         rows = missing.attrs["rows"]
         report.add_figure(sec, "fig-missing", figures.missing_figure(missing), "fraction missing per column")
-    sec = Section("sec-correlation", "Correlation matrix", "Pearson r of magnitudes, colours and redshift "
-                  "(rows where all of them are present).")
+    sec = Section(
+        "sec-correlation",
+        "Correlation matrix",
+        "Pearson r of magnitudes, colours and redshift (rows where all of them are present).",
+    )
     report.sections.append(sec)
     with progress.step("correlation matrix"):
         corr_cols = [c for c in binned if c in cols]
         if len(corr_cols) >= 2:
             centre = {c: (edges[c][0] + edges[c][-1]) / 2 for c in corr_cols}
             corr = stats.correlation(df, corr_cols, centre)
-            report.add_figure(sec, "fig-correlation", figures.correlation_figure(corr),
-                              "correlation matrix")
+            report.add_figure(sec, "fig-correlation", figures.correlation_figure(corr), "correlation matrix")
         else:
             report.add_figure(sec, "fig-correlation", figures.message_figure("fewer than two numeric columns"))
     sec = Section("sec-dictionary", "Data dictionary and citation")
     report.sections.append(sec)
     with progress.step("data dictionary and citation"):
         if catalog is not None:
-            sec.blocks.append(("html", f"<p><b>{esc(catalog.name)}</b>: {esc(catalog.description)} "
-                                       f"({esc(catalog.data_release)}). Contract <code>{esc(catalog.contract.name)}"
-                                       f"</code>: {esc(catalog.contract.title)}; key "
-                                       f"({esc(', '.join(catalog.contract.key))}).</p>"
-                                       f"<p><b>Citation:</b> {esc(catalog.citation)}</p>"))
+            sec.blocks.append(
+                (
+                    "html",
+                    f"<p><b>{esc(catalog.name)}</b>: {esc(catalog.description)} "
+                    f"({esc(catalog.data_release)}). Contract <code>{esc(catalog.contract.name)}"
+                    f"</code>: {esc(catalog.contract.title)}; key "
+                    f"({esc(', '.join(catalog.contract.key))}).</p>"
+                    f"<p><b>Citation:</b> {esc(catalog.citation)}</p>",
+                )
+            )
         sec.blocks.append(("html", frame_table(dictionary_frame(catalog, list(raw.columns)))))
     report.meta["rows"] = f"{rows:,}"
 
     with progress.step("writing HTML and PNGs"):
-        report.footer = (f"astrolake report of {table} v{version}; every statistic computed in Spark, only bins "
-                         f"reached the driver. Step times: "
-                         + ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items()))
+        report.footer = (
+            f"astrolake report of {table} v{version}; every statistic computed in Spark, only bins "
+            f"reached the driver. Step times: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items())
+        )
         if write:
             report.write(out or _default_out(table))
     return report
 
 
 def _examples_table(rules: pd.Series, examples: pd.DataFrame) -> str:
-    out = ["<table><thead><tr><th>rule</th><th>rows</th><th>reason (as written)</th><th>key</th><th>file</th>"
-           "<th>row</th><th>raw</th></tr></thead><tbody>"]
+    out = [
+        "<table><thead><tr><th>rule</th><th>rows</th><th>reason (as written)</th><th>key</th><th>file</th>"
+        "<th>row</th><th>raw</th></tr></thead><tbody>"
+    ]
     for rule, group in examples.groupby("rule", sort=False):
         for i, (_, r) in enumerate(group.iterrows()):
-            head = (f'<td rowspan="{len(group)}">{esc(rule)}</td><td class="num" rowspan="{len(group)}">'
-                    f"{int(rules.get(rule, 0)):,}</td>") if i == 0 else ""
+            head = (
+                (
+                    f'<td rowspan="{len(group)}">{esc(rule)}</td><td class="num" rowspan="{len(group)}">'
+                    f"{int(rules.get(rule, 0)):,}</td>"
+                )
+                if i == 0
+                else ""
+            )
             row_no = "" if r["_row_number"] is None or r["_row_number"] != r["_row_number"] else int(r["_row_number"])
-            out.append(f"<tr>{head}<td>{esc(r['reason'])}</td><td><code>{esc(r['_key'])}</code></td>"
-                       f"<td>{esc(Path(str(r['_source_file'])).name)}</td><td class=\"num\">{row_no}</td>"
-                       f"<td class=\"raw\">{esc(r['_raw'])}</td></tr>")
+            out.append(
+                f"<tr>{head}<td>{esc(r['reason'])}</td><td><code>{esc(r['_key'])}</code></td>"
+                f'<td>{esc(Path(str(r["_source_file"])).name)}</td><td class="num">{row_no}</td>'
+                f'<td class="raw">{esc(r["_raw"])}</td></tr>'
+            )
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -352,8 +434,15 @@ def _examples_table(rules: pd.Series, examples: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------------------------
 # model report
 # --------------------------------------------------------------------------------------------
-def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: bool = True,
-                 log_artifact: bool = True, permutation_rows: int = 100_000) -> Report:
+def model_report(
+    lake,
+    model_uri: str,
+    out=None,
+    quiet: bool = False,
+    write: bool = True,
+    log_artifact: bool = True,
+    permutation_rows: int = 100_000,
+) -> Report:
     """Evaluation report of a registered model (``models:/NAME@alias`` or ``models:/NAME/V``).
 
     Scores the test split of the table version pinned in the model's run tags, computes the
@@ -377,19 +466,35 @@ def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: boo
         t = tracking.TAG
         table, version = ref.tags.get(t + "table"), ref.tags.get(t + "table_version")
         if not table or version is None:
-            raise ValueError(f"{model_uri} (run {ref.run_id}) has no {t}table / {t}table_version tags: "
-                             "it was not trained by astrolake")
+            raise ValueError(
+                f"{model_uri} (run {ref.run_id}) has no {t}table / {t}table_version tags: "
+                "it was not trained by astrolake"
+            )
         task, classes = ref.task, ref.classes
         if task not in ("classification", "photoz"):
             raise ValueError(f"{model_uri} is a {task} model: reports cover classification and photo-z models")
-        data = training_data(lake, table, task, ref.tags.get(t + "feature_set", "photometry"), ref.features,
-                             version=int(version), classes=classes or None)
+        data = training_data(
+            lake,
+            table,
+            task,
+            ref.tags.get(t + "feature_set", "photometry"),
+            ref.features,
+            version=int(version),
+            classes=classes or None,
+        )
         test = data.split("test")
         if task == "classification":
             test = models.index_labels(test, classes)
-    report.meta = {"model": f"{ref.name} v{ref.version}", "uri": model_uri, "run": ref.run_id,
-                   "family": ref.tags.get(t + "family", "?"), "task": task, "table": f"{table} v{version}",
-                   "features": len(ref.features), "generated": _now()}
+    report.meta = {
+        "model": f"{ref.name} v{ref.version}",
+        "uri": model_uri,
+        "run": ref.run_id,
+        "family": ref.tags.get(t + "family", "?"),
+        "task": task,
+        "table": f"{table} v{version}",
+        "features": len(ref.features),
+        "generated": _now(),
+    }
     report.title = f"astrolake model report: {ref.name} v{ref.version} ({task})"
 
     keep = (models.LABEL_INDEX, "prediction", "probability", models.Z_PHOT, models.Z_ERR, "r", "redshift")
@@ -402,25 +507,45 @@ def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: boo
         with progress.step("metrics in Spark (confusion, curves, calibration, binned)"):
             metrics = evaluate_predictions(pred, task, classes)
             report.metrics = metrics.to_dict()
-        sec = Section("sec-model", "Model and test split",
-                      f"{ref.name} v{ref.version} ({report.meta['family']}), trained on {table} v{version}; "
-                      f"scored on its test split ({n_test:,} rows). Features: {', '.join(ref.features)}.")
+        sec = Section(
+            "sec-model",
+            "Model and test split",
+            f"{ref.name} v{ref.version} ({report.meta['family']}), trained on {table} v{version}; "
+            f"scored on its test split ({n_test:,} rows). Features: {', '.join(ref.features)}.",
+        )
         report.sections.append(sec)
-        scalars = {k: v for k, v in metrics.to_dict().items()
-                   if not any(k.endswith(f"_{c}") for c in classes)}  # per-class values: the table below
+        scalars = {
+            k: v for k, v in metrics.to_dict().items() if not any(k.endswith(f"_{c}") for c in classes)
+        }  # per-class values: the table below
         sec.blocks.append(("html", frame_table(pd.Series(scalars, name="value").to_frame().rename_axis("metric"))))
         with progress.step("evaluation figures"):
             if task == "classification":
-                sec.blocks.append(("html", frame_table(metrics.per_class.assign(
-                    roc_auc=[metrics.roc_auc[c] for c in metrics.classes],
-                    pr_auc=[metrics.pr_auc[c] for c in metrics.classes]))))
+                sec.blocks.append(
+                    (
+                        "html",
+                        frame_table(
+                            metrics.per_class.assign(
+                                roc_auc=[metrics.roc_auc[c] for c in metrics.classes],
+                                pr_auc=[metrics.pr_auc[c] for c in metrics.classes],
+                            )
+                        ),
+                    )
+                )
                 s = Section("sec-classification", "Classification")
                 report.sections.append(s)
-                report.add_figure(s, "fig-confusion", plots.confusion_matrix_plot(metrics),
-                                  "confusion matrix (rows: true class, normalised)")
+                report.add_figure(
+                    s,
+                    "fig-confusion",
+                    plots.confusion_matrix_plot(metrics),
+                    "confusion matrix (rows: true class, normalised)",
+                )
                 report.add_figure(s, "fig-roc-pr", plots.roc_pr_plot(metrics), "one-vs-rest ROC and precision-recall")
-                report.add_figure(s, "fig-purity-completeness", plots.purity_completeness_plot(metrics),
-                                  "purity and completeness vs magnitude and redshift")
+                report.add_figure(
+                    s,
+                    "fig-purity-completeness",
+                    plots.purity_completeness_plot(metrics),
+                    "purity and completeness vs magnitude and redshift",
+                )
                 report.add_figure(s, "fig-reliability", plots.reliability_plot(metrics), "reliability diagram")
             else:
                 s = Section("sec-photoz", "Photometric redshift")
@@ -435,10 +560,20 @@ def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: boo
                     e = stats.quantile_edges(frame, ["r", "dz"], 50, quantiles=(0.005, 0.995))
                     h = stats.hist2d(frame, "r", "dz", e["r"], e["dz"])
                     empty = np.zeros((len(e["r"]) - 1, len(e["dz"]) - 1), dtype=np.int64)
-                    report.add_figure(s, "fig-photoz-residuals", figures.residuals_figure(
-                        h.get("all", empty), e["r"], e["dz"], "r [mag]",
-                        "(z_phot - z_spec) / (1 + z_spec)", "photo-z residuals vs magnitude",
-                        threshold=metrics.outlier_threshold), "residual density vs r magnitude")
+                    report.add_figure(
+                        s,
+                        "fig-photoz-residuals",
+                        figures.residuals_figure(
+                            h.get("all", empty),
+                            e["r"],
+                            e["dz"],
+                            "r [mag]",
+                            "(z_phot - z_spec) / (1 + z_spec)",
+                            "photo-z residuals vs magnitude",
+                            threshold=metrics.outlier_threshold,
+                        ),
+                        "residual density vs r magnitude",
+                    )
     finally:
         pred.unpersist()
 
@@ -451,23 +586,36 @@ def model_report(lake, model_uri: str, out=None, quiet: bool = False, write: boo
         if tree is not None:
             report.importances = {k: float(v) for k, v in tree.items()}
             sec.text = "Total impurity decrease per feature, from the fitted trees (normalised to 1)."
-            report.add_figure(sec, "fig-importance", figures.importance_figure(
-                tree, "feature importance (trees)", "share of impurity decrease"), "feature importances of the trees")
+            report.add_figure(
+                sec,
+                "fig-importance",
+                figures.importance_figure(tree, "feature importance (trees)", "share of impurity decrease"),
+                "feature importances of the trees",
+            )
         else:
             val = data.split("validation")
             if task == "classification":
                 val = models.index_labels(val, classes)
-            perm = imp.permutation_importance(predictor, val, ref.features, task, max_rows=permutation_rows,
-                                              quiet=quiet)
+            perm = imp.permutation_importance(
+                predictor, val, ref.features, task, max_rows=permutation_rows, quiet=quiet
+            )
             report.importances = {k: float(v) for k, v in perm.items()}
             what = "macro F1 drop" if task == "classification" else "sigma_NMAD rise"
-            sec.text = (f"Permutation importance on the validation split ({perm.attrs['rows']:,} rows): {what} when "
-                        f"the feature is shuffled (unshuffled: {perm.attrs['baseline']:.4f}).")
-            report.add_figure(sec, "fig-importance", figures.importance_figure(
-                perm, "permutation importance (validation split)", what), "permutation importance")
+            sec.text = (
+                f"Permutation importance on the validation split ({perm.attrs['rows']:,} rows): {what} when "
+                f"the feature is shuffled (unshuffled: {perm.attrs['baseline']:.4f})."
+            )
+            report.add_figure(
+                sec,
+                "fig-importance",
+                figures.importance_figure(perm, "permutation importance (validation split)", what),
+                "permutation importance",
+            )
     with progress.step("writing HTML and PNGs" + (" and logging to MLflow" if log_artifact and write else "")):
-        report.footer = ("astrolake model report; metrics computed in Spark, only aggregates reached the driver. "
-                         "Step times: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items()))
+        report.footer = (
+            "astrolake model report; metrics computed in Spark, only aggregates reached the driver. "
+            "Step times: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items())
+        )
         if write:
             folder = Path(out or _default_out(f"{ref.name}_v{ref.version}"))
             report.write(folder)

@@ -75,24 +75,38 @@ def sky_figure(cells, order: int, width: int = 360) -> Figure:
     y_edges = np.linspace(-np.pi / 2, np.pi / 2, height + 1)
     xc, yc = np.meshgrid((x_edges[:-1] + x_edges[1:]) / 2, (y_edges[:-1] + y_edges[1:]) / 2)
     ra = np.degrees(-xc) % 360.0  # astronomical convention: east (larger RA) to the left
-    pix = lonlat_to_healpix(Longitude(ra.ravel(), unit=u.deg), Latitude(np.degrees(yc.ravel()), unit=u.deg),
-                            order).astype(np.int64)
+    pix = lonlat_to_healpix(
+        Longitude(ra.ravel(), unit=u.deg), Latitude(np.degrees(yc.ravel()), unit=u.deg), order
+    ).astype(np.int64)
     index = np.asarray(cells.index, dtype=np.int64)
     values = np.asarray(cells.values, dtype=float)
     pos = np.clip(np.searchsorted(index, pix), 0, max(len(index) - 1, 0))
     found = (index[pos] == pix) if len(index) else np.zeros(pix.shape, bool)
-    area = 4 * np.pi * (180 / np.pi) ** 2 / (12 * 4 ** order)  # square degrees per cell
+    area = 4 * np.pi * (180 / np.pi) ** 2 / (12 * 4**order)  # square degrees per cell
     density = np.where(found, values[pos] if len(index) else 0.0, 0.0).reshape(xc.shape) / area
     shown = np.ma.masked_equal(density, 0)
     if shown.count():
-        mesh = ax.pcolormesh(x_edges, y_edges, shown, cmap="viridis", rasterized=True,
-                             norm=LogNorm(vmin=max(shown.min(), 1e-3), vmax=max(shown.max(), shown.min() * 2)))
-        fig.colorbar(mesh, ax=ax, orientation="horizontal", fraction=0.05, pad=0.08,
-                     label=f"objects per deg² (HEALPix order {order}, {area:.2f} deg² cells)")
+        mesh = ax.pcolormesh(
+            x_edges,
+            y_edges,
+            shown,
+            cmap="viridis",
+            rasterized=True,
+            norm=LogNorm(vmin=max(shown.min(), 1e-3), vmax=max(shown.max(), shown.min() * 2)),
+        )
+        fig.colorbar(
+            mesh,
+            ax=ax,
+            orientation="horizontal",
+            fraction=0.05,
+            pad=0.08,
+            label=f"objects per deg² (HEALPix order {order}, {area:.2f} deg² cells)",
+        )
     ax.set_xticklabels(["150°", "120°", "90°", "60°", "30°", "0°", "330°", "300°", "270°", "240°", "210°"], fontsize=7)
     ax.grid(True, alpha=0.3)
-    ax.set_title(f"sky density: {int(values.sum()):,} objects in {len(index):,} cells (RA increases to the left)",
-                 fontsize=10)
+    ax.set_title(
+        f"sky density: {int(values.sum()):,} objects in {len(index):,} cells (RA increases to the left)", fontsize=10
+    )
     return fig
 
 
@@ -103,8 +117,9 @@ def density_grid_figure(hists: dict, x_edges, y_edges, xlabel: str, ylabel: str,
     axes = np.atleast_1d(fig.subplots(1, n, sharex=True, sharey=True))
     for ax, (name, h) in zip(axes, hists.items()):
         if h.sum():
-            ax.pcolormesh(x_edges, y_edges, h.T, norm=LogNorm(vmin=1, vmax=max(2, h.max())), cmap="magma_r",
-                          rasterized=True)
+            ax.pcolormesh(
+                x_edges, y_edges, h.T, norm=LogNorm(vmin=1, vmax=max(2, h.max())), cmap="magma_r", rasterized=True
+            )
         ax.set(title=f"{name} ({h.sum():,})", xlabel=xlabel)
     axes[0].set_ylabel(ylabel)
     fig.suptitle(title)
@@ -151,7 +166,7 @@ def layers_figure(layers) -> Figure:
     fig = _fig((6, 3.2))
     ax = fig.subplots()
     values = layers["rows"].fillna(0).astype(float)
-    ax.bar(layers.index, values, color=["tab:brown", "tab:gray", "gold", "tab:red"][:len(values)])
+    ax.bar(layers.index, values, color=["tab:brown", "tab:gray", "gold", "tab:red"][: len(values)])
     for i, v in enumerate(values):
         ax.annotate(f"{int(v):,}", (i, v), ha="center", va="bottom", fontsize=8)
     ax.set(ylabel="rows", title="rows per layer", yscale="log" if values.max() > 0 else "linear")
@@ -170,8 +185,12 @@ def ledger_figure(ledger) -> Figure:
     ax = fig.subplots()
     x = np.arange(len(ledger))
     bottom = np.zeros(len(ledger))
-    for col, colour in (("inserted", "tab:green"), ("updated", "tab:blue"), ("duplicates", "tab:gray"),
-                        ("quarantined", "tab:red")):
+    for col, colour in (
+        ("inserted", "tab:green"),
+        ("updated", "tab:blue"),
+        ("duplicates", "tab:gray"),
+        ("quarantined", "tab:red"),
+    ):
         v = ledger[col].fillna(0).to_numpy(float)
         ax.bar(x, v, bottom=bottom, color=colour, label=col)
         bottom += v
@@ -180,15 +199,20 @@ def ledger_figure(ledger) -> Figure:
     ax2.set_ylabel("rows read, cumulative")
     ax.set_ylim(0, max(float(bottom.max()), 1.0) * 1.1)
     ax2.set_ylim(0, max(float(ledger["read"].fillna(0).sum()), 1.0) * 1.1)
-    labels = [f"{b}\n{t:%Y-%m-%d}\n{t:%H:%M}" if t is not None and t == t else str(b)
-              for b, t in zip(ledger["batch_id"], ledger["finished_at"])]
+    labels = [
+        f"{b}\n{t:%Y-%m-%d}\n{t:%H:%M}" if t is not None and t == t else str(b)
+        for b, t in zip(ledger["batch_id"], ledger["finished_at"])
+    ]
     step = max(1, int(np.ceil(len(x) / ((width - 3) / 0.8))))  # about 0.8 inch per readable label
     ax.set_xticks(x[::step])
     ax.set_xticklabels(labels[::step], fontsize=7)
     not_closing = (~ledger["closes"].astype(bool)).sum()
     ax.set(xlabel="batch (finished at, UTC)", ylabel="rows per batch")
-    ax.set_title(f"ingest ledger: {len(ledger)} batch(es)" + (f", {not_closing} DO NOT CLOSE" if not_closing
-                                                             else ", every one closes"), fontsize=10)
+    ax.set_title(
+        f"ingest ledger: {len(ledger)} batch(es)"
+        + (f", {not_closing} DO NOT CLOSE" if not_closing else ", every one closes"),
+        fontsize=10,
+    )
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     # below the axes: inside, it would hide the bars of a ledger with few batches
@@ -226,10 +250,14 @@ def missing_figure(missing) -> Figure:
     """Fraction of missing values (null or NaN) per column."""
     if missing is None or len(missing) == 0:
         return message_figure("no columns", "missing values")
-    fig, ax, values = _hbar(missing, 0.28, lambda v: np.where(v > 0, "tab:orange", "tab:green"),
-                            lambda v: f"{v:.2%}", 7)
-    ax.set(xlim=(0, max(1e-3, values.max() * 1.25)), xlabel="fraction missing (null or NaN)",
-           title=f"missing values per column ({missing.attrs.get('rows', 0):,} rows)")
+    fig, ax, values = _hbar(
+        missing, 0.28, lambda v: np.where(v > 0, "tab:orange", "tab:green"), lambda v: f"{v:.2%}", 7
+    )
+    ax.set(
+        xlim=(0, max(1e-3, values.max() * 1.25)),
+        xlabel="fraction missing (null or NaN)",
+        title=f"missing values per column ({missing.attrs.get('rows', 0):,} rows)",
+    )
     fig.tight_layout()
     return fig
 
@@ -249,8 +277,15 @@ def correlation_figure(corr) -> Figure:
         for i in range(k):
             for j in range(k):
                 v = corr.iat[i, j]
-                ax.text(j, i, "" if v != v else f"{v:.2f}", ha="center", va="center", fontsize=6,
-                        color="white" if abs(v) > 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    "" if v != v else f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if abs(v) > 0.6 else "black",
+                )
     ax.set_title("correlation matrix")
     fig.tight_layout()
     return fig
@@ -270,14 +305,21 @@ def importance_figure(importance, title: str, xlabel: str) -> Figure:
     return fig
 
 
-def residuals_figure(h, x_edges, y_edges, xlabel: str, ylabel: str, title: str,
-                     threshold: float | None = None) -> Figure:
+def residuals_figure(
+    h, x_edges, y_edges, xlabel: str, ylabel: str, title: str, threshold: float | None = None
+) -> Figure:
     """2-D density of residuals against a magnitude (log colour), with the outlier limits."""
     fig = _fig((6.5, 4.2))
     ax = fig.subplots()
     if h.sum():
-        mesh = ax.pcolormesh(x_edges, y_edges, np.ma.masked_equal(h.T, 0), cmap="viridis", rasterized=True,
-                             norm=LogNorm(vmin=1, vmax=max(2, h.max())))
+        mesh = ax.pcolormesh(
+            x_edges,
+            y_edges,
+            np.ma.masked_equal(h.T, 0),
+            cmap="viridis",
+            rasterized=True,
+            norm=LogNorm(vmin=1, vmax=max(2, h.max())),
+        )
         fig.colorbar(mesh, ax=ax, label="objects")
     ax.axhline(0, color="k", lw=0.8)
     if threshold:

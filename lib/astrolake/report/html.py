@@ -37,7 +37,7 @@ def data_uri(png: bytes) -> str:
 
 def img(fig_id: str, png: bytes, alt: str, caption: str = "") -> str:
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
-    return (f'<figure><img id="{esc(fig_id)}" alt="{esc(alt)}" src="{data_uri(png)}">{cap}</figure>')
+    return f'<figure><img id="{esc(fig_id)}" alt="{esc(alt)}" src="{data_uri(png)}">{cap}</figure>'
 
 
 def frame_table(df, index: bool = True, float_format: str = "{:,.4g}") -> str:
@@ -70,15 +70,21 @@ def frame_table(df, index: bool = True, float_format: str = "{:,.4g}") -> str:
 
 def render(report) -> str:
     """The report as one HTML document (str)."""
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             '<link rel="icon" href="data:,">',  # no favicon request
-             f"<title>{esc(report.title)}</title><style>{STYLE}</style></head><body>",
-             f"<h1>{esc(report.title)}</h1>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">',  # no favicon request
+        f"<title>{esc(report.title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{esc(report.title)}</h1>",
+    ]
     meta = " · ".join(f"{esc(k)}: {esc(v)}" for k, v in report.meta.items())
     parts.append(f'<p class="meta">{meta}</p>')
-    parts.append("<nav><ol>" + "".join(f'<li><a href="#{esc(s.id)}">{esc(s.title)}</a></li>'
-                                       for s in report.sections) + "</ol></nav>")
+    parts.append(
+        "<nav><ol>"
+        + "".join(f'<li><a href="#{esc(s.id)}">{esc(s.title)}</a></li>' for s in report.sections)
+        + "</ol></nav>"
+    )
     for s in report.sections:
         parts.append(f'<section id="{esc(s.id)}"><h2>{esc(s.title)}</h2>')
         if s.text:

@@ -62,8 +62,9 @@ def dense_index(df: DataFrame, name: str = "_i") -> tuple[DataFrame, int, DataFr
     the driver.
     """
     mask = (1 << _POSITION_BITS) - 1
-    staged = df.withColumns({"_pid": F.spark_partition_id(),
-                             "_pos": F.monotonically_increasing_id().bitwiseAND(F.lit(mask))})
+    staged = df.withColumns(
+        {"_pid": F.spark_partition_id(), "_pos": F.monotonically_increasing_id().bitwiseAND(F.lit(mask))}
+    )
     staged = staged.persist(StorageLevel.MEMORY_AND_DISK)  # fixes the nondeterministic ids
     sizes = sorted((int(r[0]), int(r[1])) for r in staged.groupBy("_pid").count().collect())
     offsets, n = [], 0
@@ -98,9 +99,17 @@ def photoz_score(pred: DataFrame, label: str = "redshift", prediction: str = "z_
     return float(SigmaNMADEvaluator(labelCol=label, predictionCol=prediction).evaluate(pred))
 
 
-def permutation_importance(predict, df: DataFrame, features: list[str], task: str = "classification",
-                           label: str | None = None, columns: list[str] | None = None, max_rows: int = 100_000,
-                           seed: int = 42, quiet: bool = True) -> pd.Series:
+def permutation_importance(
+    predict,
+    df: DataFrame,
+    features: list[str],
+    task: str = "classification",
+    label: str | None = None,
+    columns: list[str] | None = None,
+    max_rows: int = 100_000,
+    seed: int = 42,
+    quiet: bool = True,
+) -> pd.Series:
     """Score drop when each feature is shuffled (positive: the model relies on the feature).
 
     ``predict`` maps a frame with the model's ``features`` (and the label) to predictions
@@ -132,8 +141,11 @@ def permutation_importance(predict, df: DataFrame, features: list[str], task: st
             out[col] = (baseline - value) if task == "classification" else (value - baseline)
             donor.unpersist()
             if not quiet:
-                print(f"report:   permutation importance {col}: {out[col]:+.4f} ({time.perf_counter() - t0:.1f} s)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"report:   permutation importance {col}: {out[col]:+.4f} ({time.perf_counter() - t0:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         for h in held:
             h.unpersist()

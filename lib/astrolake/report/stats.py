@@ -79,8 +79,11 @@ def with_colours(df: DataFrame) -> DataFrame:
     """``df`` with the adjacent colours u_g, g_r, r_i, i_z added where both bands exist and the
     colour does not (a silver table has magnitudes only; gold has the colours already)."""
     cols = set(df.columns)
-    derived = {f"{a}_{b}": F.col(a) - F.col(b) for a, b in zip(BANDS, BANDS[1:])
-               if a in cols and b in cols and f"{a}_{b}" not in cols}
+    derived = {
+        f"{a}_{b}": F.col(a) - F.col(b)
+        for a, b in zip(BANDS, BANDS[1:])
+        if a in cols and b in cols and f"{a}_{b}" not in cols
+    }
     return df.withColumns(derived) if derived else df
 
 
@@ -97,9 +100,16 @@ def edges_for(df: DataFrame, col: str, bins: int, quantiles=(0.005, 0.995)) -> n
     return quantile_edges(df, [col], bins, quantiles)[col]
 
 
-def quantile_edges(df: DataFrame, cols: list[str], bins: int = 60, quantiles=(0.005, 0.995),
-                   relative_error: float = 0.001, rows: int | None = None, sample_rows: int | None = None,
-                   seed: int = 42) -> dict[str, np.ndarray]:
+def quantile_edges(
+    df: DataFrame,
+    cols: list[str],
+    bins: int = 60,
+    quantiles=(0.005, 0.995),
+    relative_error: float = 0.001,
+    rows: int | None = None,
+    sample_rows: int | None = None,
+    seed: int = 42,
+) -> dict[str, np.ndarray]:
     """Equal-width edges between two approximate quantiles of each column, all in one pass.
 
     ``percentile_approx`` (Greenwald-Khanna, rank error at most ``relative_error * n``) over the
@@ -136,14 +146,16 @@ def hist1d(df: DataFrame, col: str, edges: np.ndarray, by: str | None = None) ->
     return histograms(df, {"h": (col, edges)}, by=by)["h"]
 
 
-def hist2d(df: DataFrame, x: str, y: str, x_edges: np.ndarray, y_edges: np.ndarray,
-           by: str | None = None) -> dict[str, np.ndarray]:
+def hist2d(
+    df: DataFrame, x: str, y: str, x_edges: np.ndarray, y_edges: np.ndarray, by: str | None = None
+) -> dict[str, np.ndarray]:
     """2-D counts (x bins along axis 0) per value of ``by``."""
     return histograms(df, {"h": ((x, y), (x_edges, y_edges))}, by=by)["h"]
 
 
-def histograms(df: DataFrame, specs: dict, by: str | None = None,
-               groups: list | None = None) -> dict[str, dict[str, np.ndarray]]:
+def histograms(
+    df: DataFrame, specs: dict, by: str | None = None, groups: list | None = None
+) -> dict[str, dict[str, np.ndarray]]:
     """Several 1-D and 2-D histograms per value of ``by`` in **one** pass over ``df``.
 
     ``specs`` maps a name to ``(column, edges)`` (1-D) or ``((x, y), (x_edges, y_edges))`` (2-D;
@@ -185,24 +197,34 @@ def histograms(df: DataFrame, specs: dict, by: str | None = None,
         if len(labels) > _MAX_GROUPS:
             raise ValueError(f"at most {_MAX_GROUPS - 1} groups can be folded into the histogram code")
         known = [g for g in groups if g is not None]
-        index = F.create_map(*[F.lit(v) for i, g in enumerate(groups) if g is not None for v in (g, i)]) \
-            if known else None
+        index = (
+            F.create_map(*[F.lit(v) for i, g in enumerate(groups) if g is not None for v in (g, i)]) if known else None
+        )
         null_index = groups.index(None) if None in groups else len(groups)
         other = F.lit(len(groups))
         found = F.coalesce(F.element_at(index, F.col("_g")), other) if index is not None else other
         gi = F.when(F.col("_g").isNull(), F.lit(null_index)).otherwise(found)
     # three projections -- values, first guesses, bins -- so that no step is recomputed in the next
     staged = df.select(*keys, *[c.alias(a) for a, c in values.values()])
-    staged = staged.select(*group, *[a for a, _ in values.values()],
-                           *[_first_guess(F.col(a), e).alias(f"_f{k}") for k, (a, e) in enumerate(axes)
-                             if _is_uniform(e)])
-    staged = staged.select(*([gi.alias("_gi")] if labels is not None else group),
-                           *[_bin_index(F.col(a), F.col(f"_f{k}") if _is_uniform(e) else None, e)
-                             .alias(f"_b{k}") for k, (a, e) in enumerate(axes)])
+    staged = staged.select(
+        *group,
+        *[a for a, _ in values.values()],
+        *[_first_guess(F.col(a), e).alias(f"_f{k}") for k, (a, e) in enumerate(axes) if _is_uniform(e)],
+    )
+    staged = staged.select(
+        *([gi.alias("_gi")] if labels is not None else group),
+        *[
+            _bin_index(F.col(a), F.col(f"_f{k}") if _is_uniform(e) else None, e).alias(f"_b{k}")
+            for k, (a, e) in enumerate(axes)
+        ],
+    )
     # one long per (histogram, x bin, y bin): cheaper to explode and group than a struct
-    codes = [F.lit(i).cast("long") * _H + F.col(f"_b{bx}").cast("long") * _X
-             + (F.col(f"_b{by_}").cast("long") if by_ is not None else F.lit(0).cast("long"))
-             for i, (bx, by_) in enumerate(layout)]
+    codes = [
+        F.lit(i).cast("long") * _H
+        + F.col(f"_b{bx}").cast("long") * _X
+        + (F.col(f"_b{by_}").cast("long") if by_ is not None else F.lit(0).cast("long"))
+        for i, (bx, by_) in enumerate(layout)
+    ]
     if labels is not None:
         codes = [F.col("_gi").cast("long") * _G + c for c in codes]
         group = []
@@ -230,8 +252,13 @@ def healpix_counts(df: DataFrame, order: int = 5, column: str = HEALPIX_COLUMN) 
     if not 0 <= order <= HEALPIX_ORDER:
         raise ValueError(f"HEALPix order must be in [0, {HEALPIX_ORDER}], got {order}")
     shift = 2 * (HEALPIX_ORDER - order)
-    rows = df.select(F.shiftright(F.col(column), shift).alias("cell")).where("cell IS NOT NULL") \
-        .groupBy("cell").count().collect()
+    rows = (
+        df.select(F.shiftright(F.col(column), shift).alias("cell"))
+        .where("cell IS NOT NULL")
+        .groupBy("cell")
+        .count()
+        .collect()
+    )
     return pd.Series({int(r[0]): r[1] for r in rows}, name="count", dtype="int64").sort_index()
 
 
@@ -276,9 +303,15 @@ def correlation(df: DataFrame, columns: list[str], center: dict | None = None) -
     x = [(_c(c).cast("double") - F.lit(shift[c])) for c in columns]
     pairs = [(i, j) for i in range(k) for j in range(i, k)]
     shifted = df.select(*[v.alias(f"c{i}") for i, v in enumerate(x)])
-    row = complete_rows(shifted, [f"c{i}" for i in range(k)]).agg(
-        F.count(F.lit(1)).alias("n"), *[F.sum(f"c{i}").alias(f"s{i}") for i in range(k)],
-        *[F.sum(F.col(f"c{i}") * F.col(f"c{j}")).alias(f"p{i}_{j}") for i, j in pairs]).first()
+    row = (
+        complete_rows(shifted, [f"c{i}" for i in range(k)])
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            *[F.sum(f"c{i}").alias(f"s{i}") for i in range(k)],
+            *[F.sum(F.col(f"c{i}") * F.col(f"c{j}")).alias(f"p{i}_{j}") for i, j in pairs],
+        )
+        .first()
+    )
     n = int(row["n"] or 0)
     m = np.full((k, k), np.nan)
     if n > 1:
@@ -305,8 +338,12 @@ def layer_counts(lake, catalog) -> pd.DataFrame:
     from astrolake.lake.pipeline import QUARANTINE
 
     out = []
-    for layer, table in (("bronze", catalog.bronze_table), ("silver", catalog.silver_table),
-                         ("gold", catalog.gold_table), ("quarantine", QUARANTINE)):
+    for layer, table in (
+        ("bronze", catalog.bronze_table),
+        ("silver", catalog.silver_table),
+        ("gold", catalog.gold_table),
+        ("quarantine", QUARANTINE),
+    ):
         if not lake.exists(table):
             out.append({"layer": layer, "table": table, "rows": None, "version": None})
             continue
@@ -317,8 +354,19 @@ def layer_counts(lake, catalog) -> pd.DataFrame:
     return pd.DataFrame(out).set_index("layer")
 
 
-LEDGER_COLUMNS = ["batch_id", "operation", "started_at", "finished_at", "read", "inserted", "updated",
-                  "duplicates", "quarantined", "closes", "silver_version"]
+LEDGER_COLUMNS = [
+    "batch_id",
+    "operation",
+    "started_at",
+    "finished_at",
+    "read",
+    "inserted",
+    "updated",
+    "duplicates",
+    "quarantined",
+    "closes",
+    "silver_version",
+]
 
 
 def ledger_history(lake, catalog_name: str, limit: int = 1000) -> pd.DataFrame:
@@ -327,8 +375,14 @@ def ledger_history(lake, catalog_name: str, limit: int = 1000) -> pd.DataFrame:
 
     if not lake.exists(LEDGER):
         return pd.DataFrame(columns=LEDGER_COLUMNS)
-    rows = (lake.read(LEDGER).where(F.col("catalog") == catalog_name).select(*LEDGER_COLUMNS)
-            .orderBy(F.desc("batch_id")).limit(int(limit)).collect())
+    rows = (
+        lake.read(LEDGER)
+        .where(F.col("catalog") == catalog_name)
+        .select(*LEDGER_COLUMNS)
+        .orderBy(F.desc("batch_id"))
+        .limit(int(limit))
+        .collect()
+    )
     df = pd.DataFrame([r.asDict() for r in rows], columns=LEDGER_COLUMNS)
     return df.sort_values("batch_id").reset_index(drop=True)
 
@@ -358,26 +412,33 @@ def quarantine_reasons(lake, catalog_name: str, top: int = 10, examples: int = 3
     """
     from astrolake.lake.pipeline import QUARANTINE
 
-    empty = (pd.Series(dtype="int64", name="rows"),
-             pd.DataFrame(columns=["rule", "reason", "_key", "_source_file", "_row_number", "_raw"]))
+    empty = (
+        pd.Series(dtype="int64", name="rows"),
+        pd.DataFrame(columns=["rule", "reason", "_key", "_source_file", "_row_number", "_raw"]),
+    )
     if not lake.exists(QUARANTINE):
         return empty
     q = lake.read(QUARANTINE).where(F.col("catalog") == catalog_name)
-    exploded = q.select(F.explode("_reasons").alias("reason"), "_key", "_source_file", "_row_number", "_raw",
-                        "_batch_id").withColumn("rule", reason_rule("reason"))
+    exploded = q.select(
+        F.explode("_reasons").alias("reason"), "_key", "_source_file", "_row_number", "_raw", "_batch_id"
+    ).withColumn("rule", reason_rule("reason"))
     counts = exploded.groupBy("rule").count().orderBy(F.desc("count"), "rule").limit(int(top)).collect()
     if not counts:
         return empty
     rules = pd.Series({r["rule"]: int(r["count"]) for r in counts}, name="rows")
-    order = Window.partitionBy("rule").orderBy(F.desc("_batch_id"), F.col("_row_number").asc_nulls_last(),
-                                               "_source_file")
-    ex = (exploded.where(F.col("rule").isin(list(rules.index)))
-          .withColumn("_n", F.row_number().over(order)).where(F.col("_n") <= int(examples))
-          .select("rule", "reason", "_key", "_source_file", "_row_number", F.substring("_raw", 1, 160).alias("_raw"))
-          .collect())
+    order = Window.partitionBy("rule").orderBy(
+        F.desc("_batch_id"), F.col("_row_number").asc_nulls_last(), "_source_file"
+    )
+    ex = (
+        exploded.where(F.col("rule").isin(list(rules.index)))
+        .withColumn("_n", F.row_number().over(order))
+        .where(F.col("_n") <= int(examples))
+        .select("rule", "reason", "_key", "_source_file", "_row_number", F.substring("_raw", 1, 160).alias("_raw"))
+        .collect()
+    )
     rank = {r: i for i, r in enumerate(rules.index)}
     ex = sorted(ex, key=lambda r: (rank[r["rule"]], r["_row_number"] is None, r["_row_number"] or 0))
-    frame = pd.DataFrame([r.asDict() for r in ex], columns=["rule", "reason", "_key", "_source_file", "_row_number",
-                                                             "_raw"])
+    frame = pd.DataFrame(
+        [r.asDict() for r in ex], columns=["rule", "reason", "_key", "_source_file", "_row_number", "_raw"]
+    )
     return rules, frame
-

@@ -18,8 +18,9 @@ from astrolake.sky.healpix import HEALPIX_COLUMN, healpix_column
 SYNTHETIC_CONTRACT = "skyserver_csv"  # the schema synthetic_catalog produces
 
 
-def synthetic_gold_rows(spark, rows: int, catalog: str = "sdss_dr14_skyserver", seed: int = 42,
-                        partitions: int | None = None):
+def synthetic_gold_rows(
+    spark, rows: int, catalog: str = "sdss_dr14_skyserver", seed: int = 42, partitions: int | None = None
+):
     """Gold rows of ``rows`` synthetic objects for a catalog with the SkyServer contract."""
     from astrolake.ml.features import gold_rows
     from astrolake.sources.synthetic import INJECTED, synthetic_catalog
@@ -29,13 +30,18 @@ def synthetic_gold_rows(spark, rows: int, catalog: str = "sdss_dr14_skyserver", 
         raise ValueError(f"synthetic rows follow the {SYNTHETIC_CONTRACT} contract; {catalog} uses {cat.contract.name}")
     raw = synthetic_catalog(spark, rows, seed=seed, partitions=partitions).drop(INJECTED)
     typed = raw.select(*[F.col(f"`{c.source}`").cast(c.type).alias(c.name) for c in cat.contract.columns])
-    silver = typed.select("*", F.lit(cat.name).alias("catalog"), F.lit(cat.data_release).alias("data_release"),
-                          healpix_column(*cat.contract.position).alias(HEALPIX_COLUMN))
+    silver = typed.select(
+        "*",
+        F.lit(cat.name).alias("catalog"),
+        F.lit(cat.data_release).alias("data_release"),
+        healpix_column(*cat.contract.position).alias(HEALPIX_COLUMN),
+    )
     return gold_rows(silver, cat)
 
 
-def write_synthetic_gold(lake, rows: int, catalog: str = "sdss_dr14_skyserver", seed: int = 42,
-                         partitions: int | None = None) -> str:
+def write_synthetic_gold(
+    lake, rows: int, catalog: str = "sdss_dr14_skyserver", seed: int = 42, partitions: int | None = None
+) -> str:
     """Replace ``gold_<catalog>`` with ``rows`` synthetic objects; returns the table name."""
     cat = get_catalog(catalog)
     df = synthetic_gold_rows(lake.spark, rows, catalog, seed, partitions)

@@ -32,8 +32,9 @@ def healpix_index(ra_deg, dec_deg, order: int = HEALPIX_ORDER) -> np.ndarray:
     out = np.full(ra.shape, -1, dtype="int64")
     ok = np.isfinite(ra) & np.isfinite(dec) & (dec >= -90) & (dec <= 90)
     if ok.any():
-        out[ok] = lonlat_to_healpix(Longitude(ra[ok] % 360.0, unit=u.deg),
-                                    Latitude(dec[ok], unit=u.deg), order).astype("int64")
+        out[ok] = lonlat_to_healpix(Longitude(ra[ok] % 360.0, unit=u.deg), Latitude(dec[ok], unit=u.deg), order).astype(
+            "int64"
+        )
     return out
 
 
@@ -49,8 +50,9 @@ def healpix_column(ra_col: str = "ra", dec_col: str = "dec"):
 
     @pandas_udf("long")
     def _hpx(ra: pd.Series, dec: pd.Series) -> pd.Series:
-        idx = healpix_index(ra.to_numpy(dtype="float64", na_value=np.nan),
-                            dec.to_numpy(dtype="float64", na_value=np.nan))
+        idx = healpix_index(
+            ra.to_numpy(dtype="float64", na_value=np.nan), dec.to_numpy(dtype="float64", na_value=np.nan)
+        )
         return pd.Series(idx).where(idx >= 0)
 
     return _hpx(F.col(ra_col), F.col(dec_col))

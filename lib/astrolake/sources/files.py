@@ -35,7 +35,7 @@ class LandingFile:
 
 
 def strip_scheme(path: str) -> str:
-    return path[len("file:"):].lstrip("/").join(("/", "")) if path.startswith("file:") else path
+    return path[len("file:") :].lstrip("/").join(("/", "")) if path.startswith("file:") else path
 
 
 def expand(paths: list[str] | str, suffixes: tuple[str, ...]) -> list[str]:
@@ -46,8 +46,11 @@ def expand(paths: list[str] | str, suffixes: tuple[str, ...]) -> list[str]:
     for p in paths:
         p = strip_scheme(str(p))
         if os.path.isdir(p):
-            found = sorted(str(Path(p, f)) for f in os.listdir(p)
-                           if f.lower().endswith(suffixes) and os.path.isfile(os.path.join(p, f)))
+            found = sorted(
+                str(Path(p, f))
+                for f in os.listdir(p)
+                if f.lower().endswith(suffixes) and os.path.isfile(os.path.join(p, f))
+            )
             out += found
         elif any(ch in p for ch in "*?["):
             out += sorted(glob.glob(p))
@@ -106,12 +109,14 @@ def read_header(path: str, contract: Contract) -> list[str]:
     if missing:
         raise LandingError(
             f"{path}: missing required column(s) {', '.join(missing)} "
-            f"(contract {contract.name} expects: {', '.join(expected)})")
+            f"(contract {contract.name} expects: {', '.join(expected)})"
+        )
     extra = [n for n in names if n not in expected]
     if extra:
         raise LandingError(
             f"{path}: unexpected column(s) {', '.join(extra)} not in contract {contract.name} "
-            f"(expected: {', '.join(expected)}); fix the file or the contract")
+            f"(expected: {', '.join(expected)}); fix the file or the contract"
+        )
     return names
 
 

@@ -221,8 +221,7 @@ def _parse_options(options: Mapping[str, Any]) -> _Options:
     return _Options(
         paths=tuple(entries),
         hdu=hdu,
-        rows_per_partition=_positive_int(opts, "rowsperpartition", "rowsPerPartition",
-                                         DEFAULT_ROWS_PER_PARTITION),
+        rows_per_partition=_positive_int(opts, "rowsperpartition", "rowsPerPartition", DEFAULT_ROWS_PER_PARTITION),
         rows_per_batch=_positive_int(opts, "rowsperbatch", "rowsPerBatch", DEFAULT_ROWS_PER_BATCH),
         provenance=_bool_option(opts, "provenance", True),
     )
@@ -256,12 +255,12 @@ def _bool_option(opts: Mapping[str, Any], key: str, default: bool) -> bool:
 def _strip_file_scheme(path: str) -> str:
     """``file:///a/b`` and ``file:/a/b`` -> ``/a/b``; anything else unchanged."""
     if path.startswith("file://"):
-        rest = path[len("file://"):]
+        rest = path[len("file://") :]
         if rest.startswith("localhost/"):
-            rest = rest[len("localhost"):]
+            rest = rest[len("localhost") :]
         return rest if rest.startswith("/") else "/" + rest
     if path.startswith("file:"):
-        return path[len("file:"):]
+        return path[len("file:") :]
     return path
 
 
@@ -273,8 +272,11 @@ def _is_fits_name(name: str) -> bool:
 
 def _files_in_dir(folder: str) -> list[str]:
     """The FITS files directly inside ``folder``, sorted by name."""
-    return sorted(os.path.join(folder, n) for n in os.listdir(folder)
-                  if _is_fits_name(n) and os.path.isfile(os.path.join(folder, n)))
+    return sorted(
+        os.path.join(folder, n)
+        for n in os.listdir(folder)
+        if _is_fits_name(n) and os.path.isfile(os.path.join(folder, n))
+    )
 
 
 def expand_paths(entries: Sequence[str]) -> list[str]:
@@ -318,8 +320,9 @@ def expand_paths(entries: Sequence[str]) -> list[str]:
         elif os.path.isdir(path):
             found = _files_in_dir(path)
             if not found:
-                raise FitsSourceError(f"directory {path} holds no FITS file "
-                                      f"({', '.join('*' + s for s in FITS_SUFFIXES)})")
+                raise FitsSourceError(
+                    f"directory {path} holds no FITS file ({', '.join('*' + s for s in FITS_SUFFIXES)})"
+                )
             files += found
         elif os.path.isfile(path):
             files.append(path)
@@ -340,14 +343,14 @@ def expand_paths(entries: Sequence[str]) -> list[str]:
 class _ColumnSpec:
     """How one FITS column maps to Spark: derived from the header alone."""
 
-    index: int                # 0-based column number in the table
-    name: str                 # Spark column name (TTYPEn, or colN when TTYPEn is missing)
-    tform: str                # the TFORMn value, for messages and layout comparison
-    code: str                 # FITS type letter (L X B I J K E D A)
-    repeat: int               # TFORM repeat count
-    shape: tuple[int, ...]    # per-row element shape with length-1 axes dropped; () = scalar
-    width: int                # characters per string element (A columns), else 0
-    kind: str                 # bool | bits | int | uint | scaled | float | string | empty
+    index: int  # 0-based column number in the table
+    name: str  # Spark column name (TTYPEn, or colN when TTYPEn is missing)
+    tform: str  # the TFORMn value, for messages and layout comparison
+    code: str  # FITS type letter (L X B I J K E D A)
+    repeat: int  # TFORM repeat count
+    shape: tuple[int, ...]  # per-row element shape with length-1 axes dropped; () = scalar
+    width: int  # characters per string element (A columns), else 0
+    kind: str  # bool | bits | int | uint | scaled | float | string | empty
     bscale: float | None
     bzero: float | int | None
     tnull: int | None
@@ -355,8 +358,7 @@ class _ColumnSpec:
 
     def layout_key(self) -> tuple:
         """What must be equal for two files' columns to be read together."""
-        return (self.name, self.code, self.repeat, self.shape, self.width, self.kind,
-                self.spark_type.simpleString())
+        return (self.name, self.code, self.repeat, self.shape, self.width, self.kind, self.spark_type.simpleString())
 
     def describe(self) -> str:
         """``'mag' (3E -> array<float>)`` for messages."""
@@ -429,22 +431,19 @@ def _select_hdu(hdul, path: str, choice: int | str | None) -> tuple[int, Any]:
         try:
             hdu = hdul[choice]
         except IndexError:
-            raise FitsSourceError(f"HDU {choice} of {path} does not exist "
-                                  f"(HDUs: {_list_hdus(hdul)})") from None
+            raise FitsSourceError(f"HDU {choice} of {path} does not exist (HDUs: {_list_hdus(hdul)})") from None
         index = choice
     else:
         try:
             index = hdul.index_of(choice)
         except (KeyError, IndexError):
-            raise FitsSourceError(f"{path} has no HDU with EXTNAME {choice!r} "
-                                  f"(HDUs: {_list_hdus(hdul)})") from None
+            raise FitsSourceError(f"{path} has no HDU with EXTNAME {choice!r} (HDUs: {_list_hdus(hdul)})") from None
         hdu = hdul[index]
     if not _is_bintable(hdu):
         kind = type(hdu).__name__
         extra = " (an ASCII table)" if kind == "TableHDU" else ""
         label = f"HDU {index}" if isinstance(choice, int) else f"HDU {index} ({choice!r})"
-        raise FitsSourceError(f"{label} of {path} is {_article(kind)} {kind}{extra}, "
-                              "not a binary table")
+        raise FitsSourceError(f"{label} of {path} is {_article(kind)} {kind}{extra}, not a binary table")
     return index, hdu
 
 
@@ -479,14 +478,14 @@ def _payload_size(path: str) -> int:
                         break
                     total += len(block)
         except (EOFError, OSError, lzma.LZMAError) as exc:
-            raise FitsSourceError(f"{path} is truncated or corrupt: its compressed stream cannot "
-                                  f"be read to the end ({exc})") from None
+            raise FitsSourceError(
+                f"{path} is truncated or corrupt: its compressed stream cannot be read to the end ({exc})"
+            ) from None
         _PAYLOAD_SIZE_CACHE[key] = total
     return _PAYLOAD_SIZE_CACHE[key]
 
 
-def _check_size(path: str, hdu_index: int, nrows: int, row_bytes: int, data_offset: int,
-                data_bytes: int) -> None:
+def _check_size(path: str, hdu_index: int, nrows: int, row_bytes: int, data_offset: int, data_bytes: int) -> None:
     """Raise when the file ends before the end of the HDU's data as declared by its header."""
     expected = data_offset + data_bytes
     actual = _payload_size(path)
@@ -538,11 +537,14 @@ def _column_spec(path: str, index: int, col) -> _ColumnSpec:
     tform = str(fmt)
     bscale, bzero, tnull = col.bscale, col.bzero, col.null
     if code in ("P", "Q") or str(fmt).upper().lstrip("0123456789").startswith(("P", "Q")):
-        raise FitsSourceError(f"column {name!r} of {path} is a variable-length array ({tform}), "
-                              "which the fits data source does not support")
+        raise FitsSourceError(
+            f"column {name!r} of {path} is a variable-length array ({tform}), "
+            "which the fits data source does not support"
+        )
     if code in ("C", "M"):
-        raise FitsSourceError(f"column {name!r} of {path} is complex ({tform}), which the fits "
-                              "data source does not support")
+        raise FitsSourceError(
+            f"column {name!r} of {path} is complex ({tform}), which the fits data source does not support"
+        )
 
     dims = _parse_tdim(col.dim)
     width = 0
@@ -580,8 +582,12 @@ def _column_spec(path: str, index: int, col) -> _ColumnSpec:
             element = {"B": ShortType(), "I": ShortType(), "J": IntegerType(), "K": LongType()}[code]
         elif unit_scale and code == "B" and zero == -128.0:
             kind, element = "int", ShortType()  # signed-byte convention, -128..127
-        elif unit_scale and unsigned_zero is not None and zero == float(unsigned_zero) \
-                and (code != "K" or int(bzero) == _UINT64_ZERO):
+        elif (
+            unit_scale
+            and unsigned_zero is not None
+            and zero == float(unsigned_zero)
+            and (code != "K" or int(bzero) == _UINT64_ZERO)
+        ):
             kind = "uint"
             element = {"I": IntegerType(), "J": LongType(), "K": DecimalType(20, 0)}[code]
         else:
@@ -596,10 +602,20 @@ def _column_spec(path: str, index: int, col) -> _ColumnSpec:
     spark_type: DataType = element
     for _ in shape:
         spark_type = ArrayType(spark_type, containsNull=True)
-    return _ColumnSpec(index=index, name=name, tform=tform, code=code, repeat=repeat, shape=shape,
-                       width=width, kind=kind, bscale=bscale, bzero=bzero,
-                       tnull=None if tnull is None or code not in "BIJK" else int(tnull),
-                       spark_type=spark_type)
+    return _ColumnSpec(
+        index=index,
+        name=name,
+        tform=tform,
+        code=code,
+        repeat=repeat,
+        shape=shape,
+        width=width,
+        kind=kind,
+        bscale=bscale,
+        bzero=bzero,
+        tnull=None if tnull is None or code not in "BIJK" else int(tnull),
+        spark_type=spark_type,
+    )
 
 
 def _open(path: str):
@@ -625,8 +641,15 @@ def _inspect_hdu(path: str, index: int, hdu) -> _TableInfo:
     data_bytes = nrows * row_bytes + pcount
     _check_size(path, index, nrows, row_bytes, data_offset, data_bytes)
     columns = tuple(_column_spec(path, i, c) for i, c in enumerate(hdu.columns))
-    return _TableInfo(path=path, hdu_index=index, nrows=nrows, row_bytes=row_bytes,
-                      data_offset=data_offset, data_bytes=data_bytes, columns=columns)
+    return _TableInfo(
+        path=path,
+        hdu_index=index,
+        nrows=nrows,
+        row_bytes=row_bytes,
+        data_offset=data_offset,
+        data_bytes=data_bytes,
+        columns=columns,
+    )
 
 
 def _describe_file(path: str, choice: int | str | None) -> _TableInfo:
@@ -650,12 +673,13 @@ def _describe_file(path: str, choice: int | str | None) -> _TableInfo:
 def _layout_difference(a: _TableInfo, b: _TableInfo) -> str:
     """Describe the first layout difference between two files, naming both."""
     if len(a.columns) != len(b.columns):
-        return (f"{a.path} has {len(a.columns)} columns but {b.path} has {len(b.columns)} "
-                f"(first: {[c.name for c in a.columns]}, other: {[c.name for c in b.columns]})")
+        return (
+            f"{a.path} has {len(a.columns)} columns but {b.path} has {len(b.columns)} "
+            f"(first: {[c.name for c in a.columns]}, other: {[c.name for c in b.columns]})"
+        )
     for ca, cb in zip(a.columns, b.columns):
         if ca.layout_key() != cb.layout_key():
-            return (f"column {ca.index + 1} is {ca.describe()} in {a.path} but {cb.describe()} "
-                    f"in {b.path}")
+            return f"column {ca.index + 1} is {ca.describe()} in {a.path} but {cb.describe()} in {b.path}"
     return f"{a.path} and {b.path} differ"  # pragma: no cover - keys differ somewhere above
 
 
@@ -666,8 +690,10 @@ def _scan(options: _Options) -> list[_TableInfo]:
     for path in files:
         info = _describe_file(path, options.hdu)
         if tables and info.layout_key() != tables[0].layout_key():
-            raise FitsSourceError("FITS files have different column layouts and cannot be read "
-                                  "together: " + _layout_difference(tables[0], info))
+            raise FitsSourceError(
+                "FITS files have different column layouts and cannot be read "
+                "together: " + _layout_difference(tables[0], info)
+            )
         tables.append(info)
     return tables
 
@@ -679,10 +705,14 @@ def _build_schema(info: _TableInfo, provenance: bool) -> StructType:
         names = {c.name.lower() for c in info.columns}
         for reserved in (SOURCE_FILE_COLUMN, ROW_NUMBER_COLUMN):
             if reserved.lower() in names:
-                raise FitsSourceError(f"{info.path} has a column named {reserved!r}, which clashes "
-                                      "with the provenance column; use option provenance=false")
-        fields += [StructField(SOURCE_FILE_COLUMN, StringType(), nullable=False),
-                   StructField(ROW_NUMBER_COLUMN, LongType(), nullable=False)]
+                raise FitsSourceError(
+                    f"{info.path} has a column named {reserved!r}, which clashes "
+                    "with the provenance column; use option provenance=false"
+                )
+        fields += [
+            StructField(SOURCE_FILE_COLUMN, StringType(), nullable=False),
+            StructField(ROW_NUMBER_COLUMN, LongType(), nullable=False),
+        ]
     return StructType(fields)
 
 
@@ -798,8 +828,7 @@ class FitsDataSourceReader(DataSourceReader):
                 parts.append(FitsPartition(info.path, info.hdu_index, 0, 0, layout))
                 continue
             for start in range(0, info.nrows, step):
-                parts.append(FitsPartition(info.path, info.hdu_index, start,
-                                           min(start + step, info.nrows), layout))
+                parts.append(FitsPartition(info.path, info.hdu_index, start, min(start + step, info.nrows), layout))
         return parts
 
     def read(self, partition: FitsPartition) -> Iterator["pyarrow.RecordBatch"]:  # noqa: F821
@@ -830,15 +859,18 @@ class FitsDataSourceReader(DataSourceReader):
                 try:
                     hdu = hdul[partition.hdu_index]
                 except IndexError:
-                    raise FitsSourceError(f"HDU {partition.hdu_index} of {path} no longer exists "
-                                          "(file changed since the query was planned)") from None
+                    raise FitsSourceError(
+                        f"HDU {partition.hdu_index} of {path} no longer exists "
+                        "(file changed since the query was planned)"
+                    ) from None
                 if not _is_bintable(hdu):
-                    raise FitsSourceError(f"HDU {partition.hdu_index} of {path} is no longer a "
-                                          "binary table (file changed since the query was planned)")
+                    raise FitsSourceError(
+                        f"HDU {partition.hdu_index} of {path} is no longer a "
+                        "binary table (file changed since the query was planned)"
+                    )
                 info = _inspect_hdu(path, partition.hdu_index, hdu)
             if info.layout_key() != partition.layout or info.nrows < partition.stop:
-                raise FitsSourceError(f"{path} changed since the query was planned "
-                                      "(different columns or fewer rows)")
+                raise FitsSourceError(f"{path} changed since the query was planned (different columns or fewer rows)")
             plan = _output_plan(self.schema, info, path)
             if partition.stop <= partition.start:
                 return
@@ -894,8 +926,10 @@ def _output_plan(schema: StructType, info: _TableInfo, path: str) -> list:
         elif field.name.lower() in folded:
             plan.append(folded[field.name.lower()])
         else:
-            raise FitsSourceError(f"column {field.name!r} of the requested schema is not in {path} "
-                                  f"(columns: {[c.name for c in info.columns]})")
+            raise FitsSourceError(
+                f"column {field.name!r} of the requested schema is not in {path} "
+                f"(columns: {[c.name for c in info.columns]})"
+            )
     return plan
 
 
@@ -907,8 +941,7 @@ def _cast(arr, field, path: str, source):
         return arr.cast(field.type, safe=True)
     except Exception as exc:
         what = source.describe() if isinstance(source, _ColumnSpec) else repr(source)
-        raise FitsSourceError(f"column {what} of {path} cannot be converted to "
-                              f"{field.type}: {exc}") from None
+        raise FitsSourceError(f"column {what} of {path} cannot be converted to {field.type}: {exc}") from None
 
 
 def _native(values):
@@ -937,8 +970,7 @@ def _strings_to_arrow(raw):
     try:
         return binary.cast(pa.string())
     except pa.ArrowInvalid:
-        return pa.array([v.decode("utf-8", errors="replace") for v in flat.tolist()],
-                        type=pa.string())
+        return pa.array([v.decode("utf-8", errors="replace") for v in flat.tolist()], type=pa.string())
 
 
 def _nest(leaf, shape: tuple[int, ...]):
@@ -998,8 +1030,10 @@ def _column_to_arrow(spec: _ColumnSpec, rows, raw, nrows: int, path: str):
                 values = _native(stored).astype(np.int64).view(np.uint64) ^ np.uint64(_UINT64_ZERO)
         values = _native(values).reshape(-1)
         if values.size != count:
-            raise FitsSourceError(f"column {spec.describe()} of {path}: astropy returned "
-                                  f"{values.size} values for {nrows} rows, expected {count}")
+            raise FitsSourceError(
+                f"column {spec.describe()} of {path}: astropy returned "
+                f"{values.size} values for {nrows} rows, expected {count}"
+            )
         if mask is not None and not mask.any():
             mask = None
         leaf = pa.array(values, mask=mask)

@@ -16,8 +16,7 @@ from pyspark.sql.window import Window
 
 from astrolake.catalogs.contract import Contract
 
-RAW_COLUMNS = ["_raw", "_fields", "_parse_error", "_source_file", "_file_index", "_block",
-               "_row_order", "_row_number"]
+RAW_COLUMNS = ["_raw", "_fields", "_parse_error", "_source_file", "_file_index", "_block", "_row_order", "_row_number"]
 
 
 def _file_map(values: dict[str, object]):
@@ -26,35 +25,40 @@ def _file_map(values: dict[str, object]):
 
 def _header_map(headers: dict[str, list[str]]):
     """file path -> array of its source column names, as a Spark map literal."""
-    return F.create_map(*[x for f, h in headers.items()
-                          for x in (F.lit(f), F.array(*[F.lit(n) for n in h]))])
+    return F.create_map(*[x for f, h in headers.items() for x in (F.lit(f), F.array(*[F.lit(n) for n in h]))])
 
 
 def _path_col(col):
     return F.regexp_replace(col, r"^file:(//)?", "")
 
 
-def read_text(spark: SparkSession, contract: Contract, files: list[str],
-              headers: dict[str, list[str]]) -> DataFrame:
+def read_text(spark: SparkSession, contract: Contract, files: list[str], headers: dict[str, list[str]]) -> DataFrame:
     """Raw rows of delimited text files (CSV or whitespace-separated).
 
     Contracts whose key uses the row number read each file whole so that every data row gets
     its exact 1-based number; the others read line by line, which scales to files of any size.
     """
     if contract.needs_row_number:
-        lines = (spark.read.option("wholetext", "true").text(files)
-                 .select(_path_col(F.col("_metadata.file_path")).alias("_source_file"),
-                         F.posexplode(F.split("value", r"\r?\n|\r")).alias("_pos", "value"))
-                 .withColumn("_block", F.lit(0).cast("long")))
+        lines = (
+            spark.read.option("wholetext", "true")
+            .text(files)
+            .select(
+                _path_col(F.col("_metadata.file_path")).alias("_source_file"),
+                F.posexplode(F.split("value", r"\r?\n|\r")).alias("_pos", "value"),
+            )
+            .withColumn("_block", F.lit(0).cast("long"))
+        )
     else:  # the text source splits on \n, \r\n and \r alike
-        lines = (spark.read.text(files)
-                 .select("value",
-                         _path_col(F.col("_metadata.file_path")).alias("_source_file"),
-                         F.col("_metadata.file_block_start").alias("_block"),
-                         F.monotonically_increasing_id().alias("_row_order")))
+        lines = spark.read.text(files).select(
+            "value",
+            _path_col(F.col("_metadata.file_path")).alias("_source_file"),
+            F.col("_metadata.file_block_start").alias("_block"),
+            F.monotonically_increasing_id().alias("_row_order"),
+        )
     # split once; data lines are the non-blank, non-comment lines that are not the file's header
-    lines = lines.select("*", _split_fields(contract).alias("_f"),
-                         F.element_at(_header_map(headers), F.col("_source_file")).alias("_n"))
+    lines = lines.select(
+        "*", _split_fields(contract).alias("_f"), F.element_at(_header_map(headers), F.col("_source_file")).alias("_n")
+    )
     trimmed = F.trim("value")
     data = (trimmed != "") & ~trimmed.startswith("#")
     if contract.header == "first_line":
@@ -62,8 +66,9 @@ def read_text(spark: SparkSession, contract: Contract, files: list[str],
     lines = lines.where(data)
     if contract.needs_row_number:  # 1-based number among the file's data rows
         w = Window.partitionBy("_source_file").orderBy("_pos")
-        lines = (lines.withColumn("_row_number", F.row_number().over(w).cast("long"))
-                 .withColumn("_row_order", F.col("_row_number")))
+        lines = lines.withColumn("_row_number", F.row_number().over(w).cast("long")).withColumn(
+            "_row_order", F.col("_row_number")
+        )
     else:
         lines = lines.withColumn("_row_number", F.lit(None).cast("long"))
 
@@ -72,8 +77,9 @@ def read_text(spark: SparkSession, contract: Contract, files: list[str],
     return lines.select(
         F.col("value").alias("_raw"),
         F.when(ok, F.map_from_arrays("_n", "_f")).alias("_fields"),
-        F.when(~ok, F.format_string("malformed line: expected %d fields, found %d",
-                                    F.size("_n"), F.size("_f"))).alias("_parse_error"),
+        F.when(~ok, F.format_string("malformed line: expected %d fields, found %d", F.size("_n"), F.size("_f"))).alias(
+            "_parse_error"
+        ),
         "_source_file",
         F.element_at(index, F.col("_source_file")).cast("int").alias("_file_index"),
         F.col("_block").cast("long"),
@@ -90,9 +96,11 @@ def _split_fields(contract: Contract):
     sep = contract.separator
     sep = "\\" + sep if sep in ".|^$*+?()[]{}\\" else sep
     parts = F.split("value", sep, -1)
-    return F.when(F.instr("value", '"') > 0,
-                  F.transform(parts, lambda f: F.regexp_replace(F.trim(f), r'^"(.*)"$', "$1"))) \
-        .otherwise(F.transform(parts, lambda f: F.trim(f)))  # not F.trim itself: transform would pass the index as trim characters
+    return F.when(
+        F.instr("value", '"') > 0, F.transform(parts, lambda f: F.regexp_replace(F.trim(f), r'^"(.*)"$', "$1"))
+    ).otherwise(
+        F.transform(parts, lambda f: F.trim(f))
+    )  # not F.trim itself: transform would pass the index as trim characters
 
 
 def read_fits(spark: SparkSession, contract: Contract, files: list[str]) -> DataFrame:

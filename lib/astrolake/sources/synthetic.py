@@ -66,11 +66,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SCHEMA_COLUMNS = ("objid", "ra", "dec", "u", "g", "r", "i", "z", "run", "rerun", "camcol",
-                  "field", "specobjid", "class", "redshift", "plate", "mjd", "fiberid")
+SCHEMA_COLUMNS = (
+    "objid",
+    "ra",
+    "dec",
+    "u",
+    "g",
+    "r",
+    "i",
+    "z",
+    "run",
+    "rerun",
+    "camcol",
+    "field",
+    "specobjid",
+    "class",
+    "redshift",
+    "plate",
+    "mjd",
+    "fiberid",
+)
 INJECTED = "_injected"
-INJECTED_KINDS = ("sentinel_magnitude", "ra_out_of_range", "dec_out_of_range", "non_numeric",
-                  "empty_plate", "unknown_class", "negative_redshift")
+INJECTED_KINDS = (
+    "sentinel_magnitude",
+    "ra_out_of_range",
+    "dec_out_of_range",
+    "non_numeric",
+    "empty_plate",
+    "unknown_class",
+    "negative_redshift",
+)
 CLASSES = ("GALAXY", "STAR", "QSO")
 MODEL_FILE = "synthetic_model.json"
 
@@ -109,14 +134,16 @@ def _compile(model: dict) -> dict:
             for i, row in enumerate(c["chol"]):
                 chol[k, i, : i + 1] = row
         w = np.array([c["weight"] for c in comps], float)
-        classes.append({
-            "weights": w / w.sum(),
-            "means": np.array([c["mean"] for c in comps], float),
-            "chol": chol,
-            "map_from": [np.asarray(mm["from"], float) for mm in m["marginal_map"]],
-            "map_to": [np.asarray(mm["to"], float) for mm in m["marginal_map"]],
-            "log_redshift": m["redshift_transform"] != "identity",
-        })
+        classes.append(
+            {
+                "weights": w / w.sum(),
+                "means": np.array([c["mean"] for c in comps], float),
+                "chol": chol,
+                "map_from": [np.asarray(mm["from"], float) for mm in m["marginal_map"]],
+                "map_to": [np.asarray(mm["to"], float) for mm in m["marginal_map"]],
+                "log_redshift": m["redshift_transform"] != "identity",
+            }
+        )
     frac = np.array([model["class_fractions"][c] for c in CLASSES], float)
     sky = model["sky"]
     counts = np.asarray(sky["counts"], float)
@@ -208,8 +235,14 @@ def _block(block: int, rows: int, seed: int, bad_fraction: float, cm: dict) -> p
     camcol = camcol.astype(np.uint64)
     obj = rng.integers(1, 1000, size=n).astype(np.uint64)
     rerun = np.uint64(cm["rerun"])
-    objid = ((np.uint64(2) << np.uint64(59)) | (rerun << np.uint64(48)) | (run << np.uint64(32))
-             | (camcol << np.uint64(29)) | (field << np.uint64(16)) | obj)
+    objid = (
+        (np.uint64(2) << np.uint64(59))
+        | (rerun << np.uint64(48))
+        | (run << np.uint64(32))
+        | (camcol << np.uint64(29))
+        | (field << np.uint64(16))
+        | obj
+    )
 
     # spectroscopic key from the row id; specobjid (plate | fiber | mjd-50000 | run2d)
     fiber = 1 + rid % FIBERS_PER_PLATE
@@ -217,14 +250,22 @@ def _block(block: int, rows: int, seed: int, bad_fraction: float, cm: dict) -> p
     plate = FIRST_PLATE + pblock % N_PLATES
     mjd = MJD_FIRST + (plate - FIRST_PLATE) * MJD_SPAN // N_PLATES + pblock // N_PLATES
     run2d = np.where(plate < 3510, 26, 1302).astype(np.uint64)  # 26: SDSS-I/II, v5_13_2: BOSS
-    specobjid = ((plate.astype(np.uint64) << np.uint64(50)) | (fiber.astype(np.uint64) << np.uint64(38))
-                 | ((mjd - 50000).astype(np.uint64) << np.uint64(24)) | (run2d << np.uint64(10)))
+    specobjid = (
+        (plate.astype(np.uint64) << np.uint64(50))
+        | (fiber.astype(np.uint64) << np.uint64(38))
+        | ((mjd - 50000).astype(np.uint64) << np.uint64(24))
+        | (run2d << np.uint64(10))
+    )
 
     out = {
         "objid": objid.astype(str),
         "ra": _fixed(ra, 10),
         "dec": _fixed(dec, 10),
-        "u": _fixed(u, 5), "g": _fixed(g, 5), "r": _fixed(r, 5), "i": _fixed(i, 5), "z": _fixed(z, 5),
+        "u": _fixed(u, 5),
+        "g": _fixed(g, 5),
+        "r": _fixed(r, 5),
+        "i": _fixed(i, 5),
+        "z": _fixed(z, 5),
         "run": run.astype(str),
         "rerun": np.full(n, str(cm["rerun"])),
         "camcol": camcol.astype(str),
@@ -289,8 +330,7 @@ def _default_partitions(spark, n_blocks: int) -> int:
     return max(1, min(n_blocks, par))
 
 
-def synthetic_catalog(spark, rows: int, seed: int = 42, bad_fraction: float = 0.0,
-                      partitions: int | None = None):
+def synthetic_catalog(spark, rows: int, seed: int = 42, bad_fraction: float = 0.0, partitions: int | None = None):
     """A synthetic SDSS spectroscopic catalog of ``rows`` rows as a Spark DataFrame.
 
     Columns: ``SCHEMA_COLUMNS`` (all strings, as in a SkyServer CSV export) and ``_injected``
@@ -321,9 +361,17 @@ def synthetic_catalog(spark, rows: int, seed: int = 42, bad_fraction: float = 0.
     return spark.range(n_blocks, numPartitions=partitions).mapInPandas(generate, _schema())
 
 
-def write_synthetic_csv(spark, rows: int, path: str | os.PathLike, seed: int = 42,
-                        bad_fraction: float = 0.0, *, single_file: bool = False,
-                        partitions: int | None = None, rows_per_file: int = 1_000_000) -> str:
+def write_synthetic_csv(
+    spark,
+    rows: int,
+    path: str | os.PathLike,
+    seed: int = 42,
+    bad_fraction: float = 0.0,
+    *,
+    single_file: bool = False,
+    partitions: int | None = None,
+    rows_per_file: int = 1_000_000,
+) -> str:
     """Write ``synthetic_catalog(...)`` as CSV with a header (``_injected`` dropped).
 
     By default ``path`` is a Spark output folder with ``ceil(rows / rows_per_file)`` part files
@@ -337,13 +385,11 @@ def write_synthetic_csv(spark, rows: int, path: str | os.PathLike, seed: int = 4
     n_files = min(n_blocks, max(1, math.ceil(rows / max(1, rows_per_file))))
     if partitions is None:
         partitions = max(_default_partitions(spark, n_blocks), n_files)
-    df = synthetic_catalog(spark, rows, seed=seed, bad_fraction=bad_fraction,
-                           partitions=partitions).drop(INJECTED)
+    df = synthetic_catalog(spark, rows, seed=seed, bad_fraction=bad_fraction, partitions=partitions).drop(INJECTED)
     target = Path(path).absolute()
     writer_opts = {"emptyValue": "", "nullValue": "", "lineSep": "\n"}
     if not single_file:
-        (df.coalesce(n_files).write.mode("overwrite").options(header="true", **writer_opts)
-         .csv(target.as_uri()))
+        (df.coalesce(n_files).write.mode("overwrite").options(header="true", **writer_opts).csv(target.as_uri()))
         return str(target)
 
     target.parent.mkdir(parents=True, exist_ok=True)
