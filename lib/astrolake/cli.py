@@ -343,7 +343,7 @@ def run(args) -> int:
     if args.command in ("ingest", "refresh", "revalidate"):
         get_catalog(args.catalog)  # unknown catalog -> clear error before Spark starts
     if args.command == "ingest":
-        from astrolake.sources.files import expand, FITS_SUFFIXES, TEXT_SUFFIXES
+        from astrolake.sources.files import FITS_SUFFIXES, TEXT_SUFFIXES, expand
 
         expand(args.paths, FITS_SUFFIXES + TEXT_SUFFIXES)  # missing file -> clear error before Spark starts
         lake = _lake(args)

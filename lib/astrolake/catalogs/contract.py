@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from astrolake.errors import UserError
+
 HERE = Path(__file__).resolve().parent
 ROW_NUMBER = "_row_number"
 SOURCE_NAME = "_source_name"
@@ -27,7 +29,7 @@ SPARK_TYPES = {"string", "double", "float", "int", "long", "date", "decimal(20,0
 _INTERVAL = re.compile(r"^\s*([\[(])\s*([^,]*)\s*,\s*([^\])]*)\s*([\])])\s*$")
 
 
-class ContractError(ValueError):
+class ContractError(UserError, ValueError):
     """A contract or catalog definition is invalid, or a name is unknown."""
 
 

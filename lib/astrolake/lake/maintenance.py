@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
+from astrolake.errors import UserError
 from astrolake.lake.tables import Lake
 
 # Time-travel window that VACUUM must never cut into: reproducing a model trained on an older
@@ -11,7 +12,7 @@ from astrolake.lake.tables import Lake
 MIN_RETENTION_HOURS = 7 * 24
 
 
-class RetentionError(ValueError):
+class RetentionError(UserError, ValueError):
     """VACUUM was asked to remove files still inside the protected time-travel window."""
 
 

@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Catalog, get_catalog
+from astrolake.errors import IntegrityError
 from astrolake.lake.tables import Lake, sql_string
 from astrolake.lake.validate import REASONS, key_text, validate
 from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER, healpix_column
@@ -68,7 +69,7 @@ def _schema(ddl: str):
     return StructType.fromDDL(" ".join(ddl.split()))
 
 
-class LedgerError(RuntimeError):
+class LedgerError(IntegrityError, RuntimeError):
     """The ledger of a batch does not close: rows were lost or counted twice."""
 
 

@@ -32,6 +32,7 @@ from pyspark.sql.utils import AnalysisException
 from pyspark.sql.window import Window
 
 from astrolake.catalogs.contract import SOURCE_NAME, Catalog, get_catalog
+from astrolake.errors import UserError
 from astrolake.lake.tables import Lake, sql_string
 
 BANDS = ("u", "g", "r", "i", "z")
@@ -44,7 +45,7 @@ SILVER_VERSION_PROPERTY = "astrolake.silver_version"
 _SILVER_INTERNAL = ("_source_file", "_row_hash", "_batch_id", "_first_batch_id", "_ingested_at")
 
 
-class FeatureError(ValueError):
+class FeatureError(UserError, ValueError):
     """A feature request outside the allow-list, or a table without the needed columns."""
 
 

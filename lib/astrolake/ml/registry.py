@@ -53,9 +53,8 @@ class Promotion:
 
 def _metric_value(ref: tracking.ModelRef, rows, metric: str) -> float:
     from astrolake.ml import scoring
-    from astrolake.ml.train import evaluate_predictions, metric_dict
-
     from astrolake.ml.models import index_labels
+    from astrolake.ml.train import evaluate_predictions, metric_dict
 
     if ref.task == "classification":
         rows = index_labels(rows, ref.classes)

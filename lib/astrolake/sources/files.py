@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astrolake.catalogs.contract import Contract, ContractError
+from astrolake.errors import UserError
 
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
 FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fts")
 
 
-class LandingError(ValueError):
+class LandingError(UserError, ValueError):
     """A landing file cannot be ingested (missing, empty, wrong columns ...)."""
 
 

@@ -118,6 +118,8 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from astrolake.errors import UserError
+
 __all__ = [
     "FORMAT_NAME",
     "SOURCE_FILE_COLUMN",
@@ -144,7 +146,7 @@ _UINT32_ZERO = 1 << 31
 _UINT64_ZERO = 1 << 63
 
 
-class FitsSourceError(ValueError):
+class FitsSourceError(UserError, ValueError):
     """A FITS input that the ``fits`` data source cannot read (bad path, HDU, layout, file)."""
 
 
