@@ -12,7 +12,7 @@ import yaml
 from astrolake.catalogs.contract import HERE as CONTRACT_DIR
 from astrolake.catalogs.contract import catalogs, load_contract
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DICTIONARY = ROOT / "docs" / "data-dictionary.md"
 
 

@@ -16,7 +16,7 @@ from astrolake.sources.synthetic import (
     write_synthetic_csv,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 DR17 = SHARED_DATA / "sdss_dr17_star_classification_test20k.csv"
 
 # Tolerances of the statistical test (1e5 synthetic rows vs the 20k-row DR17 file)
