@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import itertools
 import os
 import platform
 import shutil
@@ -108,7 +109,7 @@ def phase_times(lines: list[tuple[float, str]], start: float, end: float) -> dic
             if needle in line and not any(m[0] == name for m in marks):
                 marks.append((name, t))
     marks.append(("end", end))
-    return {name: round(t1 - t0, 3) for (name, t0), (_, t1) in zip(marks, marks[1:])}
+    return {name: round(t1 - t0, 3) for (name, t0), (_, t1) in itertools.pairwise(marks)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,7 +199,7 @@ def measure_size(spark, settings, rows: int, work: Path, args) -> dict:
 
 def add_scaling(results: list[dict]) -> None:
     """Time ratio between successive sizes, next to the row ratio (linear scaling: equal)."""
-    for prev, cur in zip(results, results[1:]):
+    for prev, cur in itertools.pairwise(results):
         cur["scaling"] = dict(
             from_rows=prev["rows"],
             row_ratio=round(cur["rows"] / prev["rows"], 3),

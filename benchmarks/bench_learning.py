@@ -238,7 +238,10 @@ def macro_f1(y, p, k: int) -> float:
 def per_class_f1(y, p, classes) -> dict:
     from sklearn.metrics import f1_score
 
-    return {c: float(v) for c, v in zip(classes, f1_score(y, p, labels=list(range(len(classes))), average=None))}
+    return {
+        c: float(v)
+        for c, v in zip(classes, f1_score(y, p, labels=list(range(len(classes))), average=None), strict=True)
+    }
 
 
 def paired_bootstrap(y, p_a, p_b, k: int, n_boot: int, seed: int) -> dict:
@@ -448,7 +451,7 @@ def tune_peer(kind: str, grid: dict, Xtr, ytr, Xva, yva, k: int, seed: int) -> d
     wva = compute_sample_weight("balanced", yva)
     trials, best = [], None
     for values in itertools.product(*grid.values()):
-        params = dict(zip(grid, values))
+        params = dict(zip(grid, values, strict=True))
         t0 = time.perf_counter()
         if kind == "lightgbm":
             est = peer_estimator("lightgbm", {**params, "n_estimators": MAX_ROUNDS}, seed)
@@ -893,11 +896,10 @@ def fit_family(data, family: str, params: dict, seed: int) -> dict:
 
 
 def part_speed(b: Bench) -> dict:
-    import mlflow
     import pandas as pd
     from pyspark.sql import functions as F
 
-    from astrolake.ml import features, train
+    from astrolake.ml import features
     from astrolake.ml.features import TrainingData
 
     args = b.args

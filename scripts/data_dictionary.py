@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
+from astrolake.catalogs.contract import HERE as CONTRACT_DIR  # noqa: E402
 from astrolake.catalogs.contract import (  # noqa: E402
-    HERE as CONTRACT_DIR,
     ROW_NUMBER,
     SOURCE_NAME,
     Column,

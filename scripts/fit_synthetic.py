@@ -206,7 +206,7 @@ def check(model: dict, n: int = 200_000, seed: int = 1) -> None:
             out[:, f] = np.interp(out[:, f], mm["from"], mm["to"])
         z = from_t(cls, out[:, -1])
         ref = m["reference_medians"]
-        got = dict(zip(FEATURES[:-1], np.median(out[:, :-1], axis=0)), redshift=np.median(z))
+        got = dict(zip(FEATURES[:-1], np.median(out[:, :-1], axis=0), strict=True), redshift=np.median(z))
         diffs = ", ".join(f"{k}: {got[k]:+.3f} vs {ref[k]:+.3f}" for k in ref)
         print(f"  {cls:6s} {len(m['components'])} comps | {diffs}")
 

@@ -6,8 +6,8 @@ Unity Catalog, set ``uc_catalog`` and ``uc_schema`` and tables become ``catalog.
 
 Environment variables: ``ASTROLAKE_CONFIG`` (YAML path), ``ASTROLAKE_BASE_PATH``,
 ``ASTROLAKE_UC_CATALOG``, ``ASTROLAKE_UC_SCHEMA``, ``ASTROLAKE_TRACKING_URI``,
-``ASTROLAKE_REGISTRY_URI``, ``ASTROLAKE_EXPERIMENT``, ``ASTROLAKE_SPARK_MASTER``, ``ASTROLAKE_DRIVER_MEMORY``, ``ASTROLAKE_SHUFFLE_PARTITIONS``,
-``ASTROLAKE_JARS`` (folder holding the Delta jars).
+``ASTROLAKE_REGISTRY_URI``, ``ASTROLAKE_EXPERIMENT``, ``ASTROLAKE_SPARK_MASTER``, ``ASTROLAKE_DRIVER_MEMORY``,
+``ASTROLAKE_SHUFFLE_PARTITIONS``, ``ASTROLAKE_JARS`` (folder holding the Delta jars).
 """
 
 from __future__ import annotations
@@ -63,12 +63,12 @@ class Settings:
         """Folder for streaming checkpoints (a Volume path or local folder)."""
         return str(Path(self.base_path).absolute() / "_checkpoints")
 
-    def with_overrides(self, **overrides: Any) -> "Settings":
+    def with_overrides(self, **overrides: Any) -> Settings:
         clean = {k: v for k, v in overrides.items() if v is not None}
         return dataclasses.replace(self, **clean)
 
     @classmethod
-    def load(cls, config_file: str | os.PathLike | None = None, **overrides: Any) -> "Settings":
+    def load(cls, config_file: str | os.PathLike | None = None, **overrides: Any) -> Settings:
         """Build settings from defaults, an optional YAML file, ``ASTROLAKE_*`` variables and overrides."""
         names = {f.name: f for f in fields(cls)}
         values: dict[str, Any] = {}

@@ -327,7 +327,7 @@ def expected_keys(landing: Path) -> dict[tuple[int, int, int], str]:
         out.update(
             {
                 (int(p), int(m), int(fb)): o
-                for p, m, fb, o in zip(pdf["plate"], pdf["mjd"], pdf["fiberid"], pdf["objid"])
+                for p, m, fb, o in zip(pdf["plate"], pdf["mjd"], pdf["fiberid"], pdf["objid"], strict=True)
             }
         )
     return out

@@ -40,8 +40,8 @@ def notebook_env(tmp_path_factory):
 def test_notebooks_run_in_order_and_produce_their_outputs(spark, notebook_env, monkeypatch):
     from mlflow import MlflowClient
 
-    from astrolake.lake.tables import Lake
     from astrolake.config import Settings
+    from astrolake.lake.tables import Lake
 
     root, env = notebook_env
     for k, v in env.items():

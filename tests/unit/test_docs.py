@@ -89,7 +89,7 @@ def test_ranges_appear_as_written_in_the_yaml(rendered):
 def test_every_catalog_is_listed(rendered):
     listing = rendered.split("## Catalogs", 1)[1]
     for cat in catalogs().values():
-        line = next(l for l in listing.splitlines() if l.startswith(f"| `{cat.name}` |"))
+        line = next(row for row in listing.splitlines() if row.startswith(f"| `{cat.name}` |"))
         for text in (cat.contract.name, cat.data_release, cat.description, cat.citation):
             assert text in line, (cat.name, text)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -43,7 +43,7 @@ class Interval:
     high_inclusive: bool = True
 
     @classmethod
-    def parse(cls, text: str) -> "Interval":
+    def parse(cls, text: str) -> Interval:
         m = _INTERVAL.match(str(text))
         if not m:
             raise ContractError(f"range {text!r} is not an interval such as '[0, 360)'")
@@ -219,7 +219,7 @@ def _contract_from_dict(d: dict) -> Contract:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_contract(name: str) -> Contract:
     """Load contract ``name`` from ``<name>.yaml`` beside this module (``extends`` allowed)."""
     path = HERE / f"{name}.yaml"
@@ -238,7 +238,7 @@ def load_contract(name: str) -> Contract:
     return _contract_from_dict(d)
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogs() -> dict[str, Catalog]:
     """All catalogs known to astrolake, by name."""
     raw = yaml.safe_load((HERE / "catalogs.yaml").read_text())

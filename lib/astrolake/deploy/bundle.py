@@ -173,7 +173,7 @@ def substitute(obj, values: dict[str, str], where: str, target: str, problems: l
 def _artifact_outputs(bundle: dict, root: Path) -> list[str]:
     """Glob patterns of the wheels the bundle's artifacts build."""
     outs = []
-    for name, art in (bundle.get("artifacts") or {}).items():
+    for art in (bundle.get("artifacts") or {}).values():
         if (art or {}).get("type") != "whl":
             continue
         base = (root / art.get("path", ".")).resolve()

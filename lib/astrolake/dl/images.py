@@ -242,7 +242,7 @@ def parquet_rows(
         cond = pads.field("_bucket") < max_bucket
         filt = cond if filt is None else filt & cond
     for batch in data.to_batches(columns=list(columns), filter=filt, batch_size=batch_size):
-        yield from zip(*(batch.column(c).to_pylist() for c in columns))
+        yield from zip(*(batch.column(c).to_pylist() for c in columns), strict=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,7 +301,7 @@ def _row_source(rows):
     if isinstance(rows, (str, os.PathLike)):
         return lambda: parquet_rows(rows)
     if hasattr(rows, "itertuples"):  # pandas
-        return lambda: zip(rows["content"], rows["label"])
+        return lambda: zip(rows["content"], rows["label"], strict=True)
     if callable(rows):
         return rows
     if isinstance(rows, (list, tuple)):
@@ -492,7 +492,10 @@ def _datasets(folder, classes, weights, size, crop, batch_size, cut, augment, se
     out, stats = {}, {}
     for split in ("train", "validation", "test"):
         stats[split] = {}
-        rows = lambda s=split: parquet_rows(folder, s, cut if s != "test" else None)
+
+        def rows(s=split):
+            return parquet_rows(folder, s, cut if s != "test" else None)
+
         out[split] = image_dataset(
             rows,
             classes,
@@ -593,7 +596,7 @@ def train_cnn(
             samples_per_second=stats["train"]["decoded"] * fit["epochs_run"] / fit["fit_seconds"],
             counts={s: v["decoded"] for s, v in stats.items()},
             skipped={s: v["skipped"] for s, v in stats.items()},
-            class_weights=dict(zip(classes, weights.tolist())),
+            class_weights=dict(zip(classes, weights.tolist(), strict=True)),
             run_id=run.info.run_id if run else None,
         )
         if run is not None:

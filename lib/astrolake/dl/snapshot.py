@@ -47,7 +47,7 @@ class Snapshot:
         return str(Path(self.path) / f"split={split}" / f"shard={shard}")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Snapshot":
+    def load(cls, path: str | Path) -> Snapshot:
         return cls(**json.loads((Path(path) / "meta.json").read_text()))
 
     def save(self) -> None:

@@ -36,8 +36,9 @@ def _threads(config: dict) -> int:
     return n
 
 
-def build_model(tf, config: dict, snap) -> "tf.keras.Model":
-    """Normalisation (from the snapshot's statistics) -> MLP -> softmax classes or one redshift."""
+def build_model(tf, config: dict, snap):
+    """A ``tf.keras.Model`` (``tf`` is the imported module): normalisation (from the snapshot's
+    statistics) -> MLP -> softmax classes or one redshift."""
     k = tf.keras
     n_in = len(snap.features)
     inputs = k.Input(shape=(n_in,), name="features")

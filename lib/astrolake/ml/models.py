@@ -206,7 +206,7 @@ GRIDS = {
 def grid_points(task: str, name: str, size: str = "default") -> list[dict]:
     """Every parameter combination of a family's grid, as plain dicts (for model search)."""
     spec = GRIDS[(task, name)][size]
-    return [dict(zip(spec, values)) for values in itertools.product(*spec.values())]
+    return [dict(zip(spec, values, strict=True)) for values in itertools.product(*spec.values())]
 
 
 # --------------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def purity_completeness_plot(m: ClassificationMetrics, path=None) -> Figure:
         raise ValueError("no binned metrics: call classification_metrics with mag_col and/or z_col")
     fig, axes = _figure(len(panels), size=(1.8 + 5 * len(panels), 4.5), sharey=True)
     col = _colours(m.classes)
-    for ax, (t, label) in zip(axes[0], panels):
+    for ax, (t, label) in zip(axes[0], panels, strict=True):
         x = (t["bin_lo"] + t["bin_hi"]) / 2
         for c in m.classes:
             ax.plot(x, t[f"purity_{c}"], "o-", color=col[c], label=f"{c} purity")

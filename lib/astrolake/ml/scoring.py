@@ -55,7 +55,7 @@ class Predictor:
     udf: object | None = None  # pyfunc Spark UDF of any other flavour
 
     @classmethod
-    def load(cls, ref: tracking.ModelRef, spark) -> "Predictor":
+    def load(cls, ref: tracking.ModelRef, spark) -> Predictor:
         import mlflow
 
         if "spark" in ref.flavors or not ref.flavors:

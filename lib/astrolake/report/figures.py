@@ -115,7 +115,7 @@ def density_grid_figure(hists: dict, x_edges, y_edges, xlabel: str, ylabel: str,
     n = max(len(hists), 1)
     fig = _fig((4 * n, 3.6))
     axes = np.atleast_1d(fig.subplots(1, n, sharex=True, sharey=True))
-    for ax, (name, h) in zip(axes, hists.items()):
+    for ax, (name, h) in zip(axes, hists.items(), strict=False):  # one empty panel when no class
         if h.sum():
             ax.pcolormesh(
                 x_edges, y_edges, h.T, norm=LogNorm(vmin=1, vmax=max(2, h.max())), cmap="magma_r", rasterized=True
@@ -152,7 +152,7 @@ def magnitudes_figure(hists: dict, edges: dict, title: str = "magnitude distribu
     n = max(len(bands), 1)
     fig = _fig((3.4 * n, 3.4))
     axes = np.atleast_1d(fig.subplots(1, n, sharey=True))
-    for ax, b in zip(axes, bands):
+    for ax, b in zip(axes, bands, strict=False):  # one empty panel when no band
         histograms_figure(hists[b], edges[b], f"{b} [mag]", b, ax=ax)
         if ax is not axes[0]:
             ax.set_ylabel("")
@@ -201,7 +201,7 @@ def ledger_figure(ledger) -> Figure:
     ax2.set_ylim(0, max(float(ledger["read"].fillna(0).sum()), 1.0) * 1.1)
     labels = [
         f"{b}\n{t:%Y-%m-%d}\n{t:%H:%M}" if t is not None and t == t else str(b)
-        for b, t in zip(ledger["batch_id"], ledger["finished_at"])
+        for b, t in zip(ledger["batch_id"], ledger["finished_at"], strict=True)
     ]
     step = max(1, int(np.ceil(len(x) / ((width - 3) / 0.8))))  # about 0.8 inch per readable label
     ax.set_xticks(x[::step])
@@ -230,7 +230,7 @@ def _hbar(series, row_height: float, color, fmt, label_size: int, label_width: i
     ax.barh(y, values, color=color(values) if callable(color) else color)
     ax.set_yticks(y)
     ax.set_yticklabels([str(r)[:label_width] for r in series.index], fontsize=8)
-    for yi, v in zip(y, values):
+    for yi, v in zip(y, values, strict=True):
         ax.annotate(fmt(v), (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=label_size)
     return fig, ax, values
 

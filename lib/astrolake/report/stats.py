@@ -14,6 +14,7 @@ counts equal numpy's exactly.
 
 from __future__ import annotations
 
+import itertools
 from functools import reduce
 from operator import add
 
@@ -81,7 +82,7 @@ def with_colours(df: DataFrame) -> DataFrame:
     cols = set(df.columns)
     derived = {
         f"{a}_{b}": F.col(a) - F.col(b)
-        for a, b in zip(BANDS, BANDS[1:])
+        for a, b in itertools.pairwise(BANDS)
         if a in cols and b in cols and f"{a}_{b}" not in cols
     }
     return df.withColumns(derived) if derived else df
@@ -132,7 +133,7 @@ def quantile_edges(
         row = df.agg(*[F.percentile_approx(c, qs, accuracy).alias(f"q{i}") for i, c in enumerate(clean)]).first()
         found = [row[f"q{i}"] or [] for i in range(len(cols))]
     out = {}
-    for c, q in zip(cols, found):
+    for c, q in zip(cols, found, strict=True):
         lo, hi = (q[0], q[-1]) if q else (None, None)
         if lo is None or hi is None or not np.isfinite([lo, hi]).all() or hi <= lo:
             lo = 0.0 if lo is None or not np.isfinite(lo) else float(lo)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -131,7 +130,7 @@ def test_flip_swaps_chirality(img_lake, gz1):
     mirrored = [tf.image.flip_left_right(r).numpy() for r in rotations]
     seen = set()
     for xb, yb in image_dataset(pd.concat([one] * 24), classes, augment=True, seed=3):
-        for img, label in zip(xb.numpy(), yb.numpy()):
+        for img, label in zip(xb.numpy(), yb.numpy(), strict=True):
             flipped = any(np.array_equal(img, m) for m in mirrored)
             assert flipped or any(np.array_equal(img, r) for r in rotations)
             assert label == (acw if flipped else cw)

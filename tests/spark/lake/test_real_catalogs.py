@@ -178,7 +178,8 @@ def test_dr17_spec_obj_ids_above_int64_are_kept_exactly_as_text(lake, ingested):
     ingested("sdss_dr17_kaggle")
     pdf = pd.read_csv(shared_file(DR17_20K), dtype=str, keep_default_na=False)
     expected = {
-        (int(p), int(m), int(f)): s for p, m, f, s in zip(pdf["plate"], pdf["MJD"], pdf["fiber_ID"], pdf["spec_obj_ID"])
+        (int(p), int(m), int(f)): s
+        for p, m, f, s in zip(pdf["plate"], pdf["MJD"], pdf["fiber_ID"], pdf["spec_obj_ID"], strict=True)
     }
     big = {k: s for k, s in expected.items() if Decimal(s) > INT64_MAX}
     assert len(big) == 3511  # PROVENANCE.md

@@ -32,7 +32,7 @@ def sdss(spark):
     df = spark.read.csv(str(shared_file(SDSS)), header=True, inferSchema=True)
     df = df.select("class", "redshift", *[F.col(c).cast("double").alias(b) for b, c in BANDS.items()])
     df = df.where(" AND ".join(f"{b} IS NOT NULL AND {b} > -100" for b in BANDS)).limit(15000)
-    df = df.withColumns({f"{a}_{b}": F.col(a) - F.col(b) for a, b in zip("ugri", "griz")}).cache()
+    df = df.withColumns({f"{a}_{b}": F.col(a) - F.col(b) for a, b in zip("ugri", "griz", strict=True)}).cache()
     assert df.count() == 15000
     yield df
     df.unpersist()
@@ -121,7 +121,7 @@ def test_classification_matches_sklearn(classified, cls_metrics):
         assert t["count"].sum() == n
         b = np.minimum((proba[:, i] * 10).astype(int), 9)
         np.testing.assert_array_equal(t["count"], np.bincount(b, minlength=10))
-        for j, row in t.iterrows():
+        for _, row in t.iterrows():
             sel = b == row["bin"]
             if sel.any():
                 assert row["mean_predicted"] == pytest.approx(proba[sel, i].mean(), abs=1e-9)
@@ -300,7 +300,9 @@ def test_clustering_matches_sklearn(spark):
     rng = np.random.default_rng(0)
     X = np.r_[rng.normal(0, 1, (30, 2)), rng.normal(5, 1, (20, 2))]
     labels = np.r_[np.zeros(30, int), np.ones(20, int)]
-    df = spark.createDataFrame([(Vectors.dense(x), int(c)) for x, c in zip(X, labels)], ["features", "cluster"])
+    df = spark.createDataFrame(
+        [(Vectors.dense(x), int(c)) for x, c in zip(X, labels, strict=True)], ["features", "cluster"]
+    )
     got = clustering_metrics(df)
     assert got["sizes"] == {0: 30, 1: 20} and got["n"] == 50 and got["n_clusters"] == 2
     assert got["silhouette"] == pytest.approx(silhouette_score(X, labels, metric="sqeuclidean"), abs=1e-6)

@@ -388,7 +388,8 @@ def test_cli_train_promote_score(lake, dr17, ml_settings, tmp_path, capsys, monk
     lines = DR17.read_text().splitlines()
     fixed = tmp_path / "corrected.csv"
     fixed.write_text(
-        "\n".join([lines[0]] + [",".join(l.split(",")[:3] + ["18.5"] + l.split(",")[4:]) for l in lines[1:4]]) + "\n"
+        "\n".join([lines[0]] + [",".join(row.split(",")[:3] + ["18.5"] + row.split(",")[4:]) for row in lines[1:4]])
+        + "\n"
     )
     rc, out, err = _main(capsys, monkeypatch, ml_settings, "ingest", CAT, str(fixed))
     assert rc == 0, err

@@ -173,13 +173,13 @@ def test_hdu_selection_by_index_and_extname(read, tmp_path):
     fits.HDUList([fits.PrimaryHDU(), image, table]).writeto(path)
 
     with pytest.raises(AnalysisException, match=r"HDU 1 of \S*three\.fits is an ImageHDU, not a binary table"):
-        read(str(path), hdu=1).schema
+        _ = read(str(path), hdu=1).schema
     with pytest.raises(AnalysisException, match=r"HDU 0 of \S*three\.fits is a PrimaryHDU, not a binary table"):
-        read(str(path), hdu="0").schema
+        _ = read(str(path), hdu="0").schema
     with pytest.raises(AnalysisException, match=r"is an ImageHDU, not a binary table"):
-        read(str(path), hdu="IMG").schema
+        _ = read(str(path), hdu="IMG").schema
     with pytest.raises(AnalysisException, match=r"no HDU with EXTNAME 'NOPE'"):
-        read(str(path), hdu="NOPE").schema
+        _ = read(str(path), hdu="NOPE").schema
 
     by_name = read(str(path), hdu="cat").collect()  # EXTNAME, case-insensitive
     assert [(r.id, r.label) for r in by_name] == [(1, "s1"), (2, "s2")]
@@ -192,7 +192,7 @@ def test_no_table_hdu_is_an_error(read, tmp_path):
     path = tmp_path / "image_only.fits"
     fits.HDUList([fits.PrimaryHDU(np.ones((2, 2)))]).writeto(path)
     with pytest.raises(AnalysisException, match=r"image_only\.fits has no binary table HDU"):
-        read(str(path)).schema
+        _ = read(str(path)).schema
 
 
 def test_truncated_file_is_a_clear_error(read, tmp_path):
@@ -243,7 +243,7 @@ def test_mismatched_layouts_name_both_files(read, tmp_path):
         ],
     )
     with pytest.raises(AnalysisException, match=r"different column layouts") as err:
-        read(str(tmp_path / "m*.fits")).schema
+        _ = read(str(tmp_path / "m*.fits")).schema
     message = str(err.value)
     assert good in message and str(tmp_path / "m2.fits") in message
 
