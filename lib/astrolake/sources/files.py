@@ -9,14 +9,18 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 from dataclasses import dataclass
-from pathlib import Path
 
-from astrolake.catalogs.contract import Contract, ContractError
+from astrolake.catalogs.contract import Contract
 from astrolake.errors import UserError
 
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
-FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fts")
+FITS_BASE_SUFFIXES = (".fits", ".fit", ".fts")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")  # what the fits data source decompresses (by magic bytes)
+FITS_SUFFIXES = tuple(base + packed for base in FITS_BASE_SUFFIXES for packed in ("", *COMPRESSED_SUFFIXES))
+LANDING_SUFFIXES = TEXT_SUFFIXES + FITS_SUFFIXES
+_GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 class LandingError(UserError, ValueError):
@@ -36,30 +40,81 @@ class LandingFile:
 
 
 def strip_scheme(path: str) -> str:
-    return path[len("file:") :].lstrip("/").join(("/", "")) if path.startswith("file:") else path
+    """``file:///a/b``, ``file://localhost/a/b`` and ``file:/a/b`` -> ``/a/b``; anything else unchanged."""
+    if path.startswith("file://"):
+        rest = path[len("file://") :]
+        if rest.startswith("localhost/"):
+            rest = rest[len("localhost") :]
+        return rest if rest.startswith("/") else "/" + rest
+    if path.startswith("file:"):
+        return path[len("file:") :]
+    return path
 
 
-def expand(paths: list[str] | str, suffixes: tuple[str, ...]) -> list[str]:
-    """Expand files, globs and folders into a sorted list of absolute file paths."""
-    if isinstance(paths, str):
+def has_suffix(path: str, suffixes: tuple[str, ...]) -> bool:
+    """True for a visible file name (no leading dot) ending in one of ``suffixes`` (any case)."""
+    name = os.path.basename(path)
+    return not name.startswith(".") and name.lower().endswith(suffixes)
+
+
+def is_fits(path: str) -> bool:
+    """True for a FITS file name: ``.fits``, ``.fit`` or ``.fts``, plain or ``.gz``/``.bz2``/``.xz``."""
+    return os.path.basename(path).lower().endswith(FITS_SUFFIXES)
+
+
+def _files_in(folder: str, suffixes: tuple[str, ...]) -> list[str]:
+    return sorted(
+        os.path.join(folder, n)
+        for n in os.listdir(folder)
+        if has_suffix(n, suffixes) and os.path.isfile(os.path.join(folder, n))
+    )
+
+
+def expand(
+    paths: list[str] | str, suffixes: tuple[str, ...] = LANDING_SUFFIXES, error: type[Exception] | None = None
+) -> list[str]:
+    """Expand files, globs and folders into absolute local file paths (the one expansion of
+    landing paths, used by ingest and by the ``fits`` data source alike).
+
+    Entries keep their given order; a folder gives the files directly inside it whose name ends
+    in one of ``suffixes`` (dot-files skipped), sorted by name; a glob gives its matches sorted
+    by name, folders among them expanded like folders and files kept when their name has one of
+    ``suffixes``; a file named explicitly is kept whatever its name (its format is checked later).
+    ``file:`` prefixes and ``~`` are resolved; duplicates are dropped.
+
+    Raises ``error`` (default :class:`LandingError`) for a path that does not exist, a remote
+    URI, or a glob that matches no file with one of ``suffixes``.  An existing folder without
+    such files expands to nothing (an empty landing folder is not an error).
+    """
+    error = error or LandingError
+    if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out: list[str] = []
-    for p in paths:
-        p = strip_scheme(str(p))
-        if os.path.isdir(p):
-            found = sorted(
-                str(Path(p, f))
-                for f in os.listdir(p)
-                if f.lower().endswith(suffixes) and os.path.isfile(os.path.join(p, f))
-            )
+    for entry in paths:
+        p = os.path.expanduser(strip_scheme(str(entry).strip()))
+        if "://" in p:
+            raise error(f"only local paths (or mounts such as /Volumes, /dbfs) are supported, got {entry!r}")
+        if _GLOB_CHARS.search(p):
+            matches = sorted(glob.glob(p))
+            found: list[str] = []
+            for m in matches:
+                if os.path.isdir(m):
+                    found += _files_in(m, suffixes)
+                elif os.path.isfile(m) and has_suffix(m, suffixes):
+                    found.append(m)
+            if not found:
+                raise error(
+                    f"no file matches {entry!r}"
+                    + (f" (of {len(matches)} match(es), none ends in {', '.join(suffixes)})" if matches else "")
+                )
             out += found
-        elif any(ch in p for ch in "*?["):
-            out += sorted(glob.glob(p))
+        elif os.path.isdir(p):
+            out += _files_in(p, suffixes)
         elif os.path.isfile(p):
             out.append(p)
         else:
-            raise LandingError(f"no such file or folder: {p}")
-    return [str(Path(p).absolute()) for p in dict.fromkeys(out)]
+            raise error(f"no such file or folder: {p}")
+    return [os.path.abspath(f) for f in dict.fromkeys(out)]
 
 
 def sha256_of(path: str, chunk: int = 1 << 22) -> str:
@@ -122,10 +177,12 @@ def read_header(path: str, contract: Contract) -> list[str]:
 
 
 def check_format(path: str, contract: Contract) -> None:
-    is_fits = path.lower().endswith(FITS_SUFFIXES)
-    if contract.format == "fits" and not is_fits:
-        raise LandingError(f"{path}: contract {contract.name} reads FITS files (.fits), not this file")
-    if contract.format != "fits" and is_fits:
+    fits = is_fits(path)
+    if contract.format == "fits" and not fits:
+        raise LandingError(
+            f"{path}: contract {contract.name} reads FITS files ({', '.join(FITS_SUFFIXES)}), not this file"
+        )
+    if contract.format != "fits" and fits:
         raise LandingError(f"{path}: is a FITS file but contract {contract.name} reads {contract.format} text")
     if os.path.getsize(path) == 0:
         raise LandingError(f"{path}: file is empty (0 bytes)")

@@ -15,14 +15,15 @@ this module only maps astropy's columns onto Spark types and Arrow arrays.
 
 Paths
 -----
-``load(path)`` accepts one file, a comma-separated list, a glob, or a directory (every
-``*.fits``, ``*.fits.gz``, ``*.fit`` and ``*.fit.gz`` directly inside it, dot-files skipped);
-``load([p1, p2])`` accepts a list of such entries (not split on commas). A ``file:`` prefix is
-stripped; only local (or locally mounted, e.g. ``/dbfs`` or ``/Volumes``) paths are supported.
-Paths are expanded on the driver, in a stable order: entries in the given order, the files of a
-glob or directory sorted by name. All files must share one column layout (names, TFORMs,
-dimensions and the resulting Spark types); otherwise the read fails with an error naming the
-first file and the mismatching one.
+``load(path)`` accepts one file, a comma-separated list, a glob, or a directory (every file
+directly inside it named ``*.fits``, ``*.fit`` or ``*.fts``, each also with ``.gz``, ``.bz2`` or
+``.xz``; dot-files skipped); ``load([p1, p2])`` accepts a list of such entries (not split on
+commas). A ``file:`` prefix is stripped; only local (or locally mounted, e.g. ``/dbfs`` or
+``/Volumes``) paths are supported. Paths are expanded on the driver by
+:func:`astrolake.sources.files.expand`, the same expansion ``astrolake ingest`` uses, in a
+stable order: entries in the given order, the files of a glob or directory sorted by name.
+All files must share one column layout (names, TFORMs, dimensions and the resulting Spark
+types); otherwise the read fails with an error naming the first file and the mismatching one.
 
 Options
 -------
@@ -92,7 +93,6 @@ A user-supplied schema (``spark.read.format("fits").schema(...)``) selects colum
 from __future__ import annotations
 
 import bz2
-import glob
 import gzip
 import json
 import lzma
@@ -119,6 +119,7 @@ from pyspark.sql.types import (
 )
 
 from astrolake.errors import UserError
+from astrolake.sources.files import FITS_SUFFIXES, expand
 
 __all__ = [
     "FORMAT_NAME",
@@ -137,10 +138,8 @@ SOURCE_FILE_COLUMN = "_source_file"
 ROW_NUMBER_COLUMN = "_row_number"
 DEFAULT_ROWS_PER_PARTITION = 1_000_000
 DEFAULT_ROWS_PER_BATCH = 100_000
-FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fit.gz")
 
 _REGISTERED_ATTR = "_astrolake_fits_registered"
-_GLOB_CHARS = re.compile(r"[*?\[]")
 _UINT16_ZERO = 1 << 15
 _UINT32_ZERO = 1 << 31
 _UINT64_ZERO = 1 << 63
@@ -254,35 +253,9 @@ def _bool_option(opts: Mapping[str, Any], key: str, default: bool) -> bool:
     raise FitsSourceError(f"option {key} must be true or false, got {opts[key]!r}")
 
 
-def _strip_file_scheme(path: str) -> str:
-    """``file:///a/b`` and ``file:/a/b`` -> ``/a/b``; anything else unchanged."""
-    if path.startswith("file://"):
-        rest = path[len("file://") :]
-        if rest.startswith("localhost/"):
-            rest = rest[len("localhost") :]
-        return rest if rest.startswith("/") else "/" + rest
-    if path.startswith("file:"):
-        return path[len("file:") :]
-    return path
-
-
-def _is_fits_name(name: str) -> bool:
-    """True for a visible file name with a FITS suffix (case-insensitive)."""
-    lower = name.lower()
-    return not name.startswith(".") and lower.endswith(FITS_SUFFIXES)
-
-
-def _files_in_dir(folder: str) -> list[str]:
-    """The FITS files directly inside ``folder``, sorted by name."""
-    return sorted(
-        os.path.join(folder, n)
-        for n in os.listdir(folder)
-        if _is_fits_name(n) and os.path.isfile(os.path.join(folder, n))
-    )
-
-
 def expand_paths(entries: Sequence[str]) -> list[str]:
-    """Expand path entries into a list of FITS files (absolute, local, de-duplicated).
+    """Expand path entries into a list of FITS files (absolute, local, de-duplicated), with
+    :func:`astrolake.sources.files.expand` and its FITS suffixes.
 
     Parameters
     ----------
@@ -303,37 +276,11 @@ def expand_paths(entries: Sequence[str]) -> list[str]:
     """
     files: list[str] = []
     for entry in entries:
-        path = os.path.expanduser(_strip_file_scheme(entry.strip()))
-        if "://" in path:
-            raise FitsSourceError(f"only local paths are supported by the fits data source, got {entry!r}")
-        if _GLOB_CHARS.search(path):
-            matches = sorted(glob.glob(path))
-            if not matches:
-                raise FitsSourceError(f"no file matches the FITS path pattern {entry!r}")
-            found: list[str] = []
-            for match in matches:
-                if os.path.isdir(match):
-                    found += _files_in_dir(match)
-                elif os.path.isfile(match):
-                    found.append(match)
-            if not found:
-                raise FitsSourceError(f"the FITS path pattern {entry!r} matches no FITS file")
-            files += found
-        elif os.path.isdir(path):
-            found = _files_in_dir(path)
-            if not found:
-                raise FitsSourceError(
-                    f"directory {path} holds no FITS file ({', '.join('*' + s for s in FITS_SUFFIXES)})"
-                )
-            files += found
-        elif os.path.isfile(path):
-            files.append(path)
-        else:
-            raise FitsSourceError(f"FITS path not found: {path}")
-    unique: dict[str, None] = {}
-    for f in files:
-        unique.setdefault(os.path.abspath(f), None)
-    return list(unique)
+        found = expand([entry], FITS_SUFFIXES, error=FitsSourceError)
+        if not found:  # an existing folder without FITS files: nothing to read a schema from
+            raise FitsSourceError(f"directory {entry} holds no FITS file ({', '.join('*' + s for s in FITS_SUFFIXES)})")
+        files += found
+    return list(dict.fromkeys(files))
 
 
 # --------------------------------------------------------------------------------------------
