@@ -30,7 +30,7 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from astrolake.report import figures, stats
-from astrolake.report.html import esc, frame_table, render
+from astrolake.report.html import Cell, Table, frame_table, render
 
 HTML_NAME = "report.html"
 QUANTILE_SAMPLE_ROWS = 2_000_000  # histogram ranges from a sample of about this many rows
@@ -44,7 +44,8 @@ class Section:
     id: str
     title: str
     text: str = ""
-    blocks: list = field(default_factory=list)  # ("figure", id, caption) | ("html", str) | ("note", str)
+    # ("figure", id, caption) | ("table", html.Table) | ("note", str) | ("catalog", Catalog): see report.html
+    blocks: list = field(default_factory=list)
 
 
 @dataclass
@@ -240,7 +241,7 @@ def table_report(
     with progress.step("row counts per layer"):
         if catalog is not None:
             layers = stats.layer_counts(lake, catalog)
-            sec.blocks.append(("html", frame_table(layers)))
+            sec.blocks.append(("table", frame_table(layers)))
             report.add_figure(sec, "fig-layers", figures.layers_figure(layers), "rows per layer")
         else:
             sec.blocks.append(("note", f"{table} belongs to no known catalog: no layers to compare"))
@@ -257,7 +258,7 @@ def table_report(
             shown = ledger.tail(50).set_index("batch_id")
             shown["finished_at"] = shown["finished_at"].astype(str)
             shown["started_at"] = shown["started_at"].astype(str)
-            sec.blocks.append(("html", frame_table(shown)))
+            sec.blocks.append(("table", frame_table(shown)))
     sec = Section(
         "sec-quarantine",
         "Quarantine: top rules, with examples",
@@ -269,7 +270,7 @@ def table_report(
         rules, examples = stats.quarantine_reasons(lake, catalog.name) if catalog else (pd.Series(dtype="int64"), None)
         report.add_figure(sec, "fig-quarantine", figures.quarantine_figure(rules), "rows per broken rule")
         if examples is not None and len(examples):
-            sec.blocks.append(("html", _examples_table(rules, examples)))
+            sec.blocks.append(("table", _examples_table(rules, examples)))
 
     # 4-7: the table itself
     sec = Section("sec-class-balance", "Class balance")
@@ -280,7 +281,7 @@ def table_report(
             rows = int(balance.sum())
             report.add_figure(sec, "fig-class-balance", figures.class_balance_figure(balance), "objects per class")
             sec.blocks.append(
-                ("html", frame_table(balance.to_frame().assign(fraction=(balance / max(rows, 1)).round(4))))
+                ("table", frame_table(balance.to_frame().assign(fraction=(balance / max(rows, 1)).round(4))))
             )
         else:
             report.add_figure(sec, "fig-class-balance", figures.message_figure("the table has no class column"))
@@ -383,17 +384,8 @@ def table_report(
     report.sections.append(sec)
     with progress.step("data dictionary and citation"):
         if catalog is not None:
-            sec.blocks.append(
-                (
-                    "html",
-                    f"<p><b>{esc(catalog.name)}</b>: {esc(catalog.description)} "
-                    f"({esc(catalog.data_release)}). Contract <code>{esc(catalog.contract.name)}"
-                    f"</code>: {esc(catalog.contract.title)}; key "
-                    f"({esc(', '.join(catalog.contract.key))}).</p>"
-                    f"<p><b>Citation:</b> {esc(catalog.citation)}</p>",
-                )
-            )
-        sec.blocks.append(("html", frame_table(dictionary_frame(catalog, list(raw.columns)))))
+            sec.blocks.append(("catalog", catalog))
+        sec.blocks.append(("table", frame_table(dictionary_frame(catalog, list(raw.columns)))))
     report.meta["rows"] = f"{rows:,}"
 
     with progress.step("writing HTML and PNGs"):
@@ -406,29 +398,24 @@ def table_report(
     return report
 
 
-def _examples_table(rules: pd.Series, examples: pd.DataFrame) -> str:
-    out = [
-        "<table><thead><tr><th>rule</th><th>rows</th><th>reason (as written)</th><th>key</th><th>file</th>"
-        "<th>row</th><th>raw</th></tr></thead><tbody>"
-    ]
+def _examples_table(rules: pd.Series, examples: pd.DataFrame) -> Table:
+    """Each rule with its row count (spanning its examples), then one row per example."""
+    table = Table(["rule", "rows", "reason (as written)", "key", "file", "row", "raw"])
     for rule, group in examples.groupby("rule", sort=False):
         for i, (_, r) in enumerate(group.iterrows()):
-            head = (
-                (
-                    f'<td rowspan="{len(group)}">{esc(rule)}</td><td class="num" rowspan="{len(group)}">'
-                    f"{int(rules.get(rule, 0)):,}</td>"
-                )
-                if i == 0
-                else ""
-            )
+            head = [Cell(str(rule), rowspan=len(group)), Cell(f"{int(rules.get(rule, 0)):,}", "num", len(group))]
             row_no = "" if r["_row_number"] is None or r["_row_number"] != r["_row_number"] else int(r["_row_number"])
-            out.append(
-                f"<tr>{head}<td>{esc(r['reason'])}</td><td><code>{esc(r['_key'])}</code></td>"
-                f'<td>{esc(Path(str(r["_source_file"])).name)}</td><td class="num">{row_no}</td>'
-                f'<td class="raw">{esc(r["_raw"])}</td></tr>'
+            table.rows.append(
+                (head if i == 0 else [])
+                + [
+                    Cell(str(r["reason"])),
+                    Cell(str(r["_key"]), "code"),
+                    Cell(Path(str(r["_source_file"])).name),
+                    Cell(str(row_no), "num"),
+                    Cell(str(r["_raw"]), "raw"),
+                ]
             )
-    out.append("</tbody></table>")
-    return "".join(out)
+    return table
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,12 +504,12 @@ def model_report(
         scalars = {
             k: v for k, v in metrics.to_dict().items() if not any(k.endswith(f"_{c}") for c in classes)
         }  # per-class values: the table below
-        sec.blocks.append(("html", frame_table(pd.Series(scalars, name="value").to_frame().rename_axis("metric"))))
+        sec.blocks.append(("table", frame_table(pd.Series(scalars, name="value").to_frame().rename_axis("metric"))))
         with progress.step("evaluation figures"):
             if task == "classification":
                 sec.blocks.append(
                     (
-                        "html",
+                        "table",
                         frame_table(
                             metrics.per_class.assign(
                                 roc_auc=[metrics.roc_auc[c] for c in metrics.classes],
