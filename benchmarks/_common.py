@@ -1,18 +1,24 @@
 """What every benchmark shares: importing this puts ``lib/`` on ``sys.path`` and sets the
-environment astrolake runs with (as the Makefile does); then row-count arguments, folder
-sizes, load average, memory, the git state that was measured, and the day's results file."""
+environment astrolake runs with (as the Makefile does); then where real data lives, row-count
+arguments, progress lines, timers, Markdown tables, folder sizes, load average, memory, the
+machine and the git state that was measured, and the day's results file."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import math
 import os
+import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# real catalogs, found the way the tests find them: ../shared/data beside the repository
+SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "lib"))
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -34,6 +40,75 @@ def parse_rows(text: str) -> list[int]:
     if not sizes:
         raise argparse.ArgumentTypeError("no row counts given")
     return sizes
+
+
+def data_folder(path: Path, files: list[str]) -> Path:
+    """``path`` if it holds every one of ``files``; else exit with one line saying what is missing."""
+    path = Path(path)
+    missing = [f for f in files if not (path / f).is_file()]
+    if missing:
+        sys.exit(
+            f"error: {path} lacks {', '.join(missing)}; give the folder that holds them with --data "
+            f"(default: ../shared/data beside the repository)"
+        )
+    return path
+
+
+def say(msg: str) -> None:
+    """A timestamped progress line on stderr."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Timed:
+    """``with Timed() as t: ...``; then ``t.s`` holds the wall seconds."""
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.s = time.perf_counter() - self.t0
+        return False
+
+
+def r4(x, nd: int = 5):
+    """``x`` rounded for the JSON (None for None / NaN)."""
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), nd)
+
+
+def fmt(x, nd=4) -> str:
+    """``x`` for a Markdown cell: – for None, strings as they are, numbers with ``nd`` decimals."""
+    if x is None:
+        return "–"
+    if isinstance(x, str):
+        return x
+    return f"{x:.{nd}f}"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table."""
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def machine() -> dict:
+    """Host, CPUs and their model, memory, Python and platform."""
+    mem = memory_gib()
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), None)
+    except OSError:
+        pass
+    return dict(
+        host=platform.node(),
+        cpus=os.cpu_count(),
+        cpu_model=cpu,
+        memory_gib=mem,
+        python=platform.python_version(),
+        platform=platform.platform(),
+    )
 
 
 def folder_bytes(path: Path) -> int:
