@@ -47,3 +47,19 @@ def spark(settings):
 def fresh_settings(tmp_path, settings):
     """Settings whose tables live in a folder of their own (for tests that need empty tables)."""
     return settings.with_overrides(base_path=str(tmp_path / "lake"))
+
+
+@pytest.fixture(autouse=True)
+def _unconfigured_logging():
+    """Every test starts with astrolake's logging as a library user finds it (nothing configured),
+    whatever an earlier ``cli.main`` or ``astrolake.log.configure`` in this process left behind:
+    its records propagate to the root logger, where ``caplog`` sees them."""
+    yield
+    import logging
+
+    root = logging.getLogger("astrolake")
+    for handler in list(root.handlers):
+        if getattr(handler, "_astrolake", False):
+            root.removeHandler(handler)
+    root.setLevel(logging.NOTSET)
+    root.propagate = True

@@ -23,6 +23,7 @@ coverage on the test rows is reported (``coverage_1sigma``, ideally 0.683).
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,8 @@ from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationS
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from astrolake.log import VERBOSE, verbosity
 
 LABEL_INDEX = "label_index"
 WEIGHT = "class_weight"
@@ -89,6 +92,19 @@ def family(task: str, name: str) -> Family:
 # --------------------------------------------------------------------------------------------
 # estimators and grids
 # --------------------------------------------------------------------------------------------
+XGB_LOGGER = "XGBoost-PySpark"  # xgboost.spark's driver and worker logger
+
+
+def xgb_output() -> dict:
+    """xgboost's own output follows astrolake's verbosity: below ``VERBOSE`` no per-round
+    evaluation lines (``[42] training-mlogloss:...``), no booster messages (``verbosity=0``) and
+    no INFO lines from xgboost.spark (its logger set to WARNING, a level its workers inherit)."""
+    if verbosity() >= VERBOSE:
+        return {"verbose": True, "verbosity": 1}
+    logging.getLogger(XGB_LOGGER).setLevel(logging.WARNING)
+    return {"verbose": False, "verbosity": 0}
+
+
 def estimator(task: str, name: str, n_features: int, n_classes: int, seed: int = 42, **params):
     """The bare MLlib (or xgboost.spark) estimator of a family, reading ``features``."""
     family(task, name)
@@ -125,7 +141,7 @@ def estimator(task: str, name: str, n_features: int, n_classes: int, seed: int =
                 weight_col=WEIGHT,
                 num_workers=params.pop("num_workers", 1),
                 random_state=seed,
-                **params,
+                **{**xgb_output(), **params},
             )
     if task == "photoz":
         common |= dict(labelCol="redshift", predictionCol=Z_PHOT)
@@ -144,7 +160,7 @@ def estimator(task: str, name: str, n_features: int, n_classes: int, seed: int =
                 prediction_col=Z_PHOT,
                 num_workers=params.pop("num_workers", 1),
                 random_state=seed,
-                **params,
+                **{**xgb_output(), **params},
             )
     if task == "clustering":
         if name == "kmeans":
