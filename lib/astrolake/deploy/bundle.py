@@ -28,6 +28,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import yaml
 
@@ -230,11 +231,11 @@ def _placeholders(values: list) -> list[str]:
 def check_job(
     name: str, job: dict, source: Path, root: Path, outputs: list[str], target: str, problems: list[Problem]
 ) -> None:
-    from databricks.bundles.jobs import Job
+    from databricks.bundles.jobs import Job, JobDict
 
     where = f"jobs.{name}"
     try:
-        Job.from_dict(copy.deepcopy(job))
+        Job.from_dict(cast(JobDict, copy.deepcopy(job)))  # from_dict checks the YAML's dict at run time
     except Exception as exc:  # noqa: BLE001 - the typed model's message is the point
         problems.append(Problem(target, where, f"not a valid job: {exc}"))
     sched = job.get("schedule") or {}

@@ -45,7 +45,7 @@ class Lake:
         return DeltaTable.forPath(self.spark, self.location(name))
 
     def version(self, name: str) -> int:
-        return int(self.delta(name).history(1).select("version").first()[0])
+        return int(self.delta(name).history(1).select("version").collect()[0][0])
 
     # --- read / write ------------------------------------------------------------------------
     def read(self, name: str, version: int | None = None, timestamp: str | None = None) -> DataFrame:

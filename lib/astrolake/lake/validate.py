@@ -20,13 +20,12 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Column, Contract
+from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Column, Contract, Interval
 
 REASONS = "_reasons"
 
 
-def _interval_check(value: SparkColumn, col: Column) -> SparkColumn:
-    r = col.range
+def _interval_check(value: SparkColumn, r: Interval) -> SparkColumn:
     ok = F.lit(True)
     if r.low is not None:
         ok = ok & ((value >= r.low) if r.low_inclusive else (value > r.low))
@@ -77,7 +76,7 @@ def validate(raw: DataFrame, contract: Contract) -> DataFrame:
         if c.range is not None:
             reasons.append(
                 F.when(
-                    v.isNotNull() & ~_interval_check(v, c),
+                    v.isNotNull() & ~_interval_check(v, c.range),
                     F.format_string(f"{c.name}: %s outside {c.range}", v.cast("string")),
                 )
             )

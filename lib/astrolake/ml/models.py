@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pyspark import keyword_only
@@ -108,7 +109,7 @@ def xgb_output() -> dict:
 def estimator(task: str, name: str, n_features: int, n_classes: int, seed: int = 42, **params):
     """The bare MLlib (or xgboost.spark) estimator of a family, reading ``features``."""
     family(task, name)
-    common = dict(featuresCol="features")
+    common: dict[str, Any] = dict(featuresCol="features")
     if task == "classification":
         common |= dict(labelCol=LABEL_INDEX, predictionCol="prediction")
         if name == "logreg":
@@ -178,7 +179,7 @@ def estimator(task: str, name: str, n_features: int, n_classes: int, seed: int =
 
 # Grids: "small" for tests and quick searches, "default" for real work.  Keys are estimator params
 # (for one-vs-rest families, params of the inner binary classifier).
-GRIDS = {
+GRIDS: dict[tuple[str, str], dict[str, dict[str, list[Any]]]] = {
     ("classification", "logreg"): {
         "small": {"regParam": [0.0, 0.01]},
         "default": {"regParam": [0.0, 0.001, 0.01], "elasticNetParam": [0.0, 0.5]},
@@ -248,8 +249,9 @@ def build_pipeline(
     fam = family(task, name)
     if task == "classification" and not classes:
         raise ValueError("a classifier needs its class names")
+    classes = list(classes or [])
     stages: list = feature_stages(features, fam.scale)
-    stages.append(estimator(task, name, len(features), len(classes or []), seed=seed, **dict(params)))
+    stages.append(estimator(task, name, len(features), len(classes), seed=seed, **dict(params)))
     if task == "classification":
         if name in ("gbt", "svc"):  # one-vs-rest gives scores, not probabilities
             stages.append(
@@ -257,7 +259,7 @@ def build_pipeline(
                     scale=2.0 if name == "gbt" else 1.0, method="logistic" if name == "gbt" else "softmax"
                 )
             )
-        stages.append(IndexToString(inputCol="prediction", outputCol="predicted_class", labels=list(classes)))
+        stages.append(IndexToString(inputCol="prediction", outputCol="predicted_class", labels=classes))
     return Pipeline(stages=stages)
 
 
@@ -277,6 +279,7 @@ class OneVsRestProbability(Transformer, HasInputCol, HasOutputCol, DefaultParams
 
     scale = Param(Params._dummy(), "scale", "multiplier of the scores", typeConverter=TypeConverters.toFloat)
     method = Param(Params._dummy(), "method", "logistic or softmax", typeConverter=TypeConverters.toString)
+    _input_kwargs: dict[str, Any]  # set by @keyword_only
 
     @keyword_only
     def __init__(self, scale: float = 1.0, method: str = "softmax"):
@@ -344,6 +347,8 @@ def param_grid(pipeline: Pipeline, grid: dict) -> list:
     builder = ParamGridBuilder()
     for key, values in grid.items():
         if key == "hidden":
+            if not isinstance(target, C.MultilayerPerceptronClassifier):
+                raise ValueError(f"grid key 'hidden' applies to the mlp family, not {type(target).__name__}")
             layers = [target.getLayers()[0], target.getLayers()[-1]]
             builder = builder.addGrid(target.layers, [[layers[0], *h, layers[1]] for h in values])
         else:
@@ -365,27 +370,29 @@ def tune(
     and the metric of every grid point."""
     maps = param_grid(pipeline, grid)
     if method == "cv":
-        tuner = CrossValidator(
+        cv = CrossValidator(
             estimator=pipeline,
             estimatorParamMaps=maps,
             evaluator=evaluator,
             numFolds=folds,
             parallelism=parallelism,
             seed=seed,
-        )
+        ).fit(train)
+        best, metrics = cv.bestModel, cv.avgMetrics
     elif method == "tvs":
-        tuner = TrainValidationSplit(
+        tvs = TrainValidationSplit(
             estimator=pipeline,
             estimatorParamMaps=maps,
             evaluator=evaluator,
             trainRatio=0.8,
             parallelism=parallelism,
             seed=seed,
-        )
+        ).fit(train)
+        best, metrics = tvs.bestModel, tvs.validationMetrics
     else:
         raise ValueError(f"unknown tuning method {method!r}; choose cv or tvs")
-    fitted = tuner.fit(train)
-    return fitted.bestModel, list(fitted.avgMetrics if method == "cv" else fitted.validationMetrics)
+    assert isinstance(best, PipelineModel)  # the estimator is a Pipeline
+    return best, list(metrics)
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,8 +454,8 @@ class SigmaNMADEvaluator(Evaluator):
         dz = dataset.select(
             ((F.col(self.predictionCol) - F.col(self.labelCol)) / (1 + F.col(self.labelCol))).alias("dz")
         )
-        med = dz.select(F.percentile("dz", F.lit(0.5))).first()[0]
-        mad = dz.select(F.percentile(F.abs(F.col("dz") - F.lit(med)), F.lit(0.5))).first()[0]
+        med = dz.select(F.percentile("dz", F.lit(0.5))).collect()[0][0]
+        mad = dz.select(F.percentile(F.abs(F.col("dz") - F.lit(med)), F.lit(0.5))).collect()[0][0]
         return 1.4826 * float(mad)
 
     def isLargerBetter(self) -> bool:

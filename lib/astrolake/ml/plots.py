@@ -82,7 +82,7 @@ def roc_pr_plot(m: ClassificationMetrics, path=None) -> Figure:
             drawstyle="steps-pre",
             label=f"{c} (AP {m.pr_auc[c]:.3f})",
         )
-        pr_ax.axhline(m.per_class.loc[c, "support"] / m.n, color=col[c], lw=0.8, ls=":")
+        pr_ax.axhline(m.per_class["support"][c] / m.n, color=col[c], lw=0.8, ls=":")
     roc_ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="chance")
     roc_ax.set(
         xlabel="false positive rate",

@@ -130,7 +130,7 @@ def quantile_edges(
     else:
         accuracy = max(1, int(round(1.0 / relative_error)))
         clean = [F.when(~F.isnan(_c(c).cast("double")), _c(c).cast("double")) for c in cols]
-        row = df.agg(*[F.percentile_approx(c, qs, accuracy).alias(f"q{i}") for i, c in enumerate(clean)]).first()
+        row = df.agg(*[F.percentile_approx(c, qs, accuracy).alias(f"q{i}") for i, c in enumerate(clean)]).collect()[0]
         found = [row[f"q{i}"] or [] for i in range(len(cols))]
     out = {}
     for c, q in zip(cols, found, strict=True):
@@ -178,7 +178,8 @@ def histograms(
         axes.append((values[tag][0], np.asarray(edges, dtype=float)))
         return len(axes) - 1
 
-    shapes, layout = {}, []
+    shapes: dict[str, tuple[int, ...]] = {}
+    layout: list[tuple[int, int | None]] = []
     for name, (cols, edges) in specs.items():
         if isinstance(cols, (tuple, list)):
             (x, y), (ex, ey) = cols, edges
@@ -280,9 +281,10 @@ def missing_values(df: DataFrame, columns: list[str] | None = None, counts: bool
             m = m | F.isnan(_c(c))
         return F.sum(m.cast("long"))
 
-    row = df.select(*[missing(c).alias(f"m{i}") for i, c in enumerate(cols)], F.count(F.lit(1)).alias("_n")).first()
+    aggs = [missing(c).alias(f"m{i}") for i, c in enumerate(cols)]
+    row = df.select(*aggs, F.count(F.lit(1)).alias("_n")).collect()[0]  # aggregates: one row
     n = int(row["_n"])
-    values = {c: int(row[f"m{i}"] or 0) for i, c in enumerate(cols)}
+    values: dict[str, float] = {c: int(row[f"m{i}"] or 0) for i, c in enumerate(cols)}
     if not counts:
         values = {c: v / max(n, 1) for c, v in values.items()}
     s = pd.Series(values, name="missing" if counts else "missing_fraction")
@@ -311,7 +313,7 @@ def correlation(df: DataFrame, columns: list[str], center: dict | None = None) -
             *[F.sum(f"c{i}").alias(f"s{i}") for i in range(k)],
             *[F.sum(F.col(f"c{i}") * F.col(f"c{j}")).alias(f"p{i}_{j}") for i, j in pairs],
         )
-        .first()
+        .collect()[0]
     )
     n = int(row["n"] or 0)
     m = np.full((k, k), np.nan)

@@ -48,7 +48,7 @@ def healpix_column(ra_col: str = "ra", dec_col: str = "dec"):
     from pyspark.sql import functions as F
     from pyspark.sql.functions import pandas_udf
 
-    @pandas_udf("long")
+    @pandas_udf("long")  # type: ignore[call-overload]  # pyspark's stubs lack the type-hinted form
     def _hpx(ra: pd.Series, dec: pd.Series) -> pd.Series:
         idx = healpix_index(
             ra.to_numpy(dtype="float64", na_value=np.nan), dec.to_numpy(dtype="float64", na_value=np.nan)
