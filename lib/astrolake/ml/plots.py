@@ -6,6 +6,7 @@ a PNG (dpi 110).  :func:`save_all` writes the standard set for a metrics object.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -152,9 +153,15 @@ def photoz_plot(m_or_pred_hist, path=None) -> Figure:
     :func:`~astrolake.ml.evaluate.photoz_density`.
     """
     m = m_or_pred_hist if isinstance(m_or_pred_hist, RegressionMetrics) else None
-    counts, edges = m.density if m is not None else m_or_pred_hist
+    if m is None:
+        counts, edges = m_or_pred_hist
+    elif m.density is None:
+        raise ValueError("these metrics carry no photo-z density (regression_metrics computes one)")
+    else:
+        counts, edges = m.density
     thr = m.outlier_threshold if m is not None else 0.15
     by_mag = m.by_magnitude if m is not None else None
+    mag_label = (m.mag_col if m is not None else None) or "magnitude"
     fig, axes = _figure(2 if by_mag is not None else 1, size=(11 if by_mag is not None else 5.8, 5))
     ax = axes[0, 0]
     shown = np.ma.masked_equal(counts.T, 0)
@@ -177,7 +184,7 @@ def photoz_plot(m_or_pred_hist, path=None) -> Figure:
         for s in (1, -1):
             ax2.axhline(s * thr, color="r", ls="--", lw=0.8)
         ax2.axhline(0, color="k", lw=0.6)
-        ax2.set(xlabel=m.mag_col or "magnitude", ylabel="dz / (1 + z_spec)", title="photo-z vs magnitude")
+        ax2.set(xlabel=mag_label, ylabel="dz / (1 + z_spec)", title="photo-z vs magnitude")
         twin = ax2.twinx()
         twin.plot(x, by_mag["outlier_fraction"], "s:", color="C3", label="outlier fraction")
         twin.set_ylabel("outlier fraction", color="C3")
@@ -194,6 +201,7 @@ def save_all(metrics, folder) -> list[Path]:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[Callable[..., Figure], str]]
     if isinstance(metrics, ClassificationMetrics):
         jobs = [(confusion_matrix_plot, "confusion"), (roc_pr_plot, "roc_pr"), (reliability_plot, "reliability")]
         if metrics.by_magnitude is not None or metrics.by_redshift is not None:
