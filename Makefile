@@ -1,6 +1,6 @@
 # astrolake: `make demo` runs the main job end to end, `make test` runs the suite.
 # Both set up what they need first (virtualenv, pinned dependencies, Horovod build, Delta jars).
-.PHONY: setup demo test bench docs clean
+.PHONY: setup demo test lint bench docs clean
 PY := .venv/bin/python
 export TF_USE_LEGACY_KERAS := 1
 export SPARK_LOCAL_IP := 127.0.0.1
@@ -14,6 +14,10 @@ demo: setup
 test:
 	@ASTROLAKE_BROWSER=required bash scripts/setup.sh
 	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
+
+# ruff (lint, and format check at line length 120) over the tree, then mypy over lib/astrolake (pyproject.toml)
+lint: setup
+	$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
 
 bench: setup
 	$(PY) benchmarks/bench_ingest.py
