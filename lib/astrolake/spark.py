@@ -1,8 +1,10 @@
 """The one place that knows local vs Databricks.
 
-``get_spark()`` returns the active session on Databricks (or any session already running, such
-as one started by ``spark-submit``) and otherwise builds a local Spark 4 session with Delta Lake
-enabled from the two Delta jars that ``make setup`` put in ``.jars/``.
+``get_spark()`` returns the active session on Databricks (or any session already running) and
+otherwise builds a Spark 4 session with Delta Lake: locally from the two Delta jars that
+``make setup`` put in ``.jars/``; under ``spark-submit`` from the jars given on its command line
+(``scripts/submit`` adds them).  A session whose JVM cannot load Delta's classes is refused with
+an :class:`~astrolake.errors.EnvError` naming the fix, before any SQL runs.
 """
 
 from __future__ import annotations
@@ -12,8 +14,33 @@ import sys
 from pathlib import Path
 
 from astrolake.config import Settings
+from astrolake.errors import EnvError
 
 DELTA_JARS = ("delta-spark_4.2_2.13-4.4.0.jar", "delta-storage-4.4.0.jar")
+DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+MISSING_DELTA = (
+    "the Delta Lake classes are not on Spark's classpath: give spark-submit "
+    "--jars .jars/delta-spark_4.2_2.13-4.4.0.jar,.jars/delta-storage-4.4.0.jar "
+    "--conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension "
+    "--conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
+    f"(scripts/submit adds them), or --packages {DELTA_PACKAGE} with the same --conf on a cluster"
+)
+# Spark's own loggers that write Java stack traces to the console during a normal run.  The
+# executor's heartbeat thread can meet a task's accumulator while the task is still being
+# deserialised (a race inside Spark: NullPointerException in PartitionKeyedAccumulator.isZero,
+# logged by Utils as "Uncaught exception in thread executor-heartbeater"); the job itself is not
+# affected and errors that matter reach Python as exceptions.
+# A failed task's stack trace (Executor, TaskSetManager) reaches Python with the exception, where
+# the CLI turns it into one line (``--debug`` shows it whole).
+_SILENCED_LOGGERS = (
+    "org.apache.spark.util.Utils",
+    "org.apache.spark.executor.Executor",
+    "org.apache.spark.scheduler.TaskSetManager",
+)
 
 
 def on_databricks() -> bool:
@@ -35,7 +62,7 @@ def find_delta_jars(settings: Settings | None = None) -> list[str]:
         jars = [folder / name for name in DELTA_JARS]
         if all(j.is_file() for j in jars):
             return [str(j) for j in jars]
-    raise RuntimeError(
+    raise EnvError(
         "Delta jars not found (" + ", ".join(DELTA_JARS) + "): run `make setup` in the astrolake "
         "checkout, or set ASTROLAKE_JARS to a folder that holds them"
     )
@@ -78,18 +105,24 @@ def get_spark(settings: Settings | None = None, app_name: str = "astrolake"):
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # pip's pyspark ships the JVM; make sure spark-submit children find the venv's python
     submitted = _submitted_conf()
+    if submitted:  # before the session exists: Spark would print a stack trace for each missing class
+        from pyspark import SparkContext
+
+        _require_delta_classes(SparkContext._jvm)
     builder = SparkSession.builder.appName(app_name)
     if "spark.master" not in submitted:  # spark-submit --master wins over settings.spark_master
         builder = builder.master(settings.spark_master)
+    if not submitted:  # under spark-submit the driver's classpath is fixed: its --jars / --packages count
+        builder = builder.config("spark.jars", ",".join(find_delta_jars(settings)))
+    for key, value in DELTA_CONF.items():
+        builder = builder.config(key, value)
     builder = (
-        builder.config("spark.jars", ",".join(find_delta_jars(settings)))
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-        .config("spark.driver.memory", settings.driver_memory)
+        builder.config("spark.driver.memory", settings.driver_memory)
         .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
         .config("spark.default.parallelism", str(max(2, settings.shuffle_partitions)))
         .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
+        # the console progress bar is for a person at a terminal, not for logs or CI
+        .config("spark.ui.showConsoleProgress", str(_console_progress()).lower())
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.warehouse.dir", str(Path(settings.base_path).absolute() / "_warehouse"))
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
@@ -104,5 +137,38 @@ def get_spark(settings: Settings | None = None, app_name: str = "astrolake"):
         if key != "spark.app.name":
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    _quiet_jvm_logs(spark)
+    _require_delta_classes(spark.sparkContext._jvm)
     return spark
+
+
+def _console_progress() -> bool:
+    from astrolake import log
+
+    return sys.stderr.isatty() and log.verbosity() > log.QUIET
+
+
+def _require_delta_classes(jvm) -> None:
+    """The driver's JVM must load Delta's classes (else the first SQL fails deep inside Spark)."""
+    try:
+        for name in DELTA_CONF.values():
+            jvm.org.apache.spark.util.Utils.classForName(name, False, False)
+    except Exception as exc:
+        if "ClassNotFoundException" not in str(exc):
+            raise
+        raise EnvError(MISSING_DELTA) from exc
+
+
+def _quiet_jvm_logs(spark) -> None:
+    """Spark's log at ERROR (WARN with ``--verbose``); the loggers of known harmless stack traces off."""
+    from astrolake import log
+
+    verbose = log.verbosity() >= log.VERBOSE
+    sc = spark.sparkContext
+    sc.setLogLevel("WARN" if verbose else "ERROR")
+    if verbose:
+        return
+    configurator = sc._jvm.org.apache.logging.log4j.core.config.Configurator
+    off = sc._jvm.org.apache.logging.log4j.Level.OFF
+    for name in _SILENCED_LOGGERS:
+        configurator.setLevel(name, off)

@@ -200,7 +200,7 @@ def _check_wheel(ref: str, source: Path, outputs: list[str], where: str, target:
 
 
 def _cli_errors(argv: list[str]) -> str | None:
-    from astrolake.cli import build_parser
+    from astrolake.cli_args import build_parser
 
     err = io.StringIO()
     try:

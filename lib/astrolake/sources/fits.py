@@ -149,6 +149,30 @@ class FitsSourceError(UserError, ValueError):
     """A FITS input that the ``fits`` data source cannot read (bad path, HDU, layout, file)."""
 
 
+_SOURCE_ERROR_LINE = re.compile(r"FitsSourceError: (.+?)(?:\s+SQLSTATE: \w+)?\s*$", re.MULTILINE)
+
+
+def source_error(exc: BaseException) -> FitsSourceError | None:
+    """The :class:`FitsSourceError` raised inside Spark that ``exc`` (an ``AnalysisException`` or
+    ``PythonException`` wrapping the data source's traceback) carries, or ``None``.
+
+    Spark hands the data source's errors back as ``PYTHON_DATA_SOURCE_ERROR`` with the Python
+    traceback in the text; this recovers the one line that tells the user what is wrong.
+    """
+    if isinstance(exc, FitsSourceError):
+        return exc
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        match = _SOURCE_ERROR_LINE.search(str(exc))
+        if match:
+            err = FitsSourceError(match.group(1).strip())
+            err.__cause__ = exc
+            return err
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 # --------------------------------------------------------------------------------------------
 # registration
 # --------------------------------------------------------------------------------------------

@@ -109,14 +109,20 @@ def read_fits(spark: SparkSession, contract: Contract, files: list[str]) -> Data
     Each source column's value is kept as text (64-bit integers exactly; doubles with Java's
     round-trip representation); ``_raw`` is the row as JSON.
     """
-    from astrolake.sources.fits import register_fits
+    from astrolake.sources.fits import register_fits, source_error
 
     register_fits(spark)
     reader = spark.read.format("fits")
     if contract.hdu is not None:
         reader = reader.option("hdu", str(contract.hdu))
-    df = reader.load(",".join(files))
-    present = [c for c in df.columns if not c.startswith("_")]
+    try:  # the files' headers are read here: a bad file fails now, as the data source's own error
+        df = reader.load(",".join(files))
+        present = [c for c in df.columns if not c.startswith("_")]
+    except Exception as exc:
+        err = source_error(exc)
+        if err is None:
+            raise
+        raise err from exc
     as_text = {c: F.col(f"`{c}`").cast("string") for c in present}
     index = _file_map({f: i for i, f in enumerate(files)})
     return df.select(
@@ -135,10 +141,12 @@ def fits_columns(path: str, hdu) -> list[str]:
     """Column names of the chosen binary-table HDU (driver side, header only)."""
     from astropy.io import fits
 
+    from astrolake.sources.fits import FitsSourceError
+
     with fits.open(path, memmap=True) as hdul:
         if hdu is None:
             tables = [h for h in hdul if isinstance(h, fits.BinTableHDU)]
             if not tables:
-                raise ValueError(f"{path}: no binary table HDU")
+                raise FitsSourceError(f"{path}: no binary table HDU")
             return list(tables[0].columns.names)
         return list(hdul[hdu].columns.names)

@@ -1,0 +1,242 @@
+"""The ``astrolake`` command line without a JVM: its parser, its dispatch table, and how ``main``
+turns each kind of failure into an exit status and one line on stderr.
+
+The failures are real: unknown catalogs, missing files, malformed arguments, a broken bundle,
+a locked SQLite store all fail before Spark starts.  Only the bug branch registers a throwaway
+handler, since no astrolake command has a bug on purpose.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import shlex
+import shutil
+import sqlite3
+
+import pytest
+import yaml
+
+from astrolake import cli
+from astrolake.cli_args import EXAMPLES, build_parser, command_names
+from astrolake.demo import demo_file
+from astrolake.errors import EnvError, UsageError, UserError
+from conftest import ROOT
+
+CATALOG = "sdss_dr14_skyserver"
+
+
+def run_main(capsys, *argv: str) -> tuple[int, str, list[str]]:
+    """``cli.main(argv)`` -> (exit status, stdout, stderr lines); argparse's SystemExit included."""
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err.strip().splitlines()
+
+
+# ----------------------------------------------------------------------------------- parser
+def test_every_command_has_a_handler_and_every_handler_a_command():
+    assert sorted(command_names()) == sorted(cli.COMMANDS)
+    assert all(callable(h) for h in cli.COMMANDS.values())
+
+
+def test_every_example_of_the_help_parses():
+    text = EXAMPLES.split("exit status:")[0].replace("\\\n", " ")
+    examples = [shlex.split(line)[1:] for line in text.splitlines() if line.strip().startswith("astrolake ")]
+    assert len(examples) >= 15
+    parser = build_parser()
+    for argv in examples:
+        args = parser.parse_args(argv)
+        assert args.command == argv[0] and args.command in cli.COMMANDS
+
+
+def test_parser_reads_the_common_options():
+    args = build_parser().parse_args(["ingest", CATALOG, "a.csv", "b.csv", "--base-path", "/tmp/l", "--verbose"])
+    assert (args.catalog, args.paths, args.base_path) == (CATALOG, ["a.csv", "b.csv"], "/tmp/l")
+    assert (args.verbose, args.quiet, args.debug) == (True, False, False)
+    bundle = build_parser().parse_args(["validate-bundle", "--quiet", "--debug"])
+    assert (bundle.quiet, bundle.debug, bundle.path) == (True, True, "deploy/databricks")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["ingest", CATALOG], "the following arguments are required: paths"),
+        (["ingest", CATALOG, "x.csv", "--shuffle-partitions", "two"], "invalid int value: 'two'"),
+        (["catalogs", "--quiet", "--verbose"], "argument --verbose: not allowed with argument --quiet"),
+        (["train", CATALOG, "--task", "regression"], "argument --task: invalid choice: 'regression'"),
+        (["report", "--table", "t", "--model", "models:/m/1"], "not allowed with argument --table"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+    ids=[
+        "missing-argument",
+        "bad-int",
+        "quiet-and-verbose",
+        "bad-choice",
+        "table-and-model",
+        "no-such-command",
+        "none",
+    ],
+)
+def test_parser_rejects_bad_arguments_with_exit_2(capsys, argv, message):
+    code, out, err = run_main(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err[0].startswith("usage: astrolake")
+    assert err[-1].startswith("astrolake") and ": error: " in err[-1] and message in err[-1]
+
+
+# ----------------------------------------------------------------- user errors: exit 1 and 2
+@pytest.mark.parametrize(
+    "argv, code, message",
+    [
+        (["ingest", "no_such_catalog", "{sample}"], 1, "unknown catalog 'no_such_catalog'"),
+        (["ingest", CATALOG, "{missing}"], 1, "no such file or folder: {missing}"),
+        (["refresh", CATALOG, "--landing", "{missing}"], 1, "landing folder not found: {missing}"),
+        (["revalidate", "no_such_catalog"], 1, "unknown catalog 'no_such_catalog'"),
+        (["ingest", CATALOG, "{sample}", "--config", "{missing}"], 1, "settings file not found: {missing}"),
+        (["train", CATALOG, "--family", "nope"], 1, "unknown classification family 'nope'"),
+        (["search", CATALOG, "--task", "photoz", "--family", "svc"], 1, "unknown photoz family 'svc'"),
+        (["train", CATALOG, "--param", "maxDepth"], 2, "--param 'maxDepth' must look like NAME=VALUE"),
+        (["train-dnn", CATALOG, "--param", "=3"], 2, "--param '=3' must look like NAME=VALUE"),
+        (["train-dnn", CATALOG, "--num-proc", "0"], 2, "--num-proc must be at least 1, got 0"),
+        (["check-quarantine", CATALOG, "--max-rate", "1.5"], 2, "--max-rate must be between 0 and 1, got 1.5"),
+        (["search", CATALOG, "--budget-minutes", "0"], 2, "--budget-minutes must be positive"),
+        (["search", CATALOG, "--family", "dnn", "--family", "rf"], 2, "--family dnn searches network architectures"),
+        (["history", "silver_x", "--limit", "0"], 2, "--limit must be at least 1, got 0"),
+        (["report", "--model", "models:/m@champion", "--version", "3"], 2, "--version applies to --table"),
+        (["validate-bundle", "--path", "{nowhere}"], 1, "no bundle at {nowhere}: it has no databricks.yml"),
+    ],
+    ids=[
+        "unknown-catalog",
+        "missing-file",
+        "missing-landing-folder",
+        "revalidate-unknown-catalog",
+        "missing-settings-file",
+        "unknown-family",
+        "unknown-search-family",
+        "param-without-value",
+        "param-without-name",
+        "num-proc-zero",
+        "max-rate-out-of-range",
+        "budget-zero",
+        "dnn-with-others",
+        "limit-zero",
+        "model-report-with-version",
+        "no-bundle",
+    ],
+)
+def test_user_errors_give_one_line_and_their_exit_status(capsys, tmp_path, argv, code, message):
+    fill = dict(sample=demo_file(), missing=str(tmp_path / "nowhere" / "x.csv"), nowhere=str(tmp_path))
+    argv = [a.format(**fill) for a in argv]
+    got, out, err = run_main(capsys, *argv)
+    assert got == code, err
+    assert out == ""
+    assert len(err) == 1, err
+    assert err[0].startswith(f"astrolake {argv[0]}: error: ")
+    assert message.format(**fill) in err[0]
+
+
+def test_validate_bundle_on_a_broken_copy_lists_the_problems_and_exits_1(capsys, tmp_path):
+    shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    bundle = tmp_path / "deploy" / "databricks"
+    assert run_main(capsys, "validate-bundle", "--path", str(bundle))[0] == 0
+    top = yaml.safe_load((bundle / "databricks.yml").read_text())
+    top["variables"]["refresh_cron"]["default"] = "0 61 3 * * ?"  # minute 61
+    (bundle / "databricks.yml").write_text(yaml.safe_dump(top, sort_keys=False))
+    code, out, err = run_main(capsys, "validate-bundle", "--path", str(bundle))
+    assert code == 1
+    assert "jobs.catalog_refresh.schedule" in out
+    assert err == [f"astrolake validate-bundle: error: {len(out.splitlines())} problem(s) in the bundle at {bundle}"]
+
+
+def test_debug_shows_the_traceback_of_a_user_error(capsys):
+    code, out, err = run_main(capsys, "ingest", "no_such_catalog", demo_file(), "--debug")
+    assert code == 1
+    assert err[0] == "Traceback (most recent call last):"
+    assert any("ContractError: unknown catalog 'no_such_catalog'" in line for line in err)
+    assert err[-1].startswith("astrolake ingest: error: unknown catalog 'no_such_catalog'")
+
+
+# ------------------------------------------------------------ environment errors and bugs
+def test_a_locked_sqlite_store_is_an_environment_error_exit_4(capsys, monkeypatch, tmp_path):
+    """A real lock: another connection holds the database's write lock while the command writes."""
+    db = tmp_path / "store.db"
+    holder = sqlite3.connect(db)
+    holder.execute("create table t (x)")
+    holder.commit()
+    holder.execute("begin exclusive")
+
+    def write(args) -> int:
+        other = sqlite3.connect(db, timeout=0)
+        other.execute("insert into t values (1)")
+        return 0
+
+    monkeypatch.setitem(cli.COMMANDS, "catalogs", write)
+    try:
+        code, out, err = run_main(capsys, "catalogs")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert code == 4
+    assert err == [
+        "astrolake catalogs: error: the MLflow tracking store is locked by another process: "
+        "retry, or set MLFLOW_TRACKING_URI"
+    ]
+
+
+def test_a_full_disk_is_an_environment_error_exit_4(capsys, monkeypatch, tmp_path):
+    def write(args) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "part-0.parquet"))
+
+    monkeypatch.setitem(cli.COMMANDS, "catalogs", write)
+    code, out, err = run_main(capsys, "catalogs")
+    assert code == 4
+    assert err == [f"astrolake catalogs: error: No space left on device: {tmp_path / 'part-0.parquet'}"]
+
+
+def test_env_error_with_debug_shows_its_chain(capsys, monkeypatch):
+    def missing_jars(args) -> int:
+        raise EnvError("Delta jars not found")
+
+    monkeypatch.setitem(cli.COMMANDS, "catalogs", missing_jars)
+    code, out, err = run_main(capsys, "catalogs", "--debug")
+    assert code == 4
+    assert err[0] == "Traceback (most recent call last):"
+    assert err[-1] == "astrolake catalogs: error: Delta jars not found"
+
+
+def test_a_bug_keeps_its_traceback_and_exits_3(capsys, monkeypatch):
+    def broken(args) -> int:
+        return {"a": 1}["b"]
+
+    monkeypatch.setitem(cli.COMMANDS, "catalogs", broken)
+    code, out, err = run_main(capsys, "catalogs")
+    assert code == 3
+    assert err[0] == "Traceback (most recent call last):"
+    assert any(line.strip() == 'return {"a": 1}["b"]' for line in err)
+    assert err[-2] == "KeyError: 'b'"
+    assert err[-1].startswith("astrolake catalogs: internal error (a bug in astrolake")
+    assert err[-1].endswith(": 'b'")
+
+
+def test_run_raises_astrolake_errors_not_plain_ones(tmp_path):
+    parser = build_parser()
+    with pytest.raises(UsageError):
+        cli.run(parser.parse_args(["check-quarantine", CATALOG, "--max-rate", "-0.1"]))
+    with pytest.raises(UserError) as err:
+        cli.run(parser.parse_args(["refresh", CATALOG, "--landing", str(tmp_path / "none")]))
+    assert type(err.value) is UserError
+
+
+# --------------------------------------------------------------------------- log verbosity
+@pytest.mark.parametrize(
+    "flag, level", [("--quiet", logging.WARNING), (None, logging.INFO), ("--verbose", logging.DEBUG)]
+)
+def test_quiet_and_verbose_set_the_log_level(capsys, flag, level):
+    code, out, _ = run_main(capsys, "catalogs", *([flag] if flag else []))
+    assert code == 0 and CATALOG in out
+    assert logging.getLogger("astrolake").level == level
