@@ -20,7 +20,13 @@ from typing import Any
 
 import yaml
 
+from astrolake.errors import UserError
+
 ENV_PREFIX = "ASTROLAKE_"
+
+
+class SettingsError(UserError, ValueError):
+    """A settings file that is missing or not a mapping of known options."""
 
 
 @dataclass(frozen=True)
@@ -76,13 +82,13 @@ class Settings:
         if config_file:
             path = Path(config_file)
             if not path.is_file():
-                raise FileNotFoundError(f"settings file not found: {path}")
+                raise SettingsError(f"settings file not found: {path}")
             loaded = yaml.safe_load(path.read_text()) or {}
             if not isinstance(loaded, dict):
-                raise ValueError(f"settings file {path} must hold a mapping of option: value")
+                raise SettingsError(f"settings file {path} must hold a mapping of option: value")
             unknown = sorted(set(loaded) - set(names))
             if unknown:
-                raise ValueError(f"unknown option(s) {unknown} in {path}; known: {sorted(names)}")
+                raise SettingsError(f"unknown option(s) {unknown} in {path}; known: {sorted(names)}")
             values.update(loaded)
         for name in names:
             env = os.environ.get(ENV_PREFIX + name.upper())

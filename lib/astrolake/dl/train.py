@@ -79,12 +79,12 @@ def train_dnn(
     from astrolake.dl.snapshot import write_snapshot
 
     if task not in ("classification", "photoz"):
-        raise ValueError(f"train-dnn covers classification and photoz, not {task!r}")
+        raise tracking.ModelError(f"train-dnn covers classification and photoz, not {task!r}")
     if num_proc < 1:
-        raise ValueError("--num-proc must be at least 1")
+        raise tracking.ModelError("--num-proc must be at least 1")
     unknown = set(params or {}) - set(DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown DNN parameter(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        raise tracking.ModelError(f"unknown DNN parameter(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     hp = {**DEFAULTS, **(params or {})}
     tracking.configure(lake.settings)
     snap = write_snapshot(

@@ -14,6 +14,11 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from astrolake.config import Settings
+from astrolake.errors import UserError
+
+
+class TableNotFoundError(UserError, FileNotFoundError):
+    """The table asked for does not exist (yet): a wrong name, or a step not run before."""
 
 
 @dataclass

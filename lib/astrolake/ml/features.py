@@ -33,7 +33,7 @@ from pyspark.sql.window import Window
 
 from astrolake.catalogs.contract import SOURCE_NAME, Catalog, get_catalog
 from astrolake.errors import UserError
-from astrolake.lake.tables import Lake, sql_string
+from astrolake.lake.tables import Lake, TableNotFoundError, sql_string
 
 BANDS = ("u", "g", "r", "i", "z")
 FEATURE_SETS = ("photometry", "full")
@@ -208,7 +208,7 @@ def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False, quiet: bool
     catalog = get_catalog(catalog_name)
     silver, gold = catalog.silver_table, catalog.gold_table
     if not lake.exists(silver):
-        raise FileNotFoundError(
+        raise TableNotFoundError(
             f"no silver table for {catalog_name!r} at {lake.location(silver)}: "
             f"ingest the catalog first (astrolake ingest {catalog_name} FILES)"
         )
@@ -325,7 +325,7 @@ def training_data(
     if not table.startswith("gold_"):
         table = get_catalog(table).gold_table
     if not lake.exists(table):
-        raise FileNotFoundError(f"no gold table {table!r} at {lake.location(table)}: run `astrolake features` first")
+        raise TableNotFoundError(f"no gold table {table!r} at {lake.location(table)}: run `astrolake features` first")
     version = lake.version(table) if version is None else int(version)
     df = lake.read(table, version=version)
     label = label_column(task)

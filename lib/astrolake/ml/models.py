@@ -43,6 +43,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from astrolake.log import VERBOSE, verbosity
+from astrolake.ml.tracking import ModelError
 
 LABEL_INDEX = "label_index"
 WEIGHT = "class_weight"
@@ -84,9 +85,9 @@ TASK_FAMILIES = {t: [f.name for f in _FAMILY_LIST if f.task == t] for t in ("cla
 
 def family(task: str, name: str) -> Family:
     if task not in TASK_FAMILIES:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASK_FAMILIES)}")
+        raise ModelError(f"unknown task {task!r}; choose one of {', '.join(TASK_FAMILIES)}")
     if name not in TASK_FAMILIES[task]:
-        raise ValueError(f"unknown {task} family {name!r}; choose from {', '.join(TASK_FAMILIES[task])}")
+        raise ModelError(f"unknown {task} family {name!r}; choose from {', '.join(TASK_FAMILIES[task])}")
     return FAMILIES[(task, name)]
 
 

@@ -60,7 +60,9 @@ def _metric_value(ref: tracking.ModelRef, rows, metric: str) -> float:
         rows = index_labels(rows, ref.classes)
     values = metric_dict(evaluate_predictions(scoring.predict(ref, rows), ref.task, ref.classes))
     if metric not in values:
-        raise ValueError(f"unknown metric {metric!r} for a {ref.task} model; known: {', '.join(sorted(values))}")
+        raise tracking.ModelError(
+            f"unknown metric {metric!r} for a {ref.task} model; known: {', '.join(sorted(values))}"
+        )
     return values[metric]
 
 
@@ -86,11 +88,13 @@ def promote(
     metric = metric or PRIMARY_METRIC[challenger.task]
     table = challenger.tags.get(tracking.TAG + "table")
     if not table:
-        raise ValueError(f"{challenger.uri} has no {tracking.TAG}table tag: it was not trained by astrolake")
+        raise tracking.ModelError(f"{challenger.uri} has no {tracking.TAG}table tag: it was not trained by astrolake")
     version = int(table_version if table_version is not None else challenger.tags[tracking.TAG + "table_version"])
     champion = tracking.resolve(f"models:/{name}/{champion_v}") if champion_v else None
     if champion is not None and champion.task != challenger.task:
-        raise ValueError(f"champion ({champion.task}) and challenger ({challenger.task}) solve different tasks")
+        raise tracking.ModelError(
+            f"champion ({champion.task}) and challenger ({challenger.task}) solve different tasks"
+        )
     label = "redshift" if challenger.task == "photoz" else "class"
     rows = lake.read(table, version=version).where((F.col("split") == "test") & F.col(label).isNotNull())
     needed = set(challenger.features) | set(champion.features if champion else [])
@@ -100,7 +104,7 @@ def promote(
     rows = rows.cache()
     n = rows.count()
     if n == 0:
-        raise ValueError(f"{table} v{version} has no test rows both models can score")
+        raise tracking.ModelError(f"{table} v{version} has no test rows both models can score")
     ch_value = _metric_value(challenger, rows, metric)
     champ_value = _metric_value(champion, rows, metric) if champion else None
     rows.unpersist()

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from astrolake.lake.tables import Lake
+from astrolake.errors import UserError
+from astrolake.lake.tables import Lake, TableNotFoundError
 from astrolake.ml import models, tracking
 from astrolake.ml.features import complete_rows
 
@@ -147,11 +148,11 @@ def score(
     tracking.configure(lake.settings)
     ref = tracking.resolve(model_uri)
     if not lake.exists(table):
-        raise FileNotFoundError(f"no table {table!r} at {lake.location(table)}")
+        raise TableNotFoundError(f"no table {table!r} at {lake.location(table)}")
     version = lake.version(table) if table_version is None else int(table_version)
     rows = lake.read(table, version=version)
     if "_key" not in rows.columns:
-        raise ValueError(f"{table} has no _key column: score a gold table (astrolake features CATALOG)")
+        raise UserError(f"{table} has no _key column: score a gold table (astrolake features CATALOG)")
     lake.create(out, PREDICTIONS_DDL, comment="model predictions, one row per object, model and version")
     done = lake.read(out).where(F.col("model_name") == ref.name)
     if rescore:

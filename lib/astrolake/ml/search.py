@@ -80,15 +80,15 @@ def search(
     import mlflow
 
     if task not in ("classification", "photoz"):
-        raise ValueError(f"search covers classification and photoz, not {task!r}")
+        raise tracking.ModelError(f"search covers classification and photoz, not {task!r}")
     families = families or [f for f in models.TASK_FAMILIES[task] if f not in ("svc", "tree")]
     for f in families:
         models.family(task, f)
     metric = metric or PRIMARY_METRIC[task]
     if budget_minutes <= 0:
-        raise ValueError("--budget-minutes must be positive")
+        raise tracking.ModelError("--budget-minutes must be positive")
     if max_trials is not None and max_trials < 1:
-        raise ValueError("--max-trials must be at least 1")
+        raise tracking.ModelError("--max-trials must be at least 1")
     tracking.configure(lake.settings)
     data = training_data(lake, table, task, feature_set, version=table_version)
     data.frame = data.frame.cache()

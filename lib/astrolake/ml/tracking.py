@@ -18,10 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astrolake.config import Settings
+from astrolake.errors import UserError
 from astrolake.spark import on_databricks
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 TAG = "astrolake."  # prefix of every tag astrolake sets on runs and model versions
+
+
+class ModelError(UserError, ValueError):
+    """A model request that cannot be served: unknown family, task or metric, malformed model URI,
+    a model astrolake did not train, or one that does not fit the table."""
+
+
+class ModelNotFoundError(ModelError, LookupError):
+    """No registered model version answers to the URI (unknown name, alias or version)."""
 
 
 def configure(settings: Settings) -> str:
@@ -125,7 +135,7 @@ def resolve(uri: str) -> ModelRef:
 
     m = _URI.match(uri.strip())
     if not m:
-        raise ValueError(f"model URI {uri!r} must look like models:/NAME@champion or models:/NAME/3")
+        raise ModelError(f"model URI {uri!r} must look like models:/NAME@champion or models:/NAME/3")
     client = MlflowClient()
     try:
         if m["alias"]:
@@ -133,7 +143,7 @@ def resolve(uri: str) -> ModelRef:
         else:
             mv = client.get_model_version(m["name"], m["version"])
     except MlflowException as exc:
-        raise LookupError(f"no registered model version for {uri}: {str(exc).splitlines()[0]}") from None
+        raise ModelNotFoundError(f"no registered model version for {uri}: {str(exc).splitlines()[0]}") from None
     run = client.get_run(mv.run_id)
     tags = {k: v for k, v in run.data.tags.items() if k.startswith(TAG)}
     flavors: tuple[str, ...] = ()

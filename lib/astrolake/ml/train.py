@@ -61,7 +61,7 @@ def fit(
     train = data.split("train")
     classes = sorted(r[0] for r in train.select(data.label).distinct().collect()) if task == "classification" else []
     if task == "classification" and len(classes) < 2:
-        raise ValueError(f"the training split of {data.table} has {len(classes)} class(es); need at least 2")
+        raise tracking.ModelError(f"the training split of {data.table} has {len(classes)} class(es); need at least 2")
     if task == "classification":
         train = models.index_labels(train, classes, data.label)
     rows = models.prepare_training_rows(task, family, train, data.label)

@@ -29,6 +29,8 @@ import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
+from astrolake.errors import UserError
+from astrolake.lake.tables import TableNotFoundError
 from astrolake.report import figures, stats
 from astrolake.report.html import Cell, Table, frame_table, render
 
@@ -211,9 +213,9 @@ def table_report(
     this Delta version; ``write=False`` builds the figures without writing files.
     """
     if not lake.exists(table):
-        raise FileNotFoundError(f"no table {table!r} at {lake.location(table)}")
+        raise TableNotFoundError(f"no table {table!r} at {lake.location(table)}")
     if table.startswith("bronze_"):
-        raise ValueError(f"{table} holds raw text rows: report on the silver or gold table of the catalog")
+        raise UserError(f"{table} holds raw text rows: report on the silver or gold table of the catalog")
     catalog = _catalog_for(lake, table)
     version = lake.version(table) if version is None else int(version)
     raw = lake.read(table, version=version)
@@ -453,13 +455,13 @@ def model_report(
         t = tracking.TAG
         table, version = ref.tags.get(t + "table"), ref.tags.get(t + "table_version")
         if not table or version is None:
-            raise ValueError(
+            raise tracking.ModelError(
                 f"{model_uri} (run {ref.run_id}) has no {t}table / {t}table_version tags: "
                 "it was not trained by astrolake"
             )
         task, classes = ref.task, ref.classes
         if task not in ("classification", "photoz"):
-            raise ValueError(f"{model_uri} is a {task} model: reports cover classification and photo-z models")
+            raise tracking.ModelError(f"{model_uri} is a {task} model: reports cover classification and photo-z models")
         data = training_data(
             lake,
             table,
