@@ -36,8 +36,11 @@ def main() -> int:
     from astrolake.dl.train import train_dnn
     from astrolake.lake import pipeline
     from astrolake.lake.tables import Lake
+    from astrolake.log import QUIET, configure
     from astrolake.ml.features import build_gold
     from astrolake.spark import get_spark
+
+    configure(QUIET)  # the table below is the output
 
     work = Path(tempfile.mkdtemp(prefix="astrolake-bench-dnn-"))
     s = Settings(
@@ -48,13 +51,13 @@ def main() -> int:
         experiment="bench-dnn",
     )
     lake = Lake(get_spark(s), s)
-    pipeline.ingest(lake, "sdss_dr17_stellar", [args.csv], quiet=True)
-    build_gold(lake, "sdss_dr17_stellar", quiet=True)
+    pipeline.ingest(lake, "sdss_dr17_stellar", [args.csv])
+    build_gold(lake, "sdss_dr17_stellar")
     params = {"epochs": args.epochs, "batch_size": args.batch_size, "patience": args.epochs}
     rows = []
     for backend, n in [("local", 1), ("horovod", 1), ("horovod", 2), ("tf-distribute", 1), ("tf-distribute", 2)]:
         t0 = time.perf_counter()
-        r = train_dnn(lake, "sdss_dr17_stellar", backend=backend, num_proc=n, params=params, register=False, quiet=True)
+        r = train_dnn(lake, "sdss_dr17_stellar", backend=backend, num_proc=n, params=params, register=False)
         wall = time.perf_counter() - t0
         r0 = r.ranks[0]
         rows.append(

@@ -105,10 +105,12 @@ def _vm_hwm(pid: int) -> int | None:
 def child(args) -> dict:
     from astrolake.config import Settings
     from astrolake.lake.tables import Lake
+    from astrolake.log import NORMAL, QUIET, configure
     from astrolake.report.build import table_report
     from astrolake.report.synthetic import write_synthetic_gold
     from astrolake.spark import get_spark
 
+    configure(QUIET if args.quiet else NORMAL)  # the report's step lines on stderr
     base = Path(args.base)
     settings = Settings(
         base_path=str(base / "lake"),
@@ -140,7 +142,7 @@ def child(args) -> dict:
     poller = HeapPoller(jvm, pools)
     poller.start()
     t1 = time.perf_counter()
-    report = table_report(lake, table, out=base / "report", quiet=args.quiet)
+    report = table_report(lake, table, out=base / "report")
     report_s = time.perf_counter() - t1
     heap_polled = poller.stop()
     heap_pool_peaks = sum(int(p.getPeakUsage().getUsed()) for p in pools)

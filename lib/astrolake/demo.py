@@ -54,8 +54,8 @@ def summarise(lake: Lake, catalog: str) -> dict:
     }
 
 
-def run_demo(lake: Lake, quiet: bool = False) -> int:
-    result = pipeline.ingest(lake, DEMO_CATALOG, [demo_file()], quiet=quiet)
+def run_demo(lake: Lake) -> int:
+    result = pipeline.ingest(lake, DEMO_CATALOG, [demo_file()])
     s = summarise(lake, DEMO_CATALOG)
     print(f"\nastrolake demo: {DEMO_CATALOG} (SDSS DR14 SkyServer sample, 10,000 spectra)")
     print(f"tables under {lake.settings.base_path}")
@@ -81,25 +81,24 @@ def run_demo(lake: Lake, quiet: bool = False) -> int:
     else:
         print("  quarantine: empty (every row passed the contract)")
     ok = all(led["closes"] for led in s["ledger"])
-    learn_demo(lake, quiet=quiet)
+    learn_demo(lake)
     return 0 if ok else 1
 
 
-def learn_demo(lake: Lake, quiet: bool = False) -> None:
+def learn_demo(lake: Lake) -> None:
     """gold features -> a random forest on photometry -> registry -> champion -> scored table."""
     from astrolake.ml import registry, scoring, tracking
     from astrolake.ml.features import build_gold
     from astrolake.ml.train import train
 
-    build_gold(lake, DEMO_CATALOG, quiet=quiet)
-    result = train(lake, DEMO_CATALOG, family="rf", params={"numTrees": 50, "maxDepth": 10}, quiet=quiet)
-    promo = registry.promote(lake, result.model_name, quiet=quiet)
+    build_gold(lake, DEMO_CATALOG)
+    result = train(lake, DEMO_CATALOG, family="rf", params={"numTrees": 50, "maxDepth": 10})
+    promo = registry.promote(lake, result.model_name)
     scored = scoring.score(
         lake,
         f"models:/{result.model_name}@{tracking.CHAMPION}",
         f"gold_{DEMO_CATALOG}",
         f"predictions_{DEMO_CATALOG}",
-        quiet=quiet,
     )
     m = result.metrics
     print(

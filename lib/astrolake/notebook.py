@@ -22,10 +22,15 @@ LAKE_WIDGETS = ("base_path", "uc_catalog", "uc_schema")  # the widgets lake_from
 
 def lake_from_widgets(base_path_default: str = "lakehouse"):
     """The notebook's :class:`~astrolake.lake.tables.Lake` from the ``base_path``, ``uc_catalog``
-    and ``uc_schema`` widgets (Unity Catalog names when both are set, local folders otherwise)."""
+    and ``uc_schema`` widgets (Unity Catalog names when both are set, local folders otherwise).
+
+    Also sends astrolake's progress lines to the cell output (:func:`astrolake.log.configure`)."""
     from astrolake.config import Settings
     from astrolake.lake.tables import Lake
+    from astrolake.log import configure
     from astrolake.spark import get_spark
+
+    configure()
 
     base_path = widget("base_path", base_path_default, "Table folder (local runs)")
     uc_catalog = widget("uc_catalog", "", "Unity Catalog catalog") or None

@@ -399,7 +399,7 @@ def test_refresh_killed_mid_batch_resumes_exactly_once(spark, fresh_settings, tm
     assert lake.read(pipeline.LEDGER).count() == 0  # killed before the last commit
     assert lake.read("bronze_sdss_dr14_skyserver").count() == 900  # ... and after the first ones
 
-    res = pipeline.refresh(lake, CATALOG, str(landing), quiet=True)
+    res = pipeline.refresh(lake, CATALOG, str(landing))
     (led,) = res.ledgers
     assert (
         led.batch_id,
@@ -420,13 +420,13 @@ def test_refresh_killed_mid_batch_resumes_exactly_once(spark, fresh_settings, tm
     assert [(r["batch_id"], r["read"], r["closes"]) for r in lake.read(pipeline.LEDGER).collect()] == [(1, 900, True)]
 
     version = lake.version(SILVER)
-    again = pipeline.refresh(lake, CATALOG, str(landing), quiet=True)
+    again = pipeline.refresh(lake, CATALOG, str(landing))
     assert again.ledgers == [] and len(again.skipped) == 3
     assert lake.version(SILVER) == version
 
     # a fourth file lands: the next refresh takes exactly its rows
     write_parts(landing, {"part4.csv": range(900, 1200)})
-    (led4,) = pipeline.refresh(lake, CATALOG, str(landing), quiet=True).ledgers
+    (led4,) = pipeline.refresh(lake, CATALOG, str(landing)).ledgers
     assert (
         led4.batch_id,
         led4.files,

@@ -14,7 +14,7 @@ flip also swaps those labels (:func:`flip_label_index`, inside the tf graph).
 Bad data is skipped and counted, never fatal:
 
 * a labels row whose image file is missing: skipped at ingest, counted in
-  ``IngestResult.missing`` and printed (with a few keys);
+  ``IngestResult.missing`` and logged as a warning (with a few keys);
 * a JPEG that does not decode (truncated, corrupt): skipped at decode time, counted in the
   ``stats`` of :func:`image_dataset` (``skipped``) and in the results of :func:`train_cnn`.
 """
@@ -22,16 +22,19 @@ Bad data is skipped and counted, never fatal:
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from astrolake.lake.tables import Lake
+from astrolake.log import Steps
 from astrolake.ml.features import CARVED_VALIDATION_PCT, TRAIN_PCT, VALIDATION_PCT
+
+log = logging.getLogger(__name__)
 
 JPEG_GLOB = "*.jp*g"
 CROP = 0.55  # central fraction kept of each side (424 px -> 233 px)
@@ -49,11 +52,6 @@ def _tf():
     return tf
 
 
-def _say(msg: str, quiet: bool) -> None:
-    if not quiet:
-        print(msg, file=sys.stderr, flush=True)
-
-
 # --------------------------------------------------------------------------------------------
 # ingest
 # --------------------------------------------------------------------------------------------
@@ -68,7 +66,7 @@ class IngestResult(int):
         return self
 
 
-def ingest_images(lake: Lake, labels_csv, table: str, key_col: str, quiet: bool = False) -> int:
+def ingest_images(lake: Lake, labels_csv, table: str, key_col: str) -> int:
     """Ingest the JPEGs listed in ``labels_csv`` into the Delta table ``table``.
 
     Parameters
@@ -184,16 +182,14 @@ def ingest_images(lake: Lake, labels_csv, table: str, key_col: str, quiet: bool 
             )
         else:
             lake.append(source, table)
-    _say(
+    log.info(
         f"ingest {table}: {todo} row(s) added or changed; {c['labels']} labels rows, {c['images']} images"
-        + (
-            f"; {c['missing']} labels row(s) have no image file and were skipped (e.g. {examples})"
-            if c["missing"]
-            else ""
-        )
-        + (f"; {c['unlabelled']} image(s) without a labels row ignored" if c["unlabelled"] else ""),
-        quiet,
+        + (f"; {c['unlabelled']} image(s) without a labels row ignored" if c["unlabelled"] else "")
     )
+    if c["missing"]:
+        log.warning(
+            f"ingest {table}: {c['missing']} labels row(s) have no image file and were skipped (e.g. {examples})"
+        )
     return IngestResult(
         todo,
         labels=c["labels"],
@@ -204,9 +200,7 @@ def ingest_images(lake: Lake, labels_csv, table: str, key_col: str, quiet: bool 
     )
 
 
-def image_snapshot(
-    lake: Lake, table: str, version: int | None = None, root: str | None = None, quiet: bool = False
-) -> str:
+def image_snapshot(lake: Lake, table: str, version: int | None = None, root: str | None = None) -> str:
     """Write (or reuse) a Parquet snapshot of ``table`` at ``version`` for the training readers.
 
     Returns the folder; it holds ``_key, label, content, _bucket`` partitioned by ``split``.
@@ -216,15 +210,15 @@ def image_snapshot(
     version = lake.version(table) if version is None else int(version)
     folder = Path(root or Path(lake.settings.base_path).absolute() / "_snapshots") / table / f"v{version}" / "images"
     if not (folder / "_SUCCESS").is_file():
-        _say(f"snapshot: writing {table} v{version} to {folder}", quiet)
         bucket = F.pmod(F.xxhash64(F.col("_key"), F.lit("subset")), F.lit(SUBSET_BUCKETS)).alias("_bucket")
-        (
-            lake.read(table, version=version)
-            .select("_key", "label", "content", bucket, "split")
-            .write.mode("overwrite")
-            .partitionBy("split")
-            .parquet(str(folder))
-        )
+        with Steps("snapshot", total=1, logger=log, spark=lake.spark).step(f"write {table} v{version} to {folder}"):
+            (
+                lake.read(table, version=version)
+                .select("_key", "label", "content", bucket, "split")
+                .write.mode("overwrite")
+                .partitionBy("split")
+                .parquet(str(folder))
+            )
     return str(folder)
 
 
@@ -439,8 +433,10 @@ def evaluate(model, ds, classes) -> dict:
     }
 
 
-def _fit(model, train, val, epochs: int, learning_rate: float, patience: int, log=None, verbose: int = 0) -> dict:
-    """Compile and fit; early stopping on the (class-weighted) validation loss, best weights kept."""
+def _fit(model, train, val, epochs: int, learning_rate: float, patience: int, on_epoch=None, name: str = "fit") -> dict:
+    """Compile and fit; early stopping on the (class-weighted) validation loss, best weights kept.
+
+    Each epoch logs one line (``name: epoch 3/10 loss=... val_loss=... 4.2 s``) at INFO."""
     tf = _tf()
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
@@ -448,11 +444,16 @@ def _fit(model, train, val, epochs: int, learning_rate: float, patience: int, lo
     state = {"best": math.inf, "weights": None, "wait": 0, "history": []}
 
     class Keep(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            state["t_epoch"] = time.perf_counter()
+
         def on_epoch_end(self, epoch, logs=None):
             logs = {k: float(v) for k, v in (logs or {}).items()}
             state["history"].append(logs)
-            if log:
-                log(logs, epoch)
+            shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k != "learning_rate")
+            log.info(f"{name}: epoch {epoch + 1}/{epochs} {shown} ... {time.perf_counter() - state['t_epoch']:.1f} s")
+            if on_epoch:
+                on_epoch(logs, epoch)
             score = logs.get("val_loss", logs.get("loss", math.inf))
             if score < state["best"]:
                 state.update(best=score, weights=self.model.get_weights(), wait=0)
@@ -461,18 +462,18 @@ def _fit(model, train, val, epochs: int, learning_rate: float, patience: int, lo
                 self.model.stop_training = state["wait"] >= patience
 
     t0 = time.perf_counter()
-    model.fit(train, validation_data=val, epochs=epochs, callbacks=[Keep()], verbose=verbose)
+    model.fit(train, validation_data=val, epochs=epochs, callbacks=[Keep()], verbose=0)
     seconds = time.perf_counter() - t0
     if state["weights"] is not None:
         model.set_weights(state["weights"])
     return {"history": state["history"], "epochs_run": len(state["history"]), "fit_seconds": seconds}
 
 
-def _splits(lake, table, max_images, version, quiet):
+def _splits(lake, table, max_images, version):
     """Snapshot folder, classes and their train counts (label column only), the ``max_images`` bucket cut."""
     import pyarrow.dataset as pads
 
-    folder = image_snapshot(lake, table, version, quiet=quiet)
+    folder = image_snapshot(lake, table, version)
     data = pads.dataset(folder, format="parquet", partitioning="hive")
     cut = None
     if max_images:
@@ -542,7 +543,6 @@ def train_cnn(
     augment: bool = True,
     seed: int = 0,
     version: int | None = None,
-    quiet: bool = False,
 ) -> dict:
     """Train :func:`build_cnn` on ``train``, early-stop on ``validation``, score ``test`` once.
 
@@ -559,7 +559,7 @@ def train_cnn(
     """
     tf = _tf()
     tf.keras.utils.set_random_seed(seed)
-    folder, classes, counts, cut = _splits(lake, table, max_images, version, quiet)
+    folder, classes, counts, cut = _splits(lake, table, max_images, version)
     weights = class_weights(counts) if class_weight else np.ones(len(classes))
     data, stats = _datasets(folder, classes, weights, size, crop, batch_size, cut, augment, seed)
     model = build_cnn(len(classes), size, width, dropout)
@@ -586,9 +586,9 @@ def train_cnn(
                     **{f"n_{s}": v["decoded"] for s, v in stats.items()},
                 }
             )
-        log = (lambda logs, step: mlflow.log_metrics(logs, step=step)) if run is not None else None
+        on_epoch = (lambda logs, step: mlflow.log_metrics(logs, step=step)) if run is not None else None
         fit = _fit(
-            model, data["train"], data["validation"], epochs, learning_rate, patience, log, verbose=0 if quiet else 2
+            model, data["train"], data["validation"], epochs, learning_rate, patience, on_epoch, f"train_cnn {table}"
         )
         result = evaluate(model, data["test"], classes)
         result.update(
@@ -612,10 +612,9 @@ def train_cnn(
                 {k: result[k] for k in ("classes", "confusion", "recall", "counts", "skipped")}, "evaluation.json"
             )
             _log_model(model, size)
-    _say(
+    log.info(
         f"train_cnn {table}: test accuracy {result['accuracy']:.3f}, macro recall {result['macro_recall']:.3f} "
-        f"({result['epochs_run']} epochs, {result['samples_per_second']:.0f} samples/s)",
-        quiet,
+        f"({result['epochs_run']} epochs, {result['samples_per_second']:.0f} samples/s)"
     )
     return {**result, "model": model}
 
@@ -659,7 +658,6 @@ def transfer_learning(
     seed: int = 0,
     version: int | None = None,
     mlflow_run: bool = True,
-    quiet: bool = False,
 ) -> dict:
     """Fine-tune the base of a Galaxy Zoo 1 CNN on Galaxy Zoo 2 spiral / non-spiral vs. training from scratch.
 
@@ -684,18 +682,17 @@ def transfer_learning(
     src = gz1_model.get_layer("base")
     size = src.input_shape[1]
     tf.keras.utils.set_random_seed(seed)
-    folder, classes, counts, cut = _splits(lake, gz2_table, max_images, version, quiet)
+    folder, classes, counts, cut = _splits(lake, gz2_table, max_images, version)
     data, stats = _datasets(folder, classes, class_weights(counts), size, crop, batch_size, cut, augment, seed)
     base = tf.keras.models.clone_model(src)
     base.set_weights(src.get_weights())
     transfer = _with_head(base, len(classes), dropout, "transfer")
     scratch = _with_head(tf.keras.models.clone_model(src), len(classes), dropout, "scratch")
-    verbose = 0 if quiet else 2
     out = {}
     with _mlflow(lake, mlflow_run, f"transfer-{gz2_table}") as run:
         import mlflow
 
-        def log(prefix):
+        def on_epoch(prefix):
             return (
                 (lambda logs, step: mlflow.log_metrics({f"{prefix}_{k}": v for k, v in logs.items()}, step=step))
                 if run is not None
@@ -704,10 +701,26 @@ def transfer_learning(
 
         base.trainable = False
         head = _fit(
-            transfer, data["train"], data["validation"], head_epochs, learning_rate, patience, log("head"), verbose
+            transfer,
+            data["train"],
+            data["validation"],
+            head_epochs,
+            learning_rate,
+            patience,
+            on_epoch("head"),
+            "transfer (head)",
         )
         base.trainable = True
-        tune = _fit(transfer, data["train"], data["validation"], epochs, fine_tune_lr, patience, log("tune"), verbose)
+        tune = _fit(
+            transfer,
+            data["train"],
+            data["validation"],
+            epochs,
+            fine_tune_lr,
+            patience,
+            on_epoch("tune"),
+            "transfer (fine-tune)",
+        )
         out["transfer"] = {
             **evaluate(transfer, data["test"], classes),
             "epochs_run": head["epochs_run"] + tune["epochs_run"],
@@ -719,8 +732,8 @@ def transfer_learning(
             head_epochs + epochs,
             learning_rate,
             patience,
-            log("scratch"),
-            verbose,
+            on_epoch("scratch"),
+            "scratch",
         )
         out["scratch"] = {**evaluate(scratch, data["test"], classes), "epochs_run": fit["epochs_run"]}
         t, s = out["transfer"]["macro_recall"], out["scratch"]["macro_recall"]
@@ -745,10 +758,9 @@ def transfer_learning(
                 {f"{m}_test_{k}": out[m][k] for m in ("transfer", "scratch") for k in ("accuracy", "macro_recall")}
             )
             mlflow.set_tag("astrolake.better", out["better"])
-    _say(
+    log.info(
         f"transfer_learning {gz2_table}: transfer acc {out['transfer']['accuracy']:.3f} / macro recall "
         f"{out['transfer']['macro_recall']:.3f}; scratch {out['scratch']['accuracy']:.3f} / "
-        f"{out['scratch']['macro_recall']:.3f}; better: {out['better']}",
-        quiet,
+        f"{out['scratch']['macro_recall']:.3f}; better: {out['better']}"
     )
     return out

@@ -10,13 +10,15 @@ launcher (Horovod by default) and registered as the challenger.
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from astrolake.lake.tables import Lake
 from astrolake.ml import tracking
+
+log = logging.getLogger(__name__)
 
 SPACE = {
     "depth": (1, 4),
@@ -57,7 +59,6 @@ def search_dnn(
     name: str | None = None,
     table_version: int | None = None,
     seed: int = 42,
-    quiet: bool = False,
 ) -> DnnSearchResult:
     import mlflow
     import optuna
@@ -69,7 +70,7 @@ def search_dnn(
     metric = "macro_f1" if task == "classification" else "sigma_nmad"
     direction = "maximize" if task == "classification" else "minimize"
     exp_id = tracking.configure(lake.settings)
-    snap = write_snapshot(lake, table, task, version=table_version, num_shards=1, quiet=quiet)
+    snap = write_snapshot(lake, table, task, version=table_version, num_shards=1)
     t = tracking.TAG
     base_tags = {
         t + "table": snap.table,
@@ -129,14 +130,12 @@ def search_dnn(
                     "seconds": out["train_seconds"],
                 }
             )
-            if not quiet:
-                best = max if direction == "maximize" else min
-                print(
-                    f"  [trial {trial.number} {(time.perf_counter() - t0) / 60:.1f} min] {params}: validation "
-                    f"{metric}={value:.4f} (best {best(x['value'] for x in trials):.4f})",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            best = max if direction == "maximize" else min
+            log.info(
+                f"search-dnn: [trial {trial.number} {(time.perf_counter() - t0) / 60:.1f} min] {params}: validation "
+                f"{metric}={value:.4f} (best {best(x['value'] for x in trials):.4f}), {out['epochs_run']} epochs "
+                f"in {out['train_seconds']:.1f} s"
+            )
             return value
 
         study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
@@ -158,9 +157,7 @@ def search_dnn(
             register=register,
             name=name,
             extra_tags={"mlflow.parentRunId": parent.info.run_id},
-            quiet=quiet,
         )
     result = DnnSearchResult(parent.info.run_id, metric, trials, best, hand, refit)
-    if not quiet:
-        print(result.line(), file=sys.stderr, flush=True)
+    log.info(result.line())
     return result

@@ -16,15 +16,18 @@ nothing is collected but them and the counts.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pyspark.sql import functions as F
 
 from astrolake.lake.tables import Lake
+from astrolake.log import Steps
 from astrolake.ml.features import training_data
+
+log = logging.getLogger(__name__)
 
 LABEL = "label"
 
@@ -67,7 +70,6 @@ def write_snapshot(
     version: int | None = None,
     num_shards: int = 2,
     root: str | None = None,
-    quiet: bool = False,
 ) -> Snapshot:
     """Write (or reuse) the Parquet shards of ``table`` at ``version`` for ``num_shards`` workers."""
     if num_shards < 1:
@@ -77,16 +79,20 @@ def write_snapshot(
     if (folder / "meta.json").is_file():
         snap = Snapshot.load(folder)
         if snap.features == data.features:
-            _say(f"snapshot: reusing {folder}", quiet)
+            log.info(f"snapshot: reusing {folder}")
             return snap
     if folder.exists():
         shutil.rmtree(folder)  # a partial snapshot from a killed run
+    steps = Steps("snapshot", total=2, logger=log, spark=lake.spark)
     train = data.split("train")
-    classes = sorted(r[0] for r in train.select(data.label).distinct().collect()) if task == "classification" else []
-    stats = train.agg(
-        *[F.avg(c).alias(f"m_{i}") for i, c in enumerate(data.features)],
-        *[F.var_pop(c).alias(f"v_{i}") for i, c in enumerate(data.features)],
-    ).first()
+    with steps.step(f"classes and normalisation statistics of {data.table} v{data.version}"):
+        classes = (
+            sorted(r[0] for r in train.select(data.label).distinct().collect()) if task == "classification" else []
+        )
+        stats = train.agg(
+            *[F.avg(c).alias(f"m_{i}") for i, c in enumerate(data.features)],
+            *[F.var_pop(c).alias(f"v_{i}") for i, c in enumerate(data.features)],
+        ).first()
     mean = [float(stats[f"m_{i}"]) for i in range(len(data.features))]
     variance = [max(float(stats[f"v_{i}"]), 1e-12) for i in range(len(data.features))]
     if task == "classification":
@@ -100,10 +106,11 @@ def write_snapshot(
         .where(F.col(LABEL) >= 0 if task == "classification" else F.lit(True))
         .withColumn("shard", F.pmod(F.xxhash64("_key", F.lit("shard")), F.lit(num_shards)).cast("int"))
     )
-    _say(f"snapshot: writing {data.table} v{data.version} as {num_shards} shard(s) to {folder}", quiet)
-    rows.repartition("split", "shard").write.mode("overwrite").partitionBy("split", "shard").parquet(str(folder))
-    got = {(r["split"], r["shard"]): r["count"] for r in rows.groupBy("split", "shard").count().collect()}
-    counts = {s: [int(got.get((s, i), 0)) for i in range(num_shards)] for s in ("train", "validation", "test")}
+    with steps.step(f"write {num_shards} shard(s) to {folder}") as step:
+        rows.repartition("split", "shard").write.mode("overwrite").partitionBy("split", "shard").parquet(str(folder))
+        got = {(r["split"], r["shard"]): r["count"] for r in rows.groupBy("split", "shard").count().collect()}
+        counts = {s: [int(got.get((s, i), 0)) for i in range(num_shards)] for s in ("train", "validation", "test")}
+        step.detail = ", ".join(f"{sum(n):,} {s}" for s, n in counts.items()) + " rows"
     snap = Snapshot(
         str(folder),
         data.table,
@@ -119,8 +126,3 @@ def write_snapshot(
     )
     snap.save()
     return snap
-
-
-def _say(msg: str, quiet: bool) -> None:
-    if not quiet:
-        print(msg, file=sys.stderr, flush=True)

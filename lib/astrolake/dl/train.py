@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from astrolake.lake.tables import Lake
+from astrolake.log import NORMAL, Steps, verbosity
 from astrolake.ml import tracking
+
+log = logging.getLogger(__name__)
 
 DEFAULTS = {
     "depth": 3,
@@ -70,7 +73,6 @@ def train_dnn(
     return_keys: bool = False,
     stop_after_epoch: int | None = None,
     extra_tags: dict | None = None,
-    quiet: bool = False,
 ) -> DnnResult:
     """Train the deep MLP (classifier or photo-z regressor) with ``num_proc`` workers."""
     import mlflow
@@ -87,15 +89,11 @@ def train_dnn(
         raise tracking.ModelError(f"unknown DNN parameter(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     hp = {**DEFAULTS, **(params or {})}
     tracking.configure(lake.settings)
-    snap = write_snapshot(
-        lake,
-        table,
-        task,
-        feature_set,
-        version=table_version,
-        num_shards=1 if backend == "local" else num_proc,
-        quiet=quiet,
-    )
+    steps = Steps("train-dnn", total=2, logger=log)
+    with steps.step("snapshot"):
+        snap = write_snapshot(
+            lake, table, task, feature_set, version=table_version, num_shards=1 if backend == "local" else num_proc
+        )
     catalog = snap.table[len("gold_") :]
     model_name = (name or tracking.model_name(lake.settings, task, catalog)) if register else None
     t = tracking.TAG
@@ -130,22 +128,18 @@ def train_dnn(
         "threads_per_rank": threads_per_rank,
         "return_keys": return_keys,
         "stop_after_epoch": stop_after_epoch,
-        "verbose": not quiet,
+        "verbose": verbosity() >= NORMAL,  # rank 0's per-epoch lines
     }
-    if not quiet:
-        state = ckpt / "state.json"
-        resumed = f", resuming after epoch {json.loads(state.read_text())['epoch']}" if state.is_file() else ""
-        print(
-            f"train-dnn: {task} on {snap.table} v{snap.version} with {backend} x{num_proc}{resumed}",
-            file=sys.stderr,
-            flush=True,
-        )
-    ranks = launch(config, backend, num_proc, spark=lake.spark, launcher=launcher, hosts=hosts)
+    state = ckpt / "state.json"
+    resumed = f", resuming after epoch {json.loads(state.read_text())['epoch']}" if state.is_file() else ""
+    log.info(f"train-dnn: {task} on {snap.table} v{snap.version} with {backend} x{num_proc}{resumed}")
+    with steps.step(f"train with {backend} x{num_proc}") as step:
+        ranks = launch(config, backend, num_proc, spark=lake.spark, launcher=launcher, hosts=hosts)
+        step.detail = f"{ranks[0].get('epochs_run', '?')} epochs"
     shutil.rmtree(ckpt, ignore_errors=True)  # finished: a later run starts afresh
     r0 = ranks[0]
     result = DnnResult(
         ranks, r0.get("model_name"), r0.get("version"), r0.get("run_id"), snap.path, snap.table, snap.version
     )
-    if not quiet:
-        print(result.line(), file=sys.stderr, flush=True)
+    log.info(result.line())
     return result

@@ -25,7 +25,7 @@ version: its rows update silver by key, and a notice says so.
 from __future__ import annotations
 
 import datetime as dt
-import sys
+import logging
 from dataclasses import asdict, dataclass, field
 
 from pyspark import StorageLevel
@@ -37,9 +37,12 @@ from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Catalog, get_ca
 from astrolake.errors import IntegrityError
 from astrolake.lake.tables import Lake, sql_string
 from astrolake.lake.validate import REASONS, key_text, validate
+from astrolake.log import Steps
 from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER, healpix_column
 from astrolake.sources import files as landing
 from astrolake.sources.readers import RAW_COLUMNS, fits_columns, read_fits, read_text
+
+log = logging.getLogger(__name__)
 
 MANIFEST, QUARANTINE, LEDGER = "_manifest", "quarantine", "ledger"
 
@@ -107,11 +110,6 @@ class IngestResult:
     ledgers: list[Ledger] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
-
-
-def _say(msg: str, quiet: bool = False) -> None:
-    if not quiet:
-        print(f"[astrolake] {msg}", file=sys.stderr, flush=True)
 
 
 def _now() -> dt.datetime:
@@ -214,7 +212,7 @@ class CatalogState:
 
 
 def plan_batch(
-    lake: Lake, catalog: Catalog, paths: list[str], operation: str, state: CatalogState, quiet: bool = False
+    lake: Lake, catalog: Catalog, paths: list[str], operation: str, state: CatalogState
 ) -> tuple[int | None, list[dict], IngestResult]:
     """Register the new files of ``paths`` as the next batch; skip content already ingested."""
     result = IngestResult(catalog.name)
@@ -229,12 +227,12 @@ def plan_batch(
         info = landing.describe(path)
         if info.sha256 in known or info.sha256 in seen:
             result.skipped.append(path)
-            _say(f"skip {path}: already ingested (same content as {known.get(info.sha256, path)})", quiet)
+            log.info(f"skip {path}: already ingested (same content as {known.get(info.sha256, path)})")
             continue
         if path in known_paths:
             note = f"{path} was re-delivered with new content: ingested as a new version (rows update silver by key)"
             result.notices.append(note)
-            _say(note, quiet)
+            log.info(note)
         header = fits_columns(path, c.hdu) if c.format == "fits" else landing.read_header(path, c)
         if c.format == "fits":
             missing = [col.source for col in c.required if col.source not in header]
@@ -346,7 +344,6 @@ def process_batch(
     batch_id: int,
     plan: list[dict] | None,
     operation: str,
-    quiet: bool = False,
     from_bronze: DataFrame | None = None,
 ) -> Ledger:
     """Run bronze (unless ``from_bronze`` is given), validation, quarantine, silver, ledger.
@@ -357,22 +354,22 @@ def process_batch(
     rebuild = from_bronze is not None
     spark, c = lake.spark, catalog.contract
     ledger = Ledger(catalog.name, batch_id, operation, [p["path"] for p in plan or []], _now())
+    steps = Steps(f"{catalog.name} batch {batch_id}", total=3 if rebuild else 4, logger=log, spark=spark)
     if from_bronze is None:
-        _say(f"{catalog.name} batch {batch_id}: bronze <- {len(plan)} file(s)", quiet)
-        sha = F.create_map(*[x for p in plan for x in (F.lit(p["path"]), F.lit(p["sha256"]))])
-        raw = read_raw(spark, catalog, plan)
-        bronze = raw.select(
-            *RAW_COLUMNS,
-            F.element_at(sha, F.col("_source_file")).alias("_source_sha256"),
-            F.lit(ledger.started_at).alias("_ingested_at"),
-            F.lit(batch_id).cast("long").alias("_batch_id"),
-        )
-        lake.append(bronze, catalog.bronze_table, txn=(f"astrolake.bronze.{catalog.name}", batch_id))
+        with steps.step(f"bronze <- {len(plan)} file(s)"):
+            sha = F.create_map(*[x for p in plan for x in (F.lit(p["path"]), F.lit(p["sha256"]))])
+            raw = read_raw(spark, catalog, plan)
+            bronze = raw.select(
+                *RAW_COLUMNS,
+                F.element_at(sha, F.col("_source_file")).alias("_source_sha256"),
+                F.lit(ledger.started_at).alias("_ingested_at"),
+                F.lit(batch_id).cast("long").alias("_batch_id"),
+            )
+            lake.append(bronze, catalog.bronze_table, txn=(f"astrolake.bronze.{catalog.name}", batch_id))
         batch_rows = lake.read(catalog.bronze_table).where(F.col("_batch_id") == batch_id)
     else:
         batch_rows = from_bronze
 
-    _say(f"{catalog.name} batch {batch_id}: validating against contract {c.name}", quiet)
     # Cache the validated batch, narrowed: raw text is kept only for rejected rows.  The cache is
     # also a boundary that keeps the optimizer from inlining the staged validation into filters.
     is_bad = F.size(REASONS) > 0
@@ -395,56 +392,63 @@ def process_batch(
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
-        bad = checked.where(F.size(REASONS) > 0).select(
-            F.lit(catalog.name).alias("catalog"),
-            F.lit(batch_id).cast("long").alias("_batch_id"),
-            key_text(c).alias("_key"),
-            F.col(REASONS).alias("_reasons"),
-            "_raw",
-            "_fields",
-            "_source_file",
-            ROW_NUMBER,
-            F.lit(_now()).alias("_quarantined_at"),
-        )
-        if rebuild:
-            lake.replace(bad, QUARANTINE, f"catalog = {sql_string(catalog.name)}")
-        else:
-            lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}", batch_id))
-        _write_valid_rows(lake, catalog, checked, batch_id, rebuild, ledger, quiet)
+        with steps.step(f"validate against contract {c.name}, quarantine") as step:
+            # One pass fills the cache and counts the batch's rows as read back from bronze.
+            tally = checked.agg(F.count(F.lit(1)).alias("read"), F.count_if(is_bad).alias("bad")).first()
+            ledger.read, rejected = int(tally["read"]), int(tally["bad"] or 0)
+            bad = checked.where(is_bad).select(
+                F.lit(catalog.name).alias("catalog"),
+                F.lit(batch_id).cast("long").alias("_batch_id"),
+                key_text(c).alias("_key"),
+                F.col(REASONS).alias("_reasons"),
+                "_raw",
+                "_fields",
+                "_source_file",
+                ROW_NUMBER,
+                F.lit(_now()).alias("_quarantined_at"),
+            )
+            if rebuild:
+                lake.replace(bad, QUARANTINE, f"catalog = {sql_string(catalog.name)}")
+            else:
+                lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}", batch_id))
+            step.detail = f"{ledger.read:,} rows read, {rejected:,} to quarantine"
+        with steps.step("silver") as step:
+            ledger.duplicates = _write_valid_rows(lake, catalog, checked, batch_id, rebuild)
+            step.detail = f"{ledger.read - rejected:,} valid rows, {ledger.duplicates:,} duplicates"
     finally:
         checked.unpersist()
 
-    ledger.quarantined = (
-        lake.read(QUARANTINE).where((F.col("catalog") == catalog.name) & (F.col("_batch_id") == batch_id)).count()
-    )
-    counts = (
-        lake.read(catalog.silver_table)
-        .where(F.col("_batch_id") == batch_id)
-        .agg(
-            F.count_if(F.col("_first_batch_id") == batch_id).alias("ins"),
-            F.count_if(F.col("_first_batch_id") != batch_id).alias("upd"),
+    with steps.step("ledger") as step:
+        ledger.quarantined = (
+            lake.read(QUARANTINE).where((F.col("catalog") == catalog.name) & (F.col("_batch_id") == batch_id)).count()
         )
-        .first()
-    )
-    ledger.inserted, ledger.updated = int(counts["ins"] or 0), int(counts["upd"] or 0)
-    ledger.closes = ledger.read == ledger.inserted + ledger.updated + ledger.duplicates + ledger.quarantined
-    ledger.silver_version = lake.version(catalog.silver_table)
-    ledger.finished_at = _now()
-    lake.append(
-        spark.createDataFrame([ledger.as_dict()], schema=_schema(LEDGER_DDL)),
-        LEDGER,
-        txn=(f"astrolake.ledger.{catalog.name}.{operation}", batch_id),
-    )
-    _say(ledger.line(), quiet)
+        counts = (
+            lake.read(catalog.silver_table)
+            .where(F.col("_batch_id") == batch_id)
+            .agg(
+                F.count_if(F.col("_first_batch_id") == batch_id).alias("ins"),
+                F.count_if(F.col("_first_batch_id") != batch_id).alias("upd"),
+            )
+            .first()
+        )
+        ledger.inserted, ledger.updated = int(counts["ins"] or 0), int(counts["upd"] or 0)
+        ledger.closes = ledger.read == ledger.inserted + ledger.updated + ledger.duplicates + ledger.quarantined
+        ledger.silver_version = lake.version(catalog.silver_table)
+        ledger.finished_at = _now()
+        lake.append(
+            spark.createDataFrame([ledger.as_dict()], schema=_schema(LEDGER_DDL)),
+            LEDGER,
+            txn=(f"astrolake.ledger.{catalog.name}.{operation}", batch_id),
+        )
+        step.detail = f"silver v{ledger.silver_version}"
+    log.info("%s in %.1f s", ledger.line(), steps.seconds)
     if not ledger.closes:
         raise LedgerError(ledger.line())
     return ledger
 
 
-def _write_valid_rows(
-    lake: Lake, catalog: Catalog, checked: DataFrame, batch_id: int, rebuild: bool, ledger: Ledger, quiet: bool
-) -> None:
-    """Rank the valid rows of the cached batch, write silver, and fill in duplicates and read."""
+def _write_valid_rows(lake: Lake, catalog: Catalog, checked: DataFrame, batch_id: int, rebuild: bool) -> int:
+    """Rank the valid rows of the cached batch and write silver; return the duplicates."""
     c = catalog.contract
     valid = checked.where(F.size(REASONS) == 0).drop(REASONS, "_raw", "_fields")
     order = Window.partitionBy(*c.key).orderBy(
@@ -452,32 +456,28 @@ def _write_valid_rows(
     )
     ranked = valid.withColumn("_rank", F.row_number().over(order))
     rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
-    _say(f"{catalog.name} batch {batch_id}: writing silver", quiet)
-    ledger.duplicates = _write_silver(lake, catalog, rows, batch_id, rebuild)
-    ledger.read = checked.count()  # the batch's rows as read back from bronze
+    return _write_silver(lake, catalog, rows, batch_id, rebuild)
 
 
 # --------------------------------------------------------------------------------------------
 # entry points
 # --------------------------------------------------------------------------------------------
-def _resume(lake: Lake, catalog: Catalog, result: IngestResult, quiet: bool) -> CatalogState:
+def _resume(lake: Lake, catalog: Catalog, result: IngestResult) -> CatalogState:
     """Finish an interrupted batch, if any; return the catalog's state afterwards."""
     state = CatalogState.read(lake, catalog)
     pending, plan = state.pending()
     if pending is not None:
-        _say(f"{catalog.name}: resuming unfinished batch {pending} ({len(plan)} file(s))", quiet)
+        log.info(f"{catalog.name}: resuming unfinished batch {pending} ({len(plan)} file(s))")
         if plan[0]["operation"] == "revalidate":
-            led = _rebuild(lake, catalog, pending, quiet)
+            led = _rebuild(lake, catalog, pending)
         else:
-            led = process_batch(lake, catalog, pending, plan, plan[0]["operation"], quiet)
+            led = process_batch(lake, catalog, pending, plan, plan[0]["operation"])
         result.ledgers.append(led)
         state.done.add(led.batch_id)
     return state
 
 
-def ingest(
-    lake: Lake, catalog_name: str, paths: list[str] | str, operation: str = "ingest", quiet: bool = False
-) -> IngestResult:
+def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str = "ingest") -> IngestResult:
     """Ingest landing files into the catalog's bronze and silver tables (see module docstring).
 
     Returns the ledgers of the batches run; content already ingested is skipped, so running the
@@ -493,18 +493,18 @@ def ingest(
             landing.read_header(path, c)
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
-    state = _resume(lake, catalog, result, quiet)
-    batch, plan, planned = plan_batch(lake, catalog, paths, operation, state, quiet)
+    state = _resume(lake, catalog, result)
+    batch, plan, planned = plan_batch(lake, catalog, paths, operation, state)
     result.skipped += planned.skipped
     result.notices += planned.notices
     if batch is None:
-        _say(f"{catalog.name}: nothing new to ingest", quiet)
+        log.info(f"{catalog.name}: nothing new to ingest")
         return result
-    result.ledgers.append(process_batch(lake, catalog, batch, plan, operation, quiet))
+    result.ledgers.append(process_batch(lake, catalog, batch, plan, operation))
     return result
 
 
-def refresh(lake: Lake, catalog_name: str, landing_dir: str, quiet: bool = False) -> IngestResult:
+def refresh(lake: Lake, catalog_name: str, landing_dir: str) -> IngestResult:
     """Ingest only the files of ``landing_dir`` that no earlier run took in.
 
     Exactly once: a batch is planned (its files written to ``_manifest``) before any data is
@@ -513,10 +513,10 @@ def refresh(lake: Lake, catalog_name: str, landing_dir: str, quiet: bool = False
     """
     if not landing.os.path.isdir(landing.strip_scheme(landing_dir)):
         raise landing.LandingError(f"landing folder not found: {landing_dir}")
-    return ingest(lake, catalog_name, [landing_dir], operation="refresh", quiet=quiet)
+    return ingest(lake, catalog_name, [landing_dir], operation="refresh")
 
 
-def revalidate(lake: Lake, catalog_name: str, quiet: bool = False) -> Ledger:
+def revalidate(lake: Lake, catalog_name: str) -> Ledger:
     """Rebuild silver and the catalog's quarantine rows from bronze under the current contract.
 
     Rows quarantined under an older contract that now pass are released into silver; the
@@ -527,7 +527,7 @@ def revalidate(lake: Lake, catalog_name: str, quiet: bool = False) -> Ledger:
     catalog = get_catalog(catalog_name)
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
-    batch = _resume(lake, catalog, result, quiet).next_batch_id()
+    batch = _resume(lake, catalog, result).next_batch_id()
     plan = [
         dict(
             catalog=catalog.name,
@@ -546,14 +546,14 @@ def revalidate(lake: Lake, catalog_name: str, quiet: bool = False) -> Ledger:
         MANIFEST,
         txn=(f"astrolake.plan.{catalog.name}", batch),
     )
-    return _rebuild(lake, catalog, batch, quiet)
+    return _rebuild(lake, catalog, batch)
 
 
-def _rebuild(lake: Lake, catalog: Catalog, batch: int, quiet: bool) -> Ledger:
+def _rebuild(lake: Lake, catalog: Catalog, batch: int) -> Ledger:
     before = lake.read(QUARANTINE).where(F.col("catalog") == catalog.name).count()
     bronze = lake.read(catalog.bronze_table)
-    ledger = process_batch(lake, catalog, batch, None, "revalidate", quiet, from_bronze=bronze)
-    _say(f"{catalog.name}: quarantine held {before:,} rows before, {ledger.quarantined:,} now", quiet)
+    ledger = process_batch(lake, catalog, batch, None, "revalidate", from_bronze=bronze)
+    log.info(f"{catalog.name}: quarantine held {before:,} rows before, {ledger.quarantined:,} now")
     return ledger
 
 

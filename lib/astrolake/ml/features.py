@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
-import sys
+import logging
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -34,6 +34,9 @@ from pyspark.sql.window import Window
 from astrolake.catalogs.contract import SOURCE_NAME, Catalog, get_catalog
 from astrolake.errors import UserError
 from astrolake.lake.tables import Lake, TableNotFoundError, sql_string
+from astrolake.log import Steps
+
+log = logging.getLogger(__name__)
 
 BANDS = ("u", "g", "r", "i", "z")
 FEATURE_SETS = ("photometry", "full")
@@ -199,7 +202,7 @@ def _enable_cdf(lake: Lake, silver: str) -> None:
         lake.sql("ALTER TABLE {t} SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')", t=silver)
 
 
-def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False, quiet: bool = False) -> GoldResult:
+def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False) -> GoldResult:
     """Create or refresh ``gold_<catalog>`` from ``silver_<catalog>``.
 
     The first run (or ``rebuild=True``) writes gold from a silver snapshot; later runs read
@@ -217,69 +220,76 @@ def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False, quiet: bool
         _enable_cdf(lake, silver)
         version = lake.version(silver)
         rows = gold_rows(lake.read(silver, version=version), catalog)
-        _say(f"gold: building {gold} from {silver} v{version}", quiet)
-        lake.replace(rows, gold, overwrite_schema=True)
-        _record_version(lake, gold, version, _gold_ddl_props(catalog))
-        n = lake.read(gold).count()
+        with Steps("gold", total=1, logger=log, spark=lake.spark).step(
+            f"build {gold} from {silver} v{version}"
+        ) as step:
+            lake.replace(rows, gold, overwrite_schema=True)
+            _record_version(lake, gold, version, _gold_ddl_props(catalog))
+            n = lake.read(gold).count()
+            step.detail = f"{n:,} rows written"
         result = GoldResult(gold, "full", version, n, 0, n)
-        _say(result.line(), quiet)
+        log.info(result.line())
         return result
     latest = lake.version(silver)
     if latest <= seen:
         result = GoldResult(gold, "unchanged", latest, 0, 0, lake.read(gold).count())
-        _say(result.line(), quiet)
+        log.info(result.line())
         return result
+    steps = Steps("gold", total=2, logger=log, spark=lake.spark)
     try:
-        changes = (
-            lake.spark.read.format("delta")
-            .option("readChangeFeed", "true")
-            .option("startingVersion", seen + 1)
-            .option("endingVersion", latest)
-            .load(lake.location(silver))
-            if not lake.settings.uses_unity_catalog
-            else lake.spark.read.format("delta")
-            .option("readChangeFeed", "true")
-            .option("startingVersion", seen + 1)
-            .option("endingVersion", latest)
-            .table(lake.location(silver))
-        )
-        changes = changes.where(F.col("_change_type") != "update_preimage")
-        # the newest change of each key wins (a row inserted then updated in the range -> update)
-        key = catalog.contract.key
-        order = Window.partitionBy(*key).orderBy(
-            F.col("_commit_version").desc(), (F.col("_change_type") == "delete").cast("int")
-        )
-        newest = (
-            changes.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n", "_commit_timestamp").cache()
-        )
-        deleted = newest.where(F.col("_change_type") == "delete")
-        upserts = gold_rows(
-            newest.where(F.col("_change_type") != "delete").drop("_change_type", "_commit_version"), catalog
-        )
-        n_up, n_del = upserts.count(), deleted.count()
-        deleted_keys = gold_rows(deleted.drop("_change_type", "_commit_version"), catalog).select("_key")
-        target = lake.delta(gold)
-        if n_del:
-            target.alias("g").merge(deleted_keys.alias("d"), "g._key = d._key").whenMatchedDelete().execute()
-        if n_up:
-            (
-                target.alias("g")
-                .merge(upserts.alias("s"), "g._key = s._key")
-                .whenMatchedUpdateAll()
-                .whenNotMatchedInsertAll()
-                .execute()
+        with steps.step(f"read the change feed of {silver} v{seen + 1}..v{latest}") as step:
+            reader = (
+                lake.spark.read.format("delta")
+                .option("readChangeFeed", "true")
+                .option("startingVersion", seen + 1)
+                .option("endingVersion", latest)
             )
-        newest.unpersist()
+            changes = (
+                reader.table(lake.location(silver))
+                if lake.settings.uses_unity_catalog
+                else reader.load(lake.location(silver))
+            )
+            changes = changes.where(F.col("_change_type") != "update_preimage")
+            # the newest change of each key wins (a row inserted then updated in the range -> update)
+            key = catalog.contract.key
+            order = Window.partitionBy(*key).orderBy(
+                F.col("_commit_version").desc(), (F.col("_change_type") == "delete").cast("int")
+            )
+            newest = (
+                changes.withColumn("_n", F.row_number().over(order))
+                .where("_n = 1")
+                .drop("_n", "_commit_timestamp")
+                .cache()
+            )
+            deleted = newest.where(F.col("_change_type") == "delete")
+            upserts = gold_rows(
+                newest.where(F.col("_change_type") != "delete").drop("_change_type", "_commit_version"), catalog
+            )
+            n_up, n_del = upserts.count(), deleted.count()
+            step.detail = f"{n_up:,} to upsert, {n_del:,} to delete"
+        with steps.step(f"merge into {gold}"):
+            deleted_keys = gold_rows(deleted.drop("_change_type", "_commit_version"), catalog).select("_key")
+            target = lake.delta(gold)
+            if n_del:
+                target.alias("g").merge(deleted_keys.alias("d"), "g._key = d._key").whenMatchedDelete().execute()
+            if n_up:
+                (
+                    target.alias("g")
+                    .merge(upserts.alias("s"), "g._key = s._key")
+                    .whenMatchedUpdateAll()
+                    .whenNotMatchedInsertAll()
+                    .execute()
+                )
+            newest.unpersist()
     except AnalysisException as exc:  # change files vacuumed or feed not enabled for the range
-        _say(
+        log.warning(
             f"gold: change feed of {silver} unavailable from v{seen + 1} ({str(exc).splitlines()[0][:120]}); "
-            "rebuilding from a snapshot",
-            quiet,
+            "rebuilding from a snapshot"
         )
-        return build_gold(lake, catalog_name, rebuild=True, quiet=quiet)
+        return build_gold(lake, catalog_name, rebuild=True)
     _record_version(lake, gold, latest)
     result = GoldResult(gold, "incremental", latest, n_up, n_del, lake.read(gold).count())
-    _say(result.line(), quiet)
+    log.info(result.line())
     return result
 
 
@@ -338,8 +348,3 @@ def training_data(
     if classes:
         frame = frame.where(F.col(label).isin(list(classes)))
     return TrainingData(table, version, cols, label, frame)
-
-
-def _say(msg: str, quiet: bool) -> None:
-    if not quiet:
-        print(msg, file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ The comparison is recorded as tags on the challenger's model version.
 
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import dataclass
 
 from pyspark.sql import functions as F
@@ -18,6 +18,8 @@ from astrolake.lake.tables import Lake
 from astrolake.ml import tracking
 from astrolake.ml.features import complete_rows
 from astrolake.ml.train import PRIMARY_METRIC, better
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,7 +75,6 @@ def promote(
     table_version: int | None = None,
     version: str | None = None,
     dry_run: bool = False,
-    quiet: bool = False,
 ) -> Promotion:
     """Compare challenger and champion of ``name`` on one pinned test split; move ``champion`` if won.
 
@@ -128,15 +129,14 @@ def promote(
     }
     for k, v in tags.items():
         client.set_model_version_tag(name, challenger.version, k, v)
-    if not quiet:
-        print(result.line(), file=sys.stderr, flush=True)
+    log.info(result.line())
     return result
 
 
 APPROVAL_TAG = tracking.TAG + "approval"
 
 
-def approve(lake: Lake, name: str, version: str, require_human: bool = False, quiet: bool = False) -> bool:
+def approve(lake: Lake, name: str, version: str, require_human: bool = False) -> bool:
     """The approval step of a deployment: a version passes when it won its evaluation and, with
     ``require_human``, someone has set the tag ``astrolake.approval = approved`` on it."""
     from mlflow import MlflowClient
@@ -151,6 +151,5 @@ def approve(lake: Lake, name: str, version: str, require_human: bool = False, qu
             f"{name} v{version} waits for approval: set the model version tag "
             f"{APPROVAL_TAG}=approved, then repair the run"
         )
-    if not quiet:
-        print(f"approve {name} v{version}: approved", file=sys.stderr, flush=True)
+    log.info(f"approve {name} v{version}: approved")
     return True

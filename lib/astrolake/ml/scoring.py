@@ -15,7 +15,8 @@ no-op.
 
 from __future__ import annotations
 
-import sys
+import logging
+import time
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -25,6 +26,8 @@ from astrolake.errors import UserError
 from astrolake.lake.tables import Lake, TableNotFoundError
 from astrolake.ml import models, tracking
 from astrolake.ml.features import complete_rows
+
+log = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = [
     ("_key", "string"),
@@ -142,9 +145,9 @@ def score(
     out: str,
     rescore: bool = False,
     table_version: int | None = None,
-    quiet: bool = False,
 ) -> ScoreResult:
     """Score ``table`` with ``model_uri`` and append the predictions to Delta table ``out``."""
+    t0 = time.perf_counter()
     tracking.configure(lake.settings)
     ref = tracking.resolve(model_uri)
     if not lake.exists(table):
@@ -178,6 +181,5 @@ def score(
         metrics = lake.delta(out).history(1).select("operationMetrics").first()[0] or {}
         scored = int(metrics.get("numOutputRows", 0))
     result = ScoreResult(ref.name, ref.version, table, version, out, scored, skipped)
-    if not quiet:
-        print(result.line(), file=sys.stderr, flush=True)
+    log.info("%s ... %.1f s", result.line(), time.perf_counter() - t0)
     return result

@@ -10,14 +10,17 @@ with its plots and registered as the challenger.
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
 from dataclasses import dataclass, field
 
 from astrolake.lake.tables import Lake
+from astrolake.log import Steps, timed
 from astrolake.ml import models, tracking
 from astrolake.ml.features import training_data
 from astrolake.ml.train import PRIMARY_METRIC, better, evaluate, fit, log_evaluation, log_model, metric_dict, run_tags
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,7 +78,6 @@ def search(
     register: bool = True,
     name: str | None = None,
     table_version: int | None = None,
-    quiet: bool = False,
 ) -> SearchResult:
     import mlflow
 
@@ -95,11 +97,11 @@ def search(
     plan = trial_plan(task, families, grid_size)
     if max_trials:
         plan = plan[:max_trials]
-    _say(
+    log.info(
         f"search: {task} on {data.table} v{data.version}: {len(plan)} planned trials over "
-        f"{', '.join(families)}; budget {budget_minutes:g} min; selecting by validation {metric}",
-        quiet,
+        f"{', '.join(families)}; budget {budget_minutes:g} min; selecting by validation {metric}"
     )
+    steps = Steps("search", total=len(plan), logger=log)
     t0 = time.perf_counter()
     trials: list[Trial] = []
     best_fit, best = None, None
@@ -120,32 +122,33 @@ def search(
             if elapsed >= budget_minutes:
                 stopped = f"budget of {budget_minutes:g} min reached"
                 break
-            with mlflow.start_run(run_name=f"trial-{number}-{family}", nested=True) as run:
-                fitted = fit(data, task, family, params)
-                values = metric_dict(evaluate(fitted.model, data.split("validation"), task, fitted.classes))
-                mlflow.set_tags(run_tags(data, lake, task, family, feature_set, fitted.classes))
-                mlflow.log_params(
-                    {
-                        k: json.dumps(v) if isinstance(v, (list, dict)) else v
-                        for k, v in {**params, "family": family}.items()
-                    }
+            with steps.step(f"{family} {params}") as step:
+                with mlflow.start_run(run_name=f"trial-{number}-{family}", nested=True) as run:
+                    fitted = fit(data, task, family, params)
+                    values = metric_dict(evaluate(fitted.model, data.split("validation"), task, fitted.classes))
+                    mlflow.set_tags(run_tags(data, lake, task, family, feature_set, fitted.classes))
+                    mlflow.log_params(
+                        {
+                            k: json.dumps(v) if isinstance(v, (list, dict)) else v
+                            for k, v in {**params, "family": family}.items()
+                        }
+                    )
+                    mlflow.log_metrics(
+                        {f"validation_{k}": v for k, v in values.items()} | {"fit_seconds": fitted.fit_seconds}
+                    )
+                trial = Trial(number, family, params, run.info.run_id, values[metric], fitted.fit_seconds)
+                trials.append(trial)
+                if best is None or better(metric, trial.value, best.value):
+                    best, best_fit = trial, fitted
+                step.detail = (
+                    f"validation {metric}={trial.value:.4f}, best {best.value:.4f} ({best.family}); "
+                    f"{(time.perf_counter() - t0) / 60:.1f} min so far"
                 )
-                mlflow.log_metrics(
-                    {f"validation_{k}": v for k, v in values.items()} | {"fit_seconds": fitted.fit_seconds}
-                )
-            trial = Trial(number, family, params, run.info.run_id, values[metric], fitted.fit_seconds)
-            trials.append(trial)
-            if best is None or better(metric, trial.value, best.value):
-                best, best_fit = trial, fitted
-            _say(
-                f"  [{number}/{len(plan)} {(time.perf_counter() - t0) / 60:.1f} min] {family} {params}: "
-                f"validation {metric}={trial.value:.4f} (best {best.value:.4f}, {best.family})",
-                quiet,
-            )
         if max_trials and len(trials) == max_trials and len(plan) == max_trials:
             stopped = f"max trials ({max_trials}) reached"
         # the test split is scored once, for the selected model only
-        test = log_evaluation(evaluate(best_fit.model, data.split("test"), task, best_fit.classes), "test")
+        with timed(log, f"search: best trial ({best.family}) scored on the test split"):
+            test = log_evaluation(evaluate(best_fit.model, data.split("test"), task, best_fit.classes), "test")
         mlflow.log_metric(f"validation_{metric}", best.value)
         mlflow.set_tags(
             {
@@ -178,10 +181,5 @@ def search(
         data.version,
         data.features,
     )
-    _say(result.line(), quiet)
+    log.info(result.line())
     return result
-
-
-def _say(msg: str, quiet: bool) -> None:
-    if not quiet:
-        print(msg, file=sys.stderr, flush=True)

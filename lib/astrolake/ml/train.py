@@ -6,7 +6,7 @@ This is what ``astrolake train`` runs, and what every trial of ``astrolake searc
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -17,8 +17,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from astrolake.lake.tables import Lake
+from astrolake.log import Steps
 from astrolake.ml import models, tracking
 from astrolake.ml.features import TrainingData, training_data
+
+log = logging.getLogger(__name__)
 
 PRIMARY_METRIC = {"classification": "macro_f1", "photoz": "sigma_nmad", "clustering": "silhouette"}
 LOWER_IS_BETTER = {"sigma_nmad", "bias_abs", "outlier_fraction", "rmse", "mae"}
@@ -220,7 +223,6 @@ def train(
     register: bool = True,
     name: str | None = None,
     score_test: bool = True,
-    quiet: bool = False,
     nested: bool = False,
 ) -> TrainResult:
     """Train, evaluate (validation and test), log to MLflow and register as challenger."""
@@ -234,13 +236,14 @@ def train(
     )
     if task == "clustering":
         data.label = "class" if "class" in data.frame.columns else data.features[0]
-    _say(
+    log.info(
         f"train: {task}/{family} on {data.table} v{data.version}, {len(data.features)} features "
-        f"({', '.join(data.features)})",
-        quiet,
+        f"({', '.join(data.features)})"
     )
+    steps = Steps("train", total=3, logger=log, spark=lake.spark)
     with mlflow.start_run(run_name=f"{task}-{family}", nested=nested) as run:
-        fitted = fit(data, task, family, params, tune=tune, grid_size=grid_size, folds=folds)
+        with steps.step(f"fit {family}" + (f" ({tune} over the {grid_size} grid)" if tune else "")):
+            fitted = fit(data, task, family, params, tune=tune, grid_size=grid_size, folds=folds)
         mlflow.set_tags(run_tags(data, lake, task, family, feature_set, fitted.classes))
         mlflow.log_params(
             {
@@ -254,19 +257,24 @@ def train(
             }
         )
         mlflow.log_metric("fit_seconds", fitted.fit_seconds)
-        metrics = log_evaluation(evaluate(fitted.model, data.split("validation"), task, fitted.classes), "validation")
-        if score_test:
-            metrics |= log_evaluation(evaluate(fitted.model, data.split("test"), task, fitted.classes), "test")
+        splits = ("validation", "test") if score_test else ("validation",)
+        with steps.step("evaluate on " + " and ".join(splits)) as step:
+            metrics: dict[str, float] = {}
+            for split in splits:
+                metrics |= log_evaluation(evaluate(fitted.model, data.split(split), task, fitted.classes), split)
+            counted = [f"{int(metrics[f'{s}_n']):,} {s}" for s in splits if f"{s}_n" in metrics]
+            step.detail = " + ".join(counted) + " rows" if counted else ""
         if fitted.tuning:
             mlflow.log_dict({k: v for k, v in fitted.tuning.items()}, "tuning.json")
         version = model_name = None
-        log_model(fitted, data)
-        if register:
-            catalog = data.table[len("gold_") :]
-            model_name = name or tracking.model_name(lake.settings, task, catalog)
-            version = tracking.register(
-                run.info.run_id, "model", model_name, tags={tracking.TAG + "table_version": str(data.version)}
-            )
+        with steps.step("log model" + (" and register it" if register else "")):
+            log_model(fitted, data)
+            if register:
+                catalog = data.table[len("gold_") :]
+                model_name = name or tracking.model_name(lake.settings, task, catalog)
+                version = tracking.register(
+                    run.info.run_id, "model", model_name, tags={tracking.TAG + "table_version": str(data.version)}
+                )
     result = TrainResult(
         run.info.run_id,
         model_name,
@@ -280,13 +288,8 @@ def train(
         fitted.fit_seconds,
         fitted.model,
     )
-    _say("train: " + result.line(), quiet)
+    log.info("train: " + result.line())
     return result
-
-
-def _say(msg: str, quiet: bool) -> None:
-    if not quiet:
-        print(msg, file=sys.stderr, flush=True)
 
 
 def probability_columns(pred: DataFrame, classes: list[str], col: str = "probability") -> DataFrame:

@@ -18,9 +18,7 @@ PNGs in the output folder.
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import time
-from contextlib import contextmanager
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,10 +29,13 @@ from pyspark.sql import functions as F
 
 from astrolake.errors import UserError
 from astrolake.lake.tables import TableNotFoundError
+from astrolake.log import Steps
 from astrolake.report import figures, stats
 from astrolake.report.html import Cell, Table, frame_table, render
 
 HTML_NAME = "report.html"
+log = logging.getLogger(__name__)
+
 QUANTILE_SAMPLE_ROWS = 2_000_000  # histogram ranges from a sample of about this many rows
 
 
@@ -100,22 +101,12 @@ class Report:
         }
 
 
-class Progress:
-    """``report: [3/11] colour-colour diagrams ... 4.2 s`` on stderr as each step finishes."""
-
-    def __init__(self, total: int, quiet: bool = False, report: Report | None = None):
-        self.total, self.quiet, self.report, self.done = total, quiet, report, 0
-
-    @contextmanager
-    def step(self, what: str):
-        t0 = time.perf_counter()
-        yield
-        seconds = time.perf_counter() - t0
-        self.done += 1
-        if self.report is not None:
-            self.report.timings[what] = round(seconds, 3)
-        if not self.quiet:
-            print(f"report: [{self.done}/{self.total}] {what} ... {seconds:.1f} s", file=sys.stderr, flush=True)
+def _steps(total: int, report: Report) -> Steps:
+    """``report: [3/11] colour-colour diagrams ... 4.2 s`` as each step ends; the seconds land in
+    ``report.timings``."""
+    steps = Steps("report", total, logger=log)
+    steps.timings = report.timings
+    return steps
 
 
 def _now() -> str:
@@ -202,7 +193,6 @@ def table_report(
     table: str,
     out=None,
     version: int | None = None,
-    quiet: bool = False,
     write: bool = True,
     sky_order: int = 5,
     bins: int = 60,
@@ -230,7 +220,7 @@ def table_report(
         "location": lake.location(table),
         "generated": _now(),
     }
-    progress = Progress(11, quiet, report)
+    progress = _steps(11, report)
 
     # 1-3: the lake around the catalog
     sec = Section(
@@ -427,7 +417,6 @@ def model_report(
     lake,
     model_uri: str,
     out=None,
-    quiet: bool = False,
     write: bool = True,
     log_artifact: bool = True,
     permutation_rows: int = 100_000,
@@ -448,7 +437,7 @@ def model_report(
     from astrolake.report import importance as imp
 
     report = Report("model", model_uri, f"astrolake model report: {model_uri}")
-    progress = Progress(7, quiet, report)
+    progress = _steps(7, report)
     with progress.step("resolve the model and its pinned table version"):
         tracking.configure(lake.settings)
         ref = tracking.resolve(model_uri)
@@ -585,9 +574,7 @@ def model_report(
             val = data.split("validation")
             if task == "classification":
                 val = models.index_labels(val, classes)
-            perm = imp.permutation_importance(
-                predictor, val, ref.features, task, max_rows=permutation_rows, quiet=quiet
-            )
+            perm = imp.permutation_importance(predictor, val, ref.features, task, max_rows=permutation_rows)
             report.importances = {k: float(v) for k, v in perm.items()}
             what = "macro F1 drop" if task == "classification" else "sigma_NMAD rise"
             sec.text = (

@@ -14,7 +14,7 @@ value of another, random row -- a uniform random permutation, with the other col
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 
 import numpy as np
@@ -22,6 +22,8 @@ import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+log = logging.getLogger(__name__)
 
 _POSITION_BITS = 33  # monotonically_increasing_id = partition << 33 | position in the partition
 
@@ -108,7 +110,6 @@ def permutation_importance(
     columns: list[str] | None = None,
     max_rows: int = 100_000,
     seed: int = 42,
-    quiet: bool = True,
 ) -> pd.Series:
     """Score drop when each feature is shuffled (positive: the model relies on the feature).
 
@@ -140,12 +141,7 @@ def permutation_importance(
             value = score(predict(shuffled))
             out[col] = (baseline - value) if task == "classification" else (value - baseline)
             donor.unpersist()
-            if not quiet:
-                print(
-                    f"report:   permutation importance {col}: {out[col]:+.4f} ({time.perf_counter() - t0:.1f} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            log.info(f"report: permutation importance of {col}: {out[col]:+.4f} ... {time.perf_counter() - t0:.1f} s")
     finally:
         for h in held:
             h.unpersist()

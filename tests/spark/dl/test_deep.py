@@ -34,8 +34,8 @@ def dl_lake(spark, settings, tmp_path_factory):
             base_path=str(root / "lake"), experiment="astrolake-dl", tracking_uri=f"sqlite:///{root}/mlflow.db"
         ),
     )
-    pipeline.ingest(lake, CAT, [str(TESTS_DATA / "sdss_dr17_stellar_5k.csv")], quiet=True)
-    build_gold(lake, CAT, quiet=True)
+    pipeline.ingest(lake, CAT, [str(TESTS_DATA / "sdss_dr17_stellar_5k.csv")])
+    build_gold(lake, CAT)
     return lake
 
 
@@ -73,7 +73,7 @@ def test_two_worker_training(dl_lake, backend):
 
     name = f"t_dnn_{backend.replace('-', '_')}"
     runs_before = _run_count(dl_lake)
-    result = train_dnn(dl_lake, CAT, backend=backend, num_proc=2, params=FAST, name=name, return_keys=True, quiet=True)
+    result = train_dnn(dl_lake, CAT, backend=backend, num_proc=2, params=FAST, name=name, return_keys=True)
     ranks = result.ranks
     assert [r["rank"] for r in ranks] == [0, 1] and all(r["size"] == 2 for r in ranks)
     # each rank read only its shard: disjoint, and together exactly the training split of the table
@@ -102,13 +102,11 @@ def test_killed_run_resumes_from_its_checkpoint(dl_lake):
     name = "t_dnn_resume"
     params = {**FAST, "epochs": 4}
     with pytest.raises(Exception, match="exited with non-zero|exit"):  # both ranks die after epoch 2
-        train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, stop_after_epoch=2, quiet=True)
+        train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, stop_after_epoch=2)
     ckpts = list((Path(dl_lake.settings.checkpoint_root) / "dnn").glob(f"{GOLD}-*"))
     assert any((c / "state.json").is_file() for c in ckpts)
     # resumed on plain hosts: horovodrun -np 2 -H localhost:2 (the same training function)
-    result = train_dnn(
-        dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, launcher="horovodrun", quiet=True
-    )
+    result = train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, launcher="horovodrun")
     r0 = result.ranks[0]
     assert r0["initial_epoch"] == 2 and r0["epochs_run"] == 2  # epochs 3 and 4 only
     assert result.ranks[1]["weights"] == r0["weights"]
@@ -122,23 +120,23 @@ def test_keras_model_scores_and_competes_like_mllib_models(dl_lake):
     from astrolake.ml.train import train
 
     name = "t_dnn_horovod"
-    scored = scoring.score(dl_lake, f"models:/{name}@challenger", GOLD, "predictions_dnn", quiet=True)
+    scored = scoring.score(dl_lake, f"models:/{name}@challenger", GOLD, "predictions_dnn")
     assert scored.scored == dl_lake.read(GOLD).count()
     row = dl_lake.read("predictions_dnn").first()
     assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
-    first = registry.promote(dl_lake, name, quiet=True)
+    first = registry.promote(dl_lake, name)
     assert first.promoted  # the Keras version is champion now
-    mllib = train(dl_lake, CAT, family="logreg", features=["u_g"], name=name, quiet=True)
-    second = registry.promote(dl_lake, name, quiet=True)
+    mllib = train(dl_lake, CAT, family="logreg", features=["u_g"], name=name)
+    second = registry.promote(dl_lake, name)
     assert mllib.version == "2" and not second.promoted and second.champion_after == "1"
 
 
 def test_snapshot_is_written_once_per_version(dl_lake):
     from astrolake.dl.snapshot import write_snapshot
 
-    a = write_snapshot(dl_lake, CAT, num_shards=3, quiet=True)
+    a = write_snapshot(dl_lake, CAT, num_shards=3)
     stamp = (Path(a.path) / "meta.json").stat().st_mtime
-    b = write_snapshot(dl_lake, CAT, num_shards=3, quiet=True)
+    b = write_snapshot(dl_lake, CAT, num_shards=3)
     assert b.path == a.path and (Path(b.path) / "meta.json").stat().st_mtime == stamp
     total = sum(ds.dataset(a.shard_path("train", s), format="parquet").count_rows() for s in range(3))
     assert total == sum(a.counts["train"]) == dl_lake.read(GOLD).where("split = 'train'").count()

@@ -6,6 +6,7 @@ Real data (../shared/data/galaxyzoo*), real Spark + Delta; kept small for 2 busy
 from __future__ import annotations
 
 import csv
+import logging
 import shutil
 
 import numpy as np
@@ -38,14 +39,14 @@ def gz1(img_lake):
     from astrolake.dl.images import ingest_images
 
     labels = shared_file("galaxyzoo1_small/labels.csv")
-    return labels, ingest_images(img_lake, labels, GZ1, "objid", quiet=True)
+    return labels, ingest_images(img_lake, labels, GZ1, "objid")
 
 
 @pytest.fixture(scope="module")
 def gz1_cnn(img_lake, gz1):
     from astrolake.dl.images import train_cnn
 
-    return train_cnn(img_lake, GZ1, epochs=2, size=64, max_images=1500, mlflow_run=True, quiet=True)
+    return train_cnn(img_lake, GZ1, epochs=2, size=64, max_images=1500, mlflow_run=True)
 
 
 def test_ingest_gz1_bytes_splits_and_idempotence(img_lake, gz1):
@@ -65,11 +66,11 @@ def test_ingest_gz1_bytes_splits_and_idempotence(img_lake, gz1):
     assert set(splits) == {"train", "validation", "test"} and 0.65 < splits["train"] / len(rows) < 0.75
 
     version = img_lake.version(GZ1)
-    again = ingest_images(img_lake, labels, GZ1, "objid", quiet=True)
+    again = ingest_images(img_lake, labels, GZ1, "objid")
     assert again == 0 and img_lake.version(GZ1) == version
 
 
-def test_missing_image_and_corrupt_jpeg(img_lake, tmp_path, capsys):
+def test_missing_image_and_corrupt_jpeg(img_lake, tmp_path, caplog):
     from astrolake.dl.images import image_dataset, image_snapshot, ingest_images
 
     src = shared_file("galaxyzoo1_small/labels.csv")
@@ -87,14 +88,15 @@ def test_missing_image_and_corrupt_jpeg(img_lake, tmp_path, capsys):
 
     result = ingest_images(img_lake, tmp_path / "labels.csv", "bronze_bad", "objid")
     assert result == 4 and result.missing == 1 and result.missing_keys == ["1"]
-    assert "1 labels row(s) have no image file and were skipped" in capsys.readouterr().err
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("1 labels row(s) have no image file and were skipped (e.g. ['1'])" in m for m in warned), warned
     stats = {}
-    ds = image_dataset(image_snapshot(img_lake, "bronze_bad", quiet=True), sorted(rows.label), size=32, stats=stats)
+    ds = image_dataset(image_snapshot(img_lake, "bronze_bad"), sorted(rows.label), size=32, stats=stats)
     assert (stats["read"], stats["decoded"], stats["skipped"]) == (4, 3, 1)
     assert sum(int(y.shape[0]) for _, y in ds) == 3  # the epoch runs without the corrupt image
 
     shutil.copy(src.parent / rows.iloc[1].path, tmp_path / "images" / "1.jpeg")  # the missing image arrives
-    again = ingest_images(img_lake, tmp_path / "labels.csv", "bronze_bad", "objid", quiet=True)
+    again = ingest_images(img_lake, tmp_path / "labels.csv", "bronze_bad", "objid")
     assert again == 1 and again.missing == 0 and img_lake.read("bronze_bad").count() == 5  # merged on _key
 
 
@@ -159,14 +161,12 @@ def test_transfer_learning_smoke(img_lake, gz1_cnn):
     from astrolake.dl.images import ingest_images, transfer_learning
 
     labels = shared_file("galaxyzoo2_spiral/labels.csv")
-    assert ingest_images(img_lake, labels, GZ2, "image_id", quiet=True) == 2000
+    assert ingest_images(img_lake, labels, GZ2, "image_id") == 2000
     splits = {r["split"]: r["count"] for r in img_lake.read(GZ2).groupBy("split").count().collect()}
     assert splits["test"] == 600 and splits["train"] + splits["validation"] == 1400
     assert 0.08 < splits["validation"] / 1400 < 0.16
 
-    out = transfer_learning(
-        img_lake, gz1_cnn["model"], GZ2, epochs=1, head_epochs=1, max_images=300, mlflow_run=False, quiet=True
-    )
+    out = transfer_learning(img_lake, gz1_cnn["model"], GZ2, epochs=1, head_epochs=1, max_images=300, mlflow_run=False)
     assert out["counts"]["test"] == 600 and out["counts"]["train"] < 400
     for name in ("transfer", "scratch"):
         assert out[name]["n"] == 600 and 0 <= out[name]["accuracy"] <= 1

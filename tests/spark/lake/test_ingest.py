@@ -69,7 +69,7 @@ def ledger_of(lake, catalog):
 
 
 def test_demo_sample_ingests_with_closing_ledger_and_is_idempotent(lake):
-    res = pipeline.ingest(lake, "sdss_dr14_skyserver", [demo_file()], quiet=True)
+    res = pipeline.ingest(lake, "sdss_dr14_skyserver", [demo_file()])
     (led,) = res.ledgers
     assert (led.read, led.inserted, led.updated, led.duplicates, led.quarantined) == (10000, 10000, 0, 0, 0)
     silver = lake.read("silver_sdss_dr14_skyserver")
@@ -78,7 +78,7 @@ def test_demo_sample_ingests_with_closing_ledger_and_is_idempotent(lake):
     # ids kept exactly as text
     assert silver.where(F.col("objid") == "1.23764870457714E+018").count() > 0
     version = lake.version("silver_sdss_dr14_skyserver")
-    again = pipeline.ingest(lake, "sdss_dr14_skyserver", [demo_file()], quiet=True)
+    again = pipeline.ingest(lake, "sdss_dr14_skyserver", [demo_file()])
     assert again.ledgers == [] and again.skipped == [demo_file()]
     assert lake.version("silver_sdss_dr14_skyserver") == version
     assert lake.read("bronze_sdss_dr14_skyserver").count() == 10000
@@ -111,7 +111,7 @@ def test_bad_rows_go_to_quarantine_with_every_reason(lake, tmp_path):
     ]  # truncated last line
     f = tmp_path / "bad.csv"
     f.write_text("\r\n".join(lines) + "\r\n")
-    (led,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)], quiet=True).ledgers
+    (led,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)]).ledgers
     assert led.read == 14
     assert (led.inserted, led.updated, led.duplicates, led.quarantined) == (5, 0, 1, 8)
     assert led.closes
@@ -145,29 +145,29 @@ def test_bad_files_are_refused_with_a_clear_message(lake, tmp_path, content, mes
     f = tmp_path / "x.csv"
     f.write_text(content)
     with pytest.raises(LandingError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)], quiet=True)
+        pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)])
     assert not lake.exists("silver_sdss_dr14_skyserver") or lake.read("silver_sdss_dr14_skyserver").count() == 0
 
 
 def test_header_only_file_reads_zero_rows_and_closes(lake, tmp_path):
     f = tmp_path / "h.csv"
     f.write_text(HEADER + "\n")
-    (led,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)], quiet=True).ledgers
+    (led,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)]).ledgers
     assert (led.read, led.inserted, led.quarantined, led.closes) == (0, 0, 0, True)
 
 
 def test_changed_row_updates_and_identical_row_is_an_unchanged_duplicate(lake, tmp_path):
     a = tmp_path / "a.csv"
     a.write_text("\n".join([HEADER, row(fiber=1), row(fiber=2)]) + "\n")
-    pipeline.ingest(lake, "sdss_dr14_skyserver", [str(a)], quiet=True)
+    pipeline.ingest(lake, "sdss_dr14_skyserver", [str(a)])
     b = tmp_path / "b.csv"
     b.write_text("\n".join([HEADER, row(fiber=1), row(fiber=2, u="20.5"), row(fiber=3)]) + "\n")
-    (led,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(b)], quiet=True).ledgers
+    (led,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(b)]).ledgers
     assert (led.read, led.inserted, led.updated, led.duplicates, led.quarantined) == (3, 1, 1, 1, 0)
     u = {r["fiberid"]: r["u"] for r in lake.read("silver_sdss_dr14_skyserver").collect()}
     assert u == {1: 19.1, 2: 20.5, 3: 19.1}
     # a corrected file re-delivered under the same name is ingested as a new version
     a.write_text("\n".join([HEADER, row(fiber=1, u="21.0")]) + "\n")
-    res = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(a)], quiet=True)
+    res = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(a)])
     assert res.notices and "re-delivered" in res.notices[0]
     assert res.ledgers[0].updated == 1

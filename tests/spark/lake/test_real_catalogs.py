@@ -53,7 +53,7 @@ def ingested(lake):
     def _ingest(catalog: str) -> pipeline.IngestResult:
         files = [str(shared_file(name)) for name in CASES[catalog][0]]  # skips when absent
         if catalog not in done:
-            done[catalog] = pipeline.ingest(lake, catalog, files, quiet=True)
+            done[catalog] = pipeline.ingest(lake, catalog, files)
         return done[catalog]
 
     return _ingest

@@ -20,7 +20,7 @@ def test_revalidate_releases_rows_that_pass_a_changed_contract_and_maintenance(
     lake = Lake(spark, fresh_settings)
     f = tmp_path / "a.csv"
     f.write_text("\n".join([HEADER, row(fiber=1), row(fiber=2, cls="UFO"), row(fiber=3, ra="400")]) + "\n")
-    (first,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)], quiet=True).ledgers
+    (first,) = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)]).ledgers
     assert (first.inserted, first.quarantined) == (1, 2)
     v_after_ingest = lake.version("silver_sdss_dr14_skyserver")
 
@@ -42,10 +42,10 @@ def test_revalidate_releases_rows_that_pass_a_changed_contract_and_maintenance(
 
     monkeypatch.setattr(Lake, "append", crash_on_ledger)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.revalidate(lake, "sdss_dr14_skyserver", quiet=True)
+        pipeline.revalidate(lake, "sdss_dr14_skyserver")
     monkeypatch.setattr(Lake, "append", real_append)
     # ... is finished by the next run, even an ingest with nothing new
-    res = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)], quiet=True)
+    res = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(f)])
     assert res.skipped == [str(f)]
     (led,) = res.ledgers
     assert led.operation == "revalidate" and led.batch_id == first.batch_id + 1

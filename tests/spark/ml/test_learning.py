@@ -46,8 +46,8 @@ def dr17(lake, tmp_path_factory):
     first, later = folder / "part1.csv", folder / "part2.csv"
     first.write_text("\n".join(lines[:4801]) + "\n")
     later.write_text("\n".join([lines[0], *lines[4801:]]) + "\n")
-    pipeline.ingest(lake, CAT, [str(first)], quiet=True)
-    build_gold(lake, CAT, quiet=True)
+    pipeline.ingest(lake, CAT, [str(first)])
+    build_gold(lake, CAT)
     return {"later": later}
 
 
@@ -82,13 +82,13 @@ def test_gold_features_split_and_incremental_refresh(lake, dr17):
     assert shares["test"] == pytest.approx(0.20, abs=0.03)
     before = {r["_key"]: r["split"] for r in gold.select("_key", "split").collect()}
 
-    pipeline.ingest(lake, CAT, [str(dr17["later"])], quiet=True)
-    result = features.build_gold(lake, CAT, quiet=True)
+    pipeline.ingest(lake, CAT, [str(dr17["later"])])
+    result = features.build_gold(lake, CAT)
     assert result.mode == "incremental" and result.upserted == 200 and result.deleted == 0
     assert result.rows == 5000
     after = {r["_key"]: r["split"] for r in lake.read(GOLD).select("_key", "split").collect()}
     assert all(after[k] == s for k, s in before.items())  # a row keeps its split as the table grows
-    assert features.build_gold(lake, CAT, quiet=True).mode == "unchanged"  # re-run: no-op
+    assert features.build_gold(lake, CAT).mode == "unchanged"  # re-run: no-op
     # the incremental table equals a rebuild from the silver snapshot
     rebuilt = features.gold_rows(lake.read("silver_" + CAT), features.get_catalog(CAT))
     assert rebuilt.select("_key", "split", "u_g").exceptAll(lake.read(GOLD).select("_key", "split", "u_g")).count() == 0
@@ -115,9 +115,8 @@ def test_split_honours_a_shipped_test_file(lake, tmp_path):
         lake,
         "mlz_sdss_mgs",
         [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"), str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")],
-        quiet=True,
     )
-    build_gold(lake, "mlz_sdss_mgs", quiet=True)
+    build_gold(lake, "mlz_sdss_mgs")
     counts = {
         (r[0], r[1]): r[2]
         for r in lake.read("gold_mlz_sdss_mgs")
@@ -198,7 +197,7 @@ def test_train_logs_reproducible_run_and_registers_challenger(lake, dr17):
 
     from astrolake.ml import tracking, train
 
-    first = train.train(lake, CAT, family="rf", params={"numTrees": 20, "maxDepth": 8}, name="t_repro", quiet=True)
+    first = train.train(lake, CAT, family="rf", params={"numTrees": 20, "maxDepth": 8}, name="t_repro")
     client = MlflowClient()
     run = client.get_run(first.run_id)
     assert run.data.tags["astrolake.table"] == GOLD
@@ -221,7 +220,6 @@ def test_train_logs_reproducible_run_and_registers_challenger(lake, dr17):
         params={"numTrees": 20, "maxDepth": 8},
         table_version=first.table_version,
         register=False,
-        quiet=True,
     )
     assert again.metrics["test_macro_f1"] == pytest.approx(first.metrics["test_macro_f1"], abs=1e-12)
 
@@ -232,35 +230,35 @@ def test_promotion_moves_champion_only_on_a_win_and_scoring_is_incremental(lake,
     from astrolake.ml import registry, scoring, train
 
     name = "t_promote"
-    weak = train.train(lake, CAT, family="logreg", features=["u_g"], name=name, quiet=True)
-    p1 = registry.promote(lake, name, quiet=True)
+    weak = train.train(lake, CAT, family="logreg", features=["u_g"], name=name)
+    p1 = registry.promote(lake, name)
     assert p1.promoted and p1.champion_after == weak.version  # no champion yet: the first one is
-    strong = train.train(lake, CAT, family="rf", params={"numTrees": 20, "maxDepth": 8}, name=name, quiet=True)
-    p2 = registry.promote(lake, name, quiet=True)
+    strong = train.train(lake, CAT, family="rf", params={"numTrees": 20, "maxDepth": 8}, name=name)
+    p2 = registry.promote(lake, name)
     assert p2.promoted and p2.champion_after == strong.version
     assert p2.challenger_value > p2.champion_value
-    weak2 = train.train(lake, CAT, family="logreg", features=["u_g"], name=name, quiet=True)
-    p3 = registry.promote(lake, name, quiet=True)
+    weak2 = train.train(lake, CAT, family="logreg", features=["u_g"], name=name)
+    p3 = registry.promote(lake, name)
     assert not p3.promoted and p3.champion_after == strong.version  # a worse model never wins
     tags = MlflowClient().get_model_version(name, weak2.version).tags
     assert tags["astrolake.promotion.result"] == "rejected"
     assert float(tags["astrolake.promotion.champion_value"]) == pytest.approx(p3.champion_value)
 
     out = "predictions_t"
-    r1 = scoring.score(lake, f"models:/{name}@champion", GOLD, out, quiet=True)
+    r1 = scoring.score(lake, f"models:/{name}@champion", GOLD, out)
     assert r1.scored == lake.read(GOLD).where(F.col("u").isNotNull()).count() and r1.model_version == strong.version
     preds = lake.read(out)
     row = preds.first()
     assert sum(row["probabilities"].values()) == pytest.approx(1.0)
     assert row["predicted_class"] == max(row["probabilities"], key=row["probabilities"].get)
-    assert scoring.score(lake, f"models:/{name}@champion", GOLD, out, quiet=True).scored == 0  # re-run: no-op
+    assert scoring.score(lake, f"models:/{name}@champion", GOLD, out).scored == 0  # re-run: no-op
     # another version: rows already scored by the model are skipped unless rescoring is asked for
-    assert scoring.score(lake, f"models:/{name}/{weak.version}", GOLD, out, quiet=True).scored == 0
-    r4 = scoring.score(lake, f"models:/{name}/{weak.version}", GOLD, out, rescore=True, quiet=True)
+    assert scoring.score(lake, f"models:/{name}/{weak.version}", GOLD, out).scored == 0
+    r4 = scoring.score(lake, f"models:/{name}/{weak.version}", GOLD, out, rescore=True)
     assert r4.scored == r1.scored
     assert preds.groupBy("model_version").count().count() == 2
     with pytest.raises(LookupError, match="no registered model version"):
-        scoring.score(lake, f"models:/{name}@nosuchalias", GOLD, out, quiet=True)
+        scoring.score(lake, f"models:/{name}@nosuchalias", GOLD, out)
 
 
 def test_search_runs_nested_trials_and_scores_test_once(lake, dr17):
@@ -268,9 +266,7 @@ def test_search_runs_nested_trials_and_scores_test_once(lake, dr17):
 
     from astrolake.ml import search
 
-    result = search.search(
-        lake, CAT, families=["logreg", "rf"], grid_size="small", max_trials=3, name="t_search", quiet=True
-    )
+    result = search.search(lake, CAT, families=["logreg", "rf"], grid_size="small", max_trials=3, name="t_search")
     assert len(result.trials) == 3 and [t.family for t in result.trials] == ["logreg", "rf", "logreg"]
     assert result.best.value == max(t.value for t in result.trials)
     client = MlflowClient()
@@ -293,9 +289,8 @@ def test_photoz_with_calibrated_uncertainty(lake):
             lake,
             "mlz_sdss_mgs",
             [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"), str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")],
-            quiet=True,
         )
-        build_gold(lake, "mlz_sdss_mgs", quiet=True)
+        build_gold(lake, "mlz_sdss_mgs")
     r = train.train(
         lake,
         "mlz_sdss_mgs",
@@ -303,7 +298,6 @@ def test_photoz_with_calibrated_uncertainty(lake):
         family="rf",
         params={"numTrees": 30, "maxDepth": 8},
         register=False,
-        quiet=True,
     )
     assert r.metrics["test_sigma_nmad"] < 0.03  # MGS galaxies: about 0.013-0.02 with RF
     assert r.metrics["test_outlier_fraction"] < 0.02
@@ -313,7 +307,7 @@ def test_photoz_with_calibrated_uncertainty(lake):
 def test_clustering_on_colours_assigns_new_rows(lake, dr17):
     from astrolake.ml import features, train
 
-    r = train.train(lake, CAT, task="clustering", family="kmeans", params={"k": 3}, name="t_kmeans", quiet=True)
+    r = train.train(lake, CAT, task="clustering", family="kmeans", params={"k": 3}, name="t_kmeans")
     assert r.features == ["u_g", "g_r", "r_i", "i_z"]
     assert r.metrics["validation_silhouette"] > 0.2
     rows = features.training_data(lake, CAT, features=r.features).split("test")
@@ -324,9 +318,9 @@ def test_clustering_on_colours_assigns_new_rows(lake, dr17):
 def test_xgboost_stage_is_logged_loaded_and_scored(lake, dr17):
     from astrolake.ml import scoring, train
 
-    r = train.train(lake, CAT, family="xgb", params=SMALL["xgb"], name="t_xgb", quiet=True)
+    r = train.train(lake, CAT, family="xgb", params=SMALL["xgb"], name="t_xgb")
     assert r.metrics["test_macro_f1"] > majority_macro_f1(lake) + 0.2
-    s = scoring.score(lake, "models:/t_xgb@challenger", GOLD, "predictions_xgb", quiet=True)
+    s = scoring.score(lake, "models:/t_xgb@challenger", GOLD, "predictions_xgb")
     assert s.scored > 4000
 
 
@@ -369,6 +363,24 @@ def test_cli_rejects_bad_learning_arguments(ml_settings):
     assert r.returncode == 1 and "budget" in r.stderr
     r = _cli("train", CAT, "--task", "regression", settings=ml_settings)
     assert r.returncode == 2  # argparse: invalid choice
+
+
+def test_cli_train_xgb_shows_its_steps_and_hides_xgboost_rounds_unless_verbose(lake, dr17, ml_settings):
+    args = ("train", CAT, "--family", "xgb", "--param", "n_estimators=25", "--param", "max_depth=3", "--no-register")
+    r = _cli(*args, settings=ml_settings)
+    assert r.returncode == 0, r.stderr[-3000:]
+    steps = [line for line in r.stderr.splitlines() if line.startswith("[astrolake] train: [")]
+    assert [line.split(" ... ")[0] for line in steps] == [
+        "[astrolake] train: [1/3] fit xgb",
+        "[astrolake] train: [2/3] evaluate on validation and test",
+        "[astrolake] train: [3/3] log model",
+    ]
+    assert "rows)" in steps[1]  # the rows evaluated
+    assert "training-mlogloss" not in r.stdout + r.stderr  # no per-round evaluation lines
+    assert "XGBoost-PySpark" not in r.stderr  # nor xgboost.spark's INFO lines
+    verbose = _cli(*args, "--verbose", settings=ml_settings)
+    assert verbose.returncode == 0, verbose.stderr[-3000:]
+    assert verbose.stderr.count("training-mlogloss") >= 25  # one line per round when asked for
 
 
 def _main(capsys, monkeypatch, settings, *args) -> tuple[int, str, str]:

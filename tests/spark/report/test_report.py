@@ -324,7 +324,7 @@ def test_table_report_of_a_million_rows_collects_nothing_and_opens_in_chromium(s
         path = write_synthetic_csv(
             spark, rows, tmp_path / "landing" / f"batch{seed}.csv", seed=seed, bad_fraction=0.05, single_file=True
         )
-        assert pipeline.ingest(lake, "sdss_dr14_skyserver", [path], quiet=True).ledgers[0].closes
+        assert pipeline.ingest(lake, "sdss_dr14_skyserver", [path]).ledgers[0].closes
     # ...and the gold table gets 1e6 synthetic rows, generated inside Spark
     gold = write_synthetic_gold(lake, BIG_ROWS, seed=42)
     assert lake.read(gold).count() == BIG_ROWS
@@ -374,9 +374,11 @@ def test_table_report_of_a_million_rows_collects_nothing_and_opens_in_chromium(s
     summary, guard = lines[0], lines[-1]
     assert guard == {"guard": "8m"}
     assert summary["kind"] == "table" and set(TABLE_FIGURES) <= set(summary["figures"])
-    # progress lines on stderr, one per step
-    progress = [line for line in r.stderr.splitlines() if line.startswith("report: [")]
-    assert len(progress) == 11 and progress[-1].startswith("report: [11/11]") and progress[-1].endswith(" s")
+    # progress lines on stderr, one per step: "[astrolake] report: [3/11] colour-colour diagrams ... 4.2 s"
+    progress = [line for line in r.stderr.splitlines() if line.startswith("[astrolake] report: [")]
+    assert (
+        len(progress) == 11 and progress[-1].startswith("[astrolake] report: [11/11]") and progress[-1].endswith(" s")
+    )
 
     html = out / "report.html"
     text = html.read_text()
@@ -405,10 +407,10 @@ def trained(spark, settings, tmp_path_factory):
         base_path=str(root / "lake"), tracking_uri=f"sqlite:///{root}/mlflow.db", experiment="astrolake-report-tests"
     )
     lake = Lake(spark, s)
-    pipeline.ingest(lake, "sdss_dr17_stellar", [str(TESTS_DATA / "sdss_dr17_stellar_5k.csv")], quiet=True)
-    build_gold(lake, "sdss_dr17_stellar", quiet=True)
+    pipeline.ingest(lake, "sdss_dr17_stellar", [str(TESTS_DATA / "sdss_dr17_stellar_5k.csv")])
+    build_gold(lake, "sdss_dr17_stellar")
     result = train.train(
-        lake, "sdss_dr17_stellar", family="rf", params={"numTrees": 10, "maxDepth": 5}, name="t_report", quiet=True
+        lake, "sdss_dr17_stellar", family="rf", params={"numTrees": 10, "maxDepth": 5}, name="t_report"
     )
     return lake, result, root
 
@@ -500,17 +502,15 @@ def test_photoz_model_report_reproduces_the_logged_test_metrics(spark, settings,
         lake,
         "mlz_sdss_mgs",
         [str(TESTS_DATA / "mlz_sdss_mgs_train_1500.txt"), str(TESTS_DATA / "mlz_sdss_mgs_test_1500.txt")],
-        quiet=True,
     )
-    build_gold(lake, "mlz_sdss_mgs", quiet=True)
-    result = train.train(lake, "mlz_sdss_mgs", task="photoz", family="linear", name="t_report_z", quiet=True)
+    build_gold(lake, "mlz_sdss_mgs")
+    result = train.train(lake, "mlz_sdss_mgs", task="photoz", family="linear", name="t_report_z")
     logged = MlflowClient().get_run(result.run_id).data.metrics
 
     report = model_report(
         lake,
         "models:/t_report_z@challenger",
         out=tmp_path / "z-report",
-        quiet=True,
         log_artifact=False,
         permutation_rows=2000,
     )
