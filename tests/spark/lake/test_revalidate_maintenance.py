@@ -7,11 +7,11 @@ import dataclasses
 
 import pytest
 from pyspark.sql import functions as F
-from test_ingest import HEADER, row
 
 from astrolake.catalogs import contract as contracts
 from astrolake.lake import maintenance, pipeline
 from astrolake.lake.tables import Lake
+from spark.lake.test_ingest import HEADER, row
 
 
 def test_revalidate_releases_rows_that_pass_a_changed_contract_and_maintenance(
