@@ -1,4 +1,7 @@
-"""spark-submit entry point: `spark-submit jobs/history.py ARGS` = `astrolake history ARGS`. No logic here."""
+"""spark-submit entry point: `scripts/submit jobs/history.py ARGS` = `astrolake history ARGS`.
+
+scripts/submit is spark-submit with the Delta jars and SQL extension (see README.md). No logic here.
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: `spark-submit jobs/promote.py ARGS` = `astrolake promote ARGS`. No logic here."""
+"""spark-submit entry point: `scripts/submit jobs/promote.py ARGS` = `astrolake promote ARGS`.
+
+scripts/submit is spark-submit with the Delta jars and SQL extension (see README.md). No logic here.
+"""
 
 import sys
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: `spark-submit jobs/search.py ARGS` = `astrolake search ARGS`. No logic here."""
+"""spark-submit entry point: `scripts/submit jobs/search.py ARGS` = `astrolake search ARGS`.
+
+scripts/submit is spark-submit with the Delta jars and SQL extension (see README.md). No logic here.
+"""
 
 import sys
 

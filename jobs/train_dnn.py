@@ -1,4 +1,7 @@
-"""spark-submit entry point: `spark-submit jobs/train_dnn.py ARGS` = `astrolake train-dnn ARGS`. No logic here."""
+"""spark-submit entry point: `scripts/submit jobs/train_dnn.py ARGS` = `astrolake train-dnn ARGS`.
+
+scripts/submit is spark-submit with the Delta jars and SQL extension (see README.md). No logic here.
+"""
 
 import sys
 

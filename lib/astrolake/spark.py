@@ -29,13 +29,12 @@ MISSING_DELTA = (
     "--conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
     f"(scripts/submit adds them), or --packages {DELTA_PACKAGE} with the same --conf on a cluster"
 )
-# Spark's own loggers that write Java stack traces to the console during a normal run.  The
-# executor's heartbeat thread can meet a task's accumulator while the task is still being
-# deserialised (a race inside Spark: NullPointerException in PartitionKeyedAccumulator.isZero,
-# logged by Utils as "Uncaught exception in thread executor-heartbeater"); the job itself is not
-# affected and errors that matter reach Python as exceptions.
-# A failed task's stack trace (Executor, TaskSetManager) reaches Python with the exception, where
-# the CLI turns it into one line (``--debug`` shows it whole).
+# Spark's own loggers that write Java stack traces to the console during a normal run.  A
+# heartbeat can meet a task's accumulator while the task is still being deserialised (a race
+# inside Spark: NullPointerException from PartitionKeyedAccumulator, logged by Utils as "Uncaught
+# exception in thread executor-heartbeater" or "... heartbeat-receiver-event-loop-thread"); the
+# job is not affected.  A failed task's stack trace (Executor, TaskSetManager) reaches Python with
+# the exception, where the CLI turns it into one line (``--debug`` shows it whole).
 _SILENCED_LOGGERS = (
     "org.apache.spark.util.Utils",
     "org.apache.spark.executor.Executor",
@@ -129,6 +128,10 @@ def get_spark(settings: Settings | None = None, app_name: str = "astrolake"):
         # Delta rebuilds table state with 50 tasks by default: far too many for a laptop's cores
         .config("spark.databricks.delta.snapshotPartitions", str(max(1, settings.shuffle_partitions)))
         .config("spark.driver.extraJavaOptions", "-Dderby.system.home=" + str(Path(settings.base_path).absolute()))
+        # the heartbeat thread would call isZero on every task accumulator, and one still being
+        # deserialised (a cached frame's PartitionKeyedAccumulator) throws there and stops the
+        # thread's heartbeats for good; sent whole, the worst case is one failed heartbeat
+        .config("spark.executor.heartbeat.dropZeroAccumulatorUpdates", "false")
     )
     for key, value in settings.extra_spark_conf.items():
         builder = builder.config(key, value)
