@@ -629,6 +629,9 @@ def _describe_file(path: str, choice: int | str | None) -> _TableInfo:
     """Header-only inspection of one file: chosen HDU, size check, column specs."""
     from astropy.utils.exceptions import AstropyUserWarning
 
+    # A compressed stream that ends early is named as such first: astropy would read the part that
+    # decompresses and report a missing HDU or a corrupt header instead.
+    _payload_size(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyUserWarning)
         hdul = _open(path)

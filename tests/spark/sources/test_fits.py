@@ -6,6 +6,9 @@ tests, never read back through the reader under test.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import math
 import os
 from decimal import Decimal
@@ -161,6 +164,76 @@ def test_string_and_boolean_columns(read, tmp_path):
     rows = df.collect()
     assert [r.name for r in rows] == ["M31", " NGC 224", "", "abcdefgh"]
     assert [r.flag for r in rows] == [True, False, True, False]
+
+
+def set_stored_byte(path, row: int, column: str, value: int) -> None:
+    """Overwrite the first stored byte of a column in one row (astropy will not write a NUL logical)."""
+    with fits.open(path) as hdul:
+        raw = hdul[1].data.view(np.ndarray)
+        offset = hdul[1].fileinfo()["datLoc"] + row * raw.dtype.itemsize + raw.dtype.fields[column][1]
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(bytes([value]))
+
+
+def test_bits_signed_bytes_undefined_logicals_and_compressed_copies(read, tmp_path):
+    bits = np.array([[1, 0, 1, 1, 0, 0, 0, 0, 1], [0] * 9, [1] * 9], dtype=np.uint8)
+    plain = write_table(
+        tmp_path / "q.fits",
+        [
+            fits.Column(name="bit", format="X", array=bits[:, :1]),
+            fits.Column(name="bits", format="9X", array=bits),
+            fits.Column(name="sbyte", format="B", bzero=-128, null=0, array=np.array([-128, -1, 127], dtype=np.int8)),
+            fits.Column(name="flag", format="L", array=np.array([True, True, False])),
+        ],
+    )
+    set_stored_byte(plain, 1, "flag", 0)  # a NUL byte: the logical is undefined
+    data = open(plain, "rb").read()
+    for suffix, packer in ((".gz", gzip), (".bz2", bz2), (".xz", lzma)):
+        (tmp_path / f"q.fits{suffix}").write_bytes(packer.compress(data))
+    df = read(str(tmp_path / "q.fits*"), rowsPerPartition=2)
+    assert {f.name: f.dataType for f in df.schema.fields[:4]} == {
+        "bit": T.BooleanType(),
+        "bits": T.ArrayType(T.BooleanType(), True),
+        "sbyte": T.ShortType(),
+        "flag": T.BooleanType(),
+    }
+    assert df.rdd.getNumPartitions() == 4 * 2
+    rows = df.orderBy("_source_file", "_row_number").collect()
+    assert sorted({os.path.basename(r._source_file) for r in rows}) == [
+        "q.fits",
+        "q.fits.bz2",
+        "q.fits.gz",
+        "q.fits.xz",
+    ]
+    expected = [
+        (True, [True, False, True, True, False, False, False, False, True], None, True),  # TNULL: stored 0
+        (False, [False] * 9, -1, None),
+        (True, [True] * 9, 127, False),
+    ]
+    for name in ("q.fits", "q.fits.gz", "q.fits.bz2", "q.fits.xz"):
+        got = [(r.bit, r.bits, r.sbyte, r.flag) for r in rows if os.path.basename(r._source_file) == name]
+        assert got == expected, name
+
+
+@pytest.mark.parametrize(
+    "tform, array, message",
+    [
+        ("PJ()", np.array([np.arange(3), np.arange(1)], dtype=object), r"is a variable-length array \(PJ"),
+        ("QD()", np.array([np.ones(2), np.ones(4)], dtype=object), r"is a variable-length array \(QD"),
+        ("C", np.array([1 + 2j, 3j], dtype=np.complex64), r"is complex \(C\)"),
+        ("2M", np.array([[1 + 2j, 3j], [0, 1]], dtype=np.complex128), r"is complex \(2M\)"),
+    ],
+    ids=["P", "Q", "C", "M"],
+)
+def test_variable_length_and_complex_columns_are_refused(read, tmp_path, tform, array, message):
+    path = write_table(
+        tmp_path / "refused.fits",
+        [fits.Column(name="id", format="J", array=np.array([1, 2])), fits.Column(name="v", format=tform, array=array)],
+    )
+    with pytest.raises(AnalysisException, match=r"FitsSourceError: column 'v' of \S*refused\.fits " + message) as err:
+        _ = read(path).schema
+    assert "which the fits data source does not support" in str(err.value)
 
 
 # ---------------------------------------------------------------------------- HDUs, files
