@@ -60,4 +60,4 @@ def test_documented_session_runs_on_the_shipped_sample(spark, tmp_path, monkeypa
     assert 9_000 < silver <= 10_000
     assert 9_000 < lake.read("gold_sdss_dr14_skyserver").count() <= silver
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    assert client.get_model_version_by_alias(m.group(1), "challenger").version == "1"
+    assert str(client.get_model_version_by_alias(m.group(1), "challenger").version) == "1"

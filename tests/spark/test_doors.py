@@ -26,7 +26,7 @@ from astrolake import cli
 from astrolake.demo import demo_file
 from astrolake.lake import pipeline
 from astrolake.lake.tables import Lake
-from astrolake.spark import find_delta_jars
+from astrolake.spark import DELTA_JARS
 from conftest import ROOT, SHARED_DATA
 
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -160,6 +160,34 @@ def test_cli_vacuum_refuses_to_cut_into_the_time_travel_window(cli_lake, spark, 
     )
 
 
+def test_cli_truncated_fits_is_the_data_source_line(spark, fresh_settings, tmp_path, capsys):
+    """The ``fits`` data source fails inside Spark (PYTHON_DATA_SOURCE_ERROR with a Python
+    traceback in the text); the user sees its own message as one line, exit 1.  In process, on the
+    test session (a subprocess would cost a JVM start for the same path)."""
+    import numpy as np
+    from astropy.io import fits
+
+    from astrolake.catalogs.contract import get_catalog
+
+    contract = get_catalog("sdss_dr7_galaxies").contract
+    cols = [fits.Column(name=c.source, format="D", array=np.arange(4.0)) for c in contract.required]
+    full = tmp_path / "full.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(full)
+    with fits.open(full) as hdul:
+        start, row = hdul[1].fileinfo()["datLoc"], hdul[1].columns.dtype.itemsize
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(full.read_bytes()[: start + row + 5])  # the headers, one row and 5 bytes
+    rc = cli.main(["ingest", "sdss_dr7_galaxies", str(cut), "--base-path", fresh_settings.base_path, "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    astropy_warning = "WARNING: File may have been truncated"  # astropy's own, from the driver's header read
+    assert [line for line in err if not line.startswith(astropy_warning)] == [
+        f"astrolake ingest: error: {cut} is truncated: HDU 1 declares {4 * row} data bytes (4 rows x {row} bytes "
+        f"per row) starting at byte {start}, so the file needs at least {start + 4 * row} bytes, but it has "
+        f"{start + row + 5} ({row + 5} data bytes, 1 complete rows)"
+    ]
+
+
 # =============================================================================================
 # (b) spark-submit on a real standalone cluster: one master, two 1-core workers
 # =============================================================================================
@@ -260,16 +288,10 @@ def test_spark_submit_ingest_on_a_standalone_cluster(standalone_cluster, tmp_pat
     else:  # a plain clone: the shipped CSV sample
         catalog, source, rows = CATALOG, demo_file(), 10_000
     base = tmp_path / "lake"
-    cmd = [
-        str(VENV_BIN / "spark-submit"),
+    cmd = [  # scripts/submit adds the Delta jars, the SQL extension and the Delta catalog
+        str(ROOT / "scripts" / "submit"),
         "--master",
         standalone_cluster["url"],
-        "--jars",
-        ",".join(find_delta_jars()),
-        "--conf",
-        "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
-        "--conf",
-        "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "--conf",
         "spark.executor.memory=1g",
         "--conf",
@@ -304,6 +326,27 @@ def test_spark_submit_ingest_on_a_standalone_cluster(standalone_cluster, tmp_pat
     assert lake.read(f"silver_{catalog}").count() == rows
     assert lake.read(f"silver_{catalog}").where(F.col("healpix_29").isNull()).count() == 0
     assert [(r["read"], r["closes"]) for r in lake.read(pipeline.LEDGER).collect()] == [(rows, True)]
+
+
+def test_spark_submit_without_the_delta_jars_is_one_line_naming_the_fix(tmp_path):
+    """Plain ``spark-submit jobs/ingest.py`` without --jars: the job stops before any SQL (and
+    before Spark prints a Java stack trace for each missing class), exit 4, one line naming
+    --jars and scripts/submit.  Only the JVM starts: no session, no data read."""
+    cmd = [str(VENV_BIN / "spark-submit"), "--master", "local[1]", str(ROOT / "jobs" / "ingest.py")]
+    cmd += [CATALOG, demo_file(), "--base-path", str(tmp_path / "lake")]
+    # spark-submit passes the Python driver's stderr on through its own stdout: read them together
+    res = subprocess.run(
+        cmd, cwd=tmp_path, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300
+    )
+    output = res.stdout.splitlines()
+    assert res.returncode == 4, res.stdout[-3000:]
+    errors = [line for line in output if "error" in line.lower() or "exception" in line.lower()]
+    assert len(errors) == 1, res.stdout[-3000:]
+    assert errors[0].startswith("astrolake ingest: error: the Delta Lake classes are not on Spark's classpath")
+    assert f"--jars .jars/{DELTA_JARS[0]},.jars/{DELTA_JARS[1]}" in errors[0] and "scripts/submit" in errors[0]
+    assert "--packages io.delta:delta-spark_4.2_2.13:4.4.0" in errors[0]
+    assert not any(line.lstrip().startswith("at ") for line in output)  # no Java stack trace
+    assert not (tmp_path / "lake").exists()
 
 
 # =============================================================================================

@@ -356,11 +356,11 @@ def test_cli_rejects_bad_learning_arguments(ml_settings):
     r = _cli("train", CAT, "--family", "nope", settings=ml_settings)
     assert r.returncode == 1 and "unknown classification family 'nope'" in r.stderr
     r = _cli("train", CAT, "--param", "maxDepth", settings=ml_settings)
-    assert r.returncode == 1 and "NAME=VALUE" in r.stderr
+    assert r.returncode == 2 and "NAME=VALUE" in r.stderr
     r = _cli("score", "--model", "runs:/abc", "--table", GOLD, "--out", "p", settings=ml_settings)
     assert r.returncode == 1 and "models:/NAME@champion" in r.stderr
     r = _cli("search", CAT, "--budget-minutes", "0", settings=ml_settings)
-    assert r.returncode == 1 and "budget" in r.stderr
+    assert r.returncode == 2 and "budget" in r.stderr
     r = _cli("train", CAT, "--task", "regression", settings=ml_settings)
     assert r.returncode == 2  # argparse: invalid choice
 

@@ -210,7 +210,7 @@ def test_cli_report_arguments(spark, fresh_settings, capsys):
     assert "astrolake report: error: no table 'gold_nothing'" in capsys.readouterr().err
     assert (
         main(["report", "--model", "models:/m@champion", "--version", "3", "--base-path", fresh_settings.base_path])
-        == 1
+        == 2
     )
     assert "--version applies to --table" in capsys.readouterr().err
 
