@@ -26,4 +26,4 @@ docs: setup
 	$(PY) scripts/data_dictionary.py
 
 clean:
-	rm -rf lakehouse spark-warehouse
+	rm -rf lakehouse reports spark-warehouse

@@ -1,9 +1,11 @@
 """The end-to-end demo: the shipped SDSS DR14 sample -> bronze -> silver (+ quarantine) -> gold ->
-a star/galaxy/QSO classifier tracked and registered in MLflow -> champion -> predictions in Delta."""
+a star/galaxy/QSO classifier tracked and registered in MLflow -> champion -> predictions in Delta
+-> the HTML reports of the gold table and of the champion model."""
 
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 from pyspark.sql import functions as F
 
@@ -81,22 +83,25 @@ def run_demo(lake: Lake) -> int:
     else:
         print("  quarantine: empty (every row passed the contract)")
     ok = all(led["closes"] for led in s["ledger"])
-    learn_demo(lake)
+    model_name = learn_demo(lake)
+    write_reports(lake, model_name)
     return 0 if ok else 1
 
 
-def learn_demo(lake: Lake) -> None:
-    """gold features -> a random forest on photometry -> registry -> champion -> scored table."""
+def learn_demo(lake: Lake) -> str:
+    """gold features -> a random forest on photometry -> registry -> champion -> scored table;
+    returns the registered model's name."""
     from astrolake.ml import registry, scoring, tracking
     from astrolake.ml.features import build_gold
     from astrolake.ml.train import train
 
     build_gold(lake, DEMO_CATALOG)
     result = train(lake, DEMO_CATALOG, family="rf", params={"numTrees": 50, "maxDepth": 10})
-    promo = registry.promote(lake, result.model_name)
+    model_name = result.model_name or tracking.model_name(lake.settings, "classification", DEMO_CATALOG)
+    promo = registry.promote(lake, model_name)
     scored = scoring.score(
         lake,
-        f"models:/{result.model_name}@{tracking.CHAMPION}",
+        f"models:/{model_name}@{tracking.CHAMPION}",
         f"gold_{DEMO_CATALOG}",
         f"predictions_{DEMO_CATALOG}",
     )
@@ -115,3 +120,21 @@ def learn_demo(lake: Lake) -> None:
         f"({scored.skipped:,} already scored)"
     )
     print("  plots and metrics: `mlflow ui --backend-store-uri " + tracking.tracking_uri() + "`")
+    return model_name
+
+
+def write_reports(lake: Lake, model_name: str, out: str | Path = "reports") -> tuple[Path, Path]:
+    """The HTML reports of the demo's gold table and of the champion model, under ``out``;
+    prints the two files to open."""
+    from astrolake.ml import tracking
+    from astrolake.report.build import HTML_NAME, model_report, table_report
+
+    table = f"gold_{DEMO_CATALOG}"
+    table_html = table_report(lake, table, write=False).write(Path(out) / table).absolute()
+    model_dir = Path(out) / f"{model_name}_champion"
+    model_report(lake, f"models:/{model_name}@{tracking.CHAMPION}", out=model_dir)  # also logged to its run
+    model_html = (model_dir / HTML_NAME).absolute()
+    print("\n  reports (self-contained HTML; open in a browser):")
+    print(f"    table {table}: {table_html}")
+    print(f"    model {model_name}@{tracking.CHAMPION}: {model_html}")
+    return table_html, model_html
