@@ -15,8 +15,14 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 def shared_file(name: str) -> Path:
-    """A file from ../shared/data; skips the test when the folder is absent (a plain clone)."""
+    """A file from ../shared/data; skips the test when it is absent (a plain clone).
+
+    ``ASTROLAKE_NO_SHARED=1`` hides ../shared/data even where it exists, to check what a plain clone
+    runs: every test that a small sample in tests/data can serve must still run then.
+    """
     path = SHARED_DATA / name
+    if os.environ.get("ASTROLAKE_NO_SHARED", "") not in ("", "0"):
+        pytest.skip(f"../shared/data/{name} hidden by ASTROLAKE_NO_SHARED")
     if not path.exists():
         pytest.skip(f"../shared/data/{name} not present")
     return path

@@ -15,9 +15,9 @@ from astrolake.sources.synthetic import (
     synthetic_catalog,
     write_synthetic_csv,
 )
+from conftest import shared_file
 
-SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-DR17 = SHARED_DATA / "sdss_dr17_star_classification_test20k.csv"
+DR17 = "sdss_dr17_star_classification_test20k.csv"  # in ../shared/data
 
 # Tolerances of the statistical test (1e5 synthetic rows vs the 20k-row DR17 file)
 FRACTION_TOL = 0.02  # class fraction, absolute
@@ -43,9 +43,7 @@ def cat100k(spark) -> pd.DataFrame:
 
 @pytest.mark.shared_data
 def test_matches_dr17_per_class_statistics(cat100k):
-    if not DR17.exists():
-        pytest.skip("../shared/data/sdss_dr17_star_classification_test20k.csv not present")
-    ref = pd.read_csv(DR17, dtype={"obj_ID": str, "spec_obj_ID": str})
+    ref = pd.read_csv(shared_file(DR17), dtype={"obj_ID": str, "spec_obj_ID": str})
     ref = ref[ref[["u", "g", "r", "i", "z"]].gt(0).all(axis=1)]
     syn = _numeric(cat100k)
     assert len(syn) == 100_000
