@@ -54,7 +54,8 @@ _block BIGINT COMMENT 'byte offset of the file split', _row_order BIGINT COMMENT
 _row_number BIGINT COMMENT '1-based data row number in the file, where known exactly',
 _source_sha256 STRING COMMENT 'SHA-256 of the landing file', _ingested_at TIMESTAMP, _batch_id BIGINT"""
 
-QUARANTINE_DDL = """catalog STRING, _batch_id BIGINT, _key STRING COMMENT 'the contract key as text, as far as it parsed',
+QUARANTINE_DDL = """catalog STRING, _batch_id BIGINT,
+_key STRING COMMENT 'the contract key as text, as far as it parsed',
 _reasons ARRAY<STRING> COMMENT 'every rule the row broke', _raw STRING, _fields MAP<STRING, STRING>,
 _source_file STRING, _row_number BIGINT, _quarantined_at TIMESTAMP"""
 
@@ -192,7 +193,7 @@ class CatalogState:
     done: set[int]
 
     @classmethod
-    def read(cls, lake: Lake, catalog: Catalog) -> "CatalogState":
+    def read(cls, lake: Lake, catalog: Catalog) -> CatalogState:
         mine = F.col("catalog") == catalog.name
         planned = [r.asDict() for r in lake.read(MANIFEST).where(mine).collect()]
         done = {r[0] for r in lake.read(LEDGER).where(mine).select("batch_id").collect()}

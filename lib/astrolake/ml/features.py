@@ -66,7 +66,7 @@ def colour_pairs(columns) -> list[tuple[str, str]]:
 
 def adjacent_colours(columns) -> list[tuple[str, str]]:
     b = _bands(columns)
-    return [(x, y) for x, y in zip(b, b[1:]) if BANDS.index(y) == BANDS.index(x) + 1]
+    return [(x, y) for x, y in itertools.pairwise(b) if BANDS.index(y) == BANDS.index(x) + 1]
 
 
 def photometry_features(columns) -> list[str]:
@@ -76,7 +76,7 @@ def photometry_features(columns) -> list[str]:
     adj = adjacent_colours(cols)
     out = list(bands)
     out += [f"{a}_{b}" for a, b in colour_pairs(cols)]
-    out += [f"{a}{b}_{c}{d}" for (a, b), (c, d) in zip(adj, adj[1:]) if b == c]
+    out += [f"{a}{b}_{c}{d}" for (a, b), (c, d) in itertools.pairwise(adj) if b == c]
     errs = [f"err_{b}" for b in bands if f"err_{b}" in cols]
     out += errs
     if len(errs) == len(bands):
@@ -144,7 +144,7 @@ def gold_rows(silver: DataFrame, catalog: Catalog) -> DataFrame:
     for a, b in colour_pairs(cols):
         derived[f"{a}_{b}"] = F.col(a) - F.col(b)
     adj = adjacent_colours(cols)
-    for (a, b), (c, d) in zip(adj, adj[1:]):
+    for (a, b), (c, d) in itertools.pairwise(adj):
         derived[f"{a}{b}_{c}{d}"] = (F.col(a) - F.col(b)) - (F.col(c) - F.col(d))
     if all(f"err_{b}" in cols for b in _bands(cols)) and _bands(cols):
         for a, b in colour_pairs(cols):

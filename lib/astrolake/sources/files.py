@@ -145,7 +145,7 @@ def read_header(path: str, contract: Contract) -> list[str]:
     repeated column name.
     """
     first = None
-    with open(path, "r", encoding="utf-8", errors="replace", newline="") as fh:
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
         for raw in fh:
             line = raw.strip()
             if not line or line.startswith("#"):

@@ -99,8 +99,9 @@ import lzma
 import os
 import re
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
 from pyspark.sql.types import (
@@ -120,6 +121,9 @@ from pyspark.sql.types import (
 
 from astrolake.errors import UserError
 from astrolake.sources.files import FITS_SUFFIXES, expand
+
+if TYPE_CHECKING:
+    import pyarrow
 
 __all__ = [
     "FORMAT_NAME",
@@ -161,15 +165,16 @@ def source_error(exc: BaseException) -> FitsSourceError | None:
     """
     if isinstance(exc, FitsSourceError):
         return exc
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        match = _SOURCE_ERROR_LINE.search(str(exc))
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        match = _SOURCE_ERROR_LINE.search(str(cur))
         if match:
             err = FitsSourceError(match.group(1).strip())
-            err.__cause__ = exc
+            err.__cause__ = cur
             return err
-        exc = exc.__cause__ or exc.__context__
+        cur = cur.__cause__ or cur.__context__
     return None
 
 
@@ -653,7 +658,7 @@ def _layout_difference(a: _TableInfo, b: _TableInfo) -> str:
             f"{a.path} has {len(a.columns)} columns but {b.path} has {len(b.columns)} "
             f"(first: {[c.name for c in a.columns]}, other: {[c.name for c in b.columns]})"
         )
-    for ca, cb in zip(a.columns, b.columns):
+    for ca, cb in zip(a.columns, b.columns, strict=True):  # same length checked above
         if ca.layout_key() != cb.layout_key():
             return f"column {ca.index + 1} is {ca.describe()} in {a.path} but {cb.describe()} in {b.path}"
     return f"{a.path} and {b.path} differ"  # pragma: no cover - keys differ somewhere above
@@ -727,7 +732,7 @@ class FitsDataSource(DataSource):
         tables = _scan(options)
         return _build_schema(tables[0], options.provenance)
 
-    def reader(self, schema: StructType) -> "FitsDataSourceReader":
+    def reader(self, schema: StructType) -> FitsDataSourceReader:
         """Return the batch reader for ``schema`` (inferred, or given by the user).
 
         Parameters
@@ -807,13 +812,13 @@ class FitsDataSourceReader(DataSourceReader):
                 parts.append(FitsPartition(info.path, info.hdu_index, start, min(start + step, info.nrows), layout))
         return parts
 
-    def read(self, partition: FitsPartition) -> Iterator["pyarrow.RecordBatch"]:  # noqa: F821
+    def read(self, partition: InputPartition) -> Iterator[pyarrow.RecordBatch]:
         """Read one partition's rows as Arrow record batches of the output schema.
 
         Parameters
         ----------
         partition : FitsPartition
-            The file and row range to read.
+            The file and row range to read (one of :meth:`partitions`).
 
         Yields
         ------
@@ -824,6 +829,7 @@ class FitsDataSourceReader(DataSourceReader):
         import pyarrow as pa
         from astropy.utils.exceptions import AstropyUserWarning
 
+        assert isinstance(partition, FitsPartition)  # partitions() makes only these
         pa_schema = _arrow_schema(self.schema)
         path = partition.path
         with warnings.catch_warnings():
@@ -857,7 +863,7 @@ class FitsDataSourceReader(DataSourceReader):
                 rows = data[lo:hi]
                 raw = rows.view(np.ndarray)
                 arrays = []
-                for field, source in zip(pa_schema, plan):
+                for field, source in zip(pa_schema, plan, strict=True):
                     if source == SOURCE_FILE_COLUMN:
                         arr = pa.repeat(pa.scalar(path, pa.string()), hi - lo)
                     elif source == ROW_NUMBER_COLUMN:
