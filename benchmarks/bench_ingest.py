@@ -14,8 +14,8 @@ For each size (synthetic SDSS SkyServer rows, ``--rows 1e5,1e6,1e7``):
 Both read the same CSV in the same Spark session (same driver memory, same shuffle partitions),
 each into table folders of its own.  Reported per size: rows/s of both, the ratio
 full / baseline throughput (the goal is >= 0.5), how time grows from one size to the next
-(against the 10x growth in rows), and where the full path's time goes (from the pipeline's
-``[astrolake]`` progress lines, timestamped as they are printed).
+(against the 10x growth in rows), and where the full path's time goes (the seconds of each
+step the pipeline logs as ``<catalog> batch <id>: [i/N] <step> ... <s> s``; the rest is planning).
 
 Usage::
 
@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import itertools
+import logging
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -48,13 +49,17 @@ CATALOG = "sdss_dr14_skyserver"
 RESULTS = ROOT / "benchmarks" / "results"
 GOAL = 0.5  # full throughput / baseline throughput
 
-# Pipeline progress lines (lib/astrolake/lake/pipeline.py) that open each phase of a batch.
+# The steps of a batch the pipeline logs when each ends (lib/astrolake/lake/pipeline.py, astrolake.log.Steps):
+# "<catalog> batch <id>: [i/N] <step> ... <seconds> s (detail)"; what precedes them is planning
+# (ensure tables, list files, SHA-256, header check, manifest append).
 PHASES = (
-    ("plan", None),  # ensure tables, list files, SHA-256, header check, manifest append
-    ("bronze", ": bronze <- "),  # read CSV, split fields, append to bronze
-    ("validate_quarantine", ": validating against contract"),  # re-read bronze, type, append quarantine
-    ("silver_ledger", ": writing silver"),  # rank, append/merge silver, counts, ledger append (to the end)
+    ("bronze", "bronze <- "),  # read CSV, split fields, append to bronze
+    ("validate_quarantine", "validate against contract"),  # re-read bronze, type, append quarantine
+    ("silver_ledger", "silver"),  # rank, append/merge silver
+    ("silver_ledger", "ledger"),  # counts, ledger append
 )
+PHASE_COLUMNS = ("plan", "bronze", "validate_quarantine", "silver_ledger")  # JSON phases_s, Markdown columns
+STEP_LINE = re.compile(r": \[\d+/\d+\] (?P<what>.+?) \.\.\. (?P<seconds>[0-9.]+) s")
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,46 +75,44 @@ def human(n: float) -> str:
     return f"{n:.3g}"
 
 
-class StampedStderr(io.TextIOBase):
-    """Passes writes through to the real stderr and keeps every line with its arrival time."""
+class StepLines(logging.Handler):
+    """Keeps the messages the ``astrolake`` logger emits at INFO and above."""
 
-    def __init__(self, target):
-        self.target = target
-        self.lines: list[tuple[float, str]] = []
-        self._buf = ""
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
 
-    def write(self, s: str) -> int:
-        self.target.write(s)
-        self._buf += s
-        while "\n" in self._buf:
-            line, self._buf = self._buf.split("\n", 1)
-            self.lines.append((time.perf_counter(), line))
-        return len(s)
-
-    def flush(self) -> None:
-        self.target.flush()
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 @contextmanager
-def stamped_stderr():
-    real = sys.stderr
-    tee = StampedStderr(real)
-    sys.stderr = tee
+def step_lines():
+    """Collect astrolake's log lines (INFO on, whatever the logging set-up) while the block runs."""
+    logger = logging.getLogger("astrolake")
+    handler, level = StepLines(), logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
     try:
-        yield tee
+        yield handler
     finally:
-        sys.stderr = real
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
-def phase_times(lines: list[tuple[float, str]], start: float, end: float) -> dict[str, float]:
-    """Seconds spent in each pipeline phase, from the timestamped progress lines."""
-    marks = [("plan", start)]
-    for t, line in lines:
-        for name, needle in PHASES[1:]:
-            if needle in line and not any(m[0] == name for m in marks):
-                marks.append((name, t))
-    marks.append(("end", end))
-    return {name: round(t1 - t0, 3) for (name, t0), (_, t1) in itertools.pairwise(marks)}
+def phase_times(lines: list[str], total: float) -> dict[str, float]:
+    """Seconds spent in each pipeline phase, from the steps' own timings; planning is the rest."""
+    spent = dict.fromkeys(PHASE_COLUMNS, 0.0)
+    for line in lines:
+        m = STEP_LINE.search(line)
+        if m:
+            for name, start in PHASES:
+                if m["what"].startswith(start):
+                    spent[name] += float(m["seconds"])
+                    break
+    spent["plan"] = max(total - sum(v for k, v in spent.items() if k != "plan"), 0.0)
+    return {k: round(v, 3) for k, v in spent.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,12 +129,12 @@ def run_full(spark, settings, csv: Path, base: Path):
     from astrolake.lake.tables import Lake
 
     lake = Lake(spark, settings.with_overrides(base_path=str(base)))
-    with stamped_stderr() as tee:
+    with step_lines() as steps:
         t0 = time.perf_counter()
         result = pipeline.ingest(lake, CATALOG, [str(csv)])
         t1 = time.perf_counter()
     (ledger,) = result.ledgers
-    return t1 - t0, ledger, phase_times(tee.lines, t0, t1)
+    return t1 - t0, ledger, phase_times(steps.lines, t1 - t0)
 
 
 def measure_size(spark, settings, rows: int, work: Path, args) -> dict:
@@ -239,7 +242,7 @@ def markdown(results: list[dict]) -> str:
         p, led = run["phases_s"], run["ledger"]
         lines.append(
             f"| {r['rows']:,} | "
-            + " | ".join(f"{p.get(n, float('nan')):.2f}" for n, _ in PHASES)
+            + " | ".join(f"{p.get(n, float('nan')):.2f}" for n in PHASE_COLUMNS)
             + f" | {led['read']:,} | {led['inserted']:,} | {led['quarantined']:,} |"
         )
     return "\n".join(lines)
@@ -305,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
+    from astrolake.log import configure
+
+    configure()  # the pipeline's progress lines on stderr
 
     from astrolake.config import Settings
     from astrolake.spark import get_spark
