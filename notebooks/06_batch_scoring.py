@@ -2,7 +2,8 @@
 # MAGIC %md
 # MAGIC # 06 · Batch scoring
 # MAGIC The champion model scores the rows of a gold table that it has not scored yet and appends the
-# MAGIC predictions (class and probabilities, or photo-z and its error) to a Delta table.
+# MAGIC predictions (class name and class probabilities, or photo-z and its error) to a Delta table.
+# MAGIC The last cell uses the same champion with plain MLflow, as any Python process can.
 
 # COMMAND ----------
 
@@ -37,3 +38,17 @@ predicted = (
 figs = {"predicted_classes": figures.class_balance_figure(predicted)}
 show(figs["predicted_classes"])
 predicted
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC The champion in plain MLflow: `predict` takes the feature columns (by name) and returns the class
+# MAGIC name and one `prob_<CLASS>` column per class (photo-z models: `z_phot`, `z_phot_err`).
+
+# COMMAND ----------
+
+import mlflow  # noqa: E402
+
+sample = lake.read(table).limit(10).toPandas()
+sample_predictions = mlflow.pyfunc.load_model(model).predict(sample)
+sample_predictions

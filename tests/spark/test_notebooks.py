@@ -73,5 +73,10 @@ def test_notebooks_run_in_order_and_produce_their_outputs(spark, notebook_env, m
     ns = run_notebook(NOTEBOOKS[5])  # 06: the champion (a Keras model, through pyfunc) scores gold
     assert ns["result"].scored == 10_000 and ns["predicted"].sum() == 10_000
     assert lake.read("predictions_sdss_dr14_skyserver").count() == 10_000
+    sample = ns["sample_predictions"]  # plain mlflow.pyfunc: class names and per-class probabilities
+    probs = sample.drop(columns="predicted_class")
+    assert list(probs.columns) == ["prob_GALAXY", "prob_QSO", "prob_STAR"] and len(sample) == 10
+    assert (probs.sum(axis=1) - 1).abs().max() < 1e-5
+    assert (sample["predicted_class"] == probs.idxmax(axis=1).str[len("prob_") :]).all()
     runs = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("astrolake-notebooks").experiment_id])
     assert len(runs) >= 4  # search parent + 2 trials + the DNN run

@@ -611,7 +611,7 @@ def train_cnn(
             mlflow.log_dict(
                 {k: result[k] for k in ("classes", "confusion", "recall", "counts", "skipped")}, "evaluation.json"
             )
-            _log_model(model, size)
+            _log_model(model, size, classes)
     log.info(
         f"train_cnn {table}: test accuracy {result['accuracy']:.3f}, macro recall {result['macro_recall']:.3f} "
         f"({result['epochs_run']} epochs, {result['samples_per_second']:.0f} samples/s)"
@@ -619,20 +619,23 @@ def train_cnn(
     return {**result, "model": model}
 
 
-def _log_model(model, size: int) -> None:
+def _log_model(model, size: int, classes) -> None:
+    """Keras flavour; pyfunc takes the (n, size, size, 3) image tensor and returns the class name and
+    ``prob_<CLASS>`` columns (:mod:`astrolake.ml.pyfunc`)."""
     from importlib.metadata import version
 
     import mlflow
-    import mlflow.tensorflow
     import tensorflow as tf
-    from mlflow.models import infer_signature
 
-    x = np.zeros((1, size, size, 3), np.float32)
-    signature = infer_signature(x, np.zeros((1, model.output_shape[-1]), np.float32))
-    mlflow.tensorflow.log_model(
+    from astrolake.ml import tracking
+
+    tracking.log_model(
+        mlflow.tensorflow,
         model,
-        name="model",
-        signature=signature,
+        "classification",
+        list(classes),
+        None,
+        tensor_shape=(-1, size, size, 3),
         pip_requirements=[
             f"tensorflow-cpu=={tf.__version__}",
             f"tf-keras=={version('tf-keras')}",

@@ -320,7 +320,8 @@ def _finish(tf, model, snap, config: dict, run_id: str | None) -> dict:
             mlflow.MlflowClient().set_terminated(run_id)
         return out
     import mlflow
-    from mlflow.models import infer_signature
+
+    from astrolake.ml import tracking
 
     client = mlflow.MlflowClient()
     client.log_batch(
@@ -330,19 +331,19 @@ def _finish(tf, model, snap, config: dict, run_id: str | None) -> dict:
         ],
     )
     with mlflow.start_run(run_id=run_id):
-        # the Keras flavour takes tensor signatures: one float32 matrix, columns in features.json order
-        mlflow.tensorflow.log_model(
+        # Keras flavour, pyfunc with named outputs: feature columns in, class names and prob_<CLASS>
+        # (or z_phot, z_phot_err) out
+        tracking.log_model(
+            mlflow.tensorflow,
             plain,
-            artifact_path="model",
-            input_example=x[:5],
-            signature=infer_signature(x[:5], pred[:5]),
+            snap.task,
+            snap.classes,
+            snap.features,
             pip_requirements=[f"tensorflow-cpu=={tf.__version__}", "tf-keras", f"mlflow=={mlflow.__version__}"],
         )
         mlflow.log_dict({"features": snap.features, "classes": snap.classes}, "features.json")
         if config.get("register_name"):
-            from astrolake.ml.tracking import register
-
-            out["version"] = register(run_id, "model", config["register_name"])
+            out["version"] = tracking.register(run_id, "model", config["register_name"])
             out["model_name"] = config["register_name"]
     client.set_terminated(run_id)
     return out

@@ -1,11 +1,14 @@
 """Apply a registered model to a Delta table, and write predictions back to Delta.
 
-MLlib models are loaded once (``mlflow.spark.load_model``) and applied with ``transform``; other
-flavours (Keras through ``mlflow.tensorflow``) run through ``mlflow.pyfunc.spark_udf`` in Arrow
-batches.  Either way the output has the same columns:
+MLlib and xgboost pipelines (``spark`` flavour) are loaded once (``mlflow.spark.load_model``) and
+applied with ``transform``; other flavours (Keras, logged with ``mlflow.tensorflow``) run through
+``mlflow.pyfunc.spark_udf`` in Arrow batches, returning the named columns of
+:mod:`astrolake.ml.pyfunc` (``predicted_class`` + ``prob_<CLASS>``, or ``z_phot`` + ``z_phot_err``).
+Either way the predictions table gets the same columns (``PREDICTION_COLUMNS``):
 
-``_key``, ``predicted_class`` + ``prob_<CLASS>`` (classifiers) or ``z_phot`` + ``z_phot_err``
-(photo-z) or ``cluster``, ``model_name``, ``model_version``, ``source_table``,
+``_key``, ``model_name``, ``model_version``, ``predicted_class`` (the class name) and
+``probabilities`` (class name -> probability) for classifiers, ``z_phot`` + ``z_phot_err`` for
+photo-z, ``cluster`` for clustering (the other task's columns null), ``source_table``,
 ``source_version``, ``scored_at``.
 
 Incremental: rows already scored by the model (any version) are skipped; ``rescore=True`` scores
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -26,6 +30,7 @@ from astrolake.errors import UserError
 from astrolake.lake.tables import Lake, TableNotFoundError
 from astrolake.ml import models, tracking
 from astrolake.ml.features import complete_rows
+from astrolake.ml.pyfunc import CLASS, PREFIX, spark_result_type
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +56,13 @@ class Predictor:
     """A registered model, loaded once, that adds its outputs to any number of frames.
 
     MLlib models (``spark`` flavour) keep the loaded ``model`` (its stages are there to inspect);
-    other flavours keep one ``mlflow.pyfunc.spark_udf``.
+    other flavours keep one ``mlflow.pyfunc.spark_udf`` returning the named columns of
+    :mod:`astrolake.ml.pyfunc`.
     """
 
     ref: tracking.ModelRef
-    model: object | None = None  # PipelineModel of the spark flavour
-    udf: object | None = None  # pyfunc Spark UDF of any other flavour
+    model: Any = None  # PipelineModel of the spark flavour
+    udf: Any = None  # pyfunc Spark UDF of any other flavour
 
     @classmethod
     def load(cls, ref: tracking.ModelRef, spark) -> Predictor:
@@ -64,32 +70,41 @@ class Predictor:
 
         if "spark" in ref.flavors or not ref.flavors:
             return cls(ref, model=mlflow.spark.load_model(ref.uri))
-        return cls(ref, udf=mlflow.pyfunc.spark_udf(spark, ref.uri, env_manager="local", result_type="array<double>"))
+        if not ref.named_outputs:
+            raise UserError(
+                f"{ref.uri} ({', '.join(ref.flavors)}) was logged without astrolake's named outputs "
+                f"(its pyfunc loader is {ref.pyfunc_loader}): train it again to score it"
+            )
+        result_type = spark_result_type(ref.task, ref.classes or None)
+        return cls(ref, udf=mlflow.pyfunc.spark_udf(spark, ref.uri, env_manager="local", result_type=result_type))
 
     def __call__(self, df: DataFrame) -> DataFrame:
+        """``df`` with ``prediction`` (class index), ``predicted_class`` and ``probability`` (classifiers),
+        ``z_phot`` and ``z_phot_err`` (photo-z) or ``cluster``."""
         ref = self.ref
         missing = [c for c in ref.features if c not in df.columns]
         if missing:
-            raise ValueError(f"the table lacks the model's feature column(s) {', '.join(missing)}")
+            raise UserError(f"the table lacks the model's feature column(s) {', '.join(missing)}")
         if self.model is not None:
             return self.model.transform(df)
-        # Keras models take one float32 matrix, columns in the order of the model's feature list
-        out = df.withColumn("_out", self.udf(F.struct(*[F.col(c).cast("float").alias(c) for c in ref.features])))
+        out = df.withColumn("_out", self.udf(F.struct(*[F.col(c).cast("double").alias(c) for c in ref.features])))
+        o = F.col("_out")
         if ref.task == "classification":
             classes = ref.classes
-            best = (F.array_position(F.col("_out"), F.array_max(F.col("_out"))) - 1).cast("int")
             names = F.array(*[F.lit(c) for c in classes])
+            known = o[f"{PREFIX}{classes[0]}"].isNotNull()  # spark_udf turns a missing class name into "None"
             out = out.withColumns(
                 {
-                    "prediction": best.cast("double"),
-                    "predicted_class": F.element_at(names, best + 1),
-                    "probability": F.col("_out"),
+                    "prediction": F.when(known, (F.array_position(names, o[CLASS]) - 1).cast("double")),
+                    "predicted_class": F.when(known, o[CLASS]),
+                    "probability": F.array(*[o[f"{PREFIX}{c}"] for c in classes]),
                 }
             )
-            return out.drop("_out")
-        return out.withColumns(
-            {models.Z_PHOT: F.col("_out")[0], models.Z_ERR: F.when(F.size("_out") > 1, F.col("_out")[1])}
-        ).drop("_out")
+        elif ref.task == "photoz":
+            out = out.withColumns({models.Z_PHOT: o[models.Z_PHOT], models.Z_ERR: o[models.Z_ERR]})
+        else:
+            out = out.withColumn("cluster", o["cluster"].cast("int"))
+        return out.drop("_out")
 
 
 def predict(ref: tracking.ModelRef, df: DataFrame) -> DataFrame:
@@ -115,7 +130,8 @@ def prediction_columns(ref: tracking.ModelRef, pred: DataFrame) -> DataFrame:
         cols["probabilities"] = F.map_from_arrays(F.array(*[F.lit(c) for c in ref.classes]), arr)
     elif ref.task == "photoz":
         cols["z_phot"] = F.col(models.Z_PHOT)
-        cols["z_phot_err"] = F.col(models.Z_ERR) if models.Z_ERR in pred.columns else F.lit(None).cast("double")
+        if models.Z_ERR in pred.columns:  # NaN (a model without an error model) is stored as null
+            cols["z_phot_err"] = F.when(~F.isnan(models.Z_ERR), F.col(models.Z_ERR))
     elif ref.task == "clustering":
         cols["cluster"] = F.col("cluster").cast("int")
     return pred.select("_key", *[v.alias(k) for k, v in cols.items()])

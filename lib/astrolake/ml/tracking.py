@@ -87,6 +87,45 @@ def pip_requirements(extra: list[str] | None = None) -> list[str]:
     return reqs + list(extra or [])
 
 
+def log_model(
+    flavor,
+    model,
+    task: str,
+    classes: list[str] | None,
+    features: list[str] | None,
+    input_example=None,
+    pip_requirements: list[str] | None = None,
+    tensor_shape: tuple | None = None,
+    name: str = "model",
+):
+    """Log ``model`` in the active run with its own flavour and named pyfunc outputs.
+
+    ``flavor`` is ``mlflow.spark`` (MLlib and xgboost pipelines) or ``mlflow.tensorflow`` (Keras);
+    the model keeps that flavour, and its ``python_function`` flavour returns the columns of
+    :mod:`astrolake.ml.pyfunc` (class name and ``prob_<CLASS>``, ``z_phot``/``z_phot_err``,
+    ``cluster``) with a matching signature: the feature columns in, or the image tensor of shape
+    ``tensor_shape``.  ``input_example`` (feature rows) is kept for Spark models only:
+    ``mlflow.tensorflow`` accepts tensor signatures and examples alone.
+    """
+    from types import SimpleNamespace
+
+    from mlflow.models import Model
+
+    from astrolake.ml import pyfunc
+
+    sig = pyfunc.signature(task, classes, features, tensor_shape)
+    spark = flavor.__name__.endswith(".spark")
+
+    def save_model(path, mlflow_model, **kwargs):
+        flavor.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
+        mlflow_model.signature = sig  # written with the MLmodel file by attach
+        pyfunc.attach(path, mlflow_model, task, classes, features)
+
+    wrapped = SimpleNamespace(__name__=flavor.__name__, save_model=save_model)
+    inner = {"spark_model": model, "signature": sig, "input_example": input_example} if spark else {"model": model}
+    return Model.log(artifact_path=None, name=name, flavor=wrapped, pip_requirements=pip_requirements, **inner)
+
+
 def register(run_id: str, artifact_path: str, name: str, tags: dict[str, str] | None = None) -> str:
     """Register the run's model under ``name``; the new version becomes the challenger."""
     import mlflow
@@ -107,6 +146,14 @@ class ModelRef:
     source: str
     tags: dict[str, str]  # the training run's astrolake.* tags
     flavors: tuple[str, ...]
+    pyfunc_loader: str | None = None  # loader module of the python_function flavour
+
+    @property
+    def named_outputs(self) -> bool:
+        """True when pyfunc gives named columns (:mod:`astrolake.ml.pyfunc`), not a bare index/array."""
+        from astrolake.ml.pyfunc import LOADER
+
+        return self.pyfunc_loader == LOADER
 
     @property
     def uri(self) -> str:
@@ -147,13 +194,15 @@ def resolve(uri: str) -> ModelRef:
     run = client.get_run(mv.run_id)
     tags = {k: v for k, v in run.data.tags.items() if k.startswith(TAG)}
     flavors: tuple[str, ...] = ()
+    loader = None
     try:
         from mlflow.models import get_model_info
 
-        flavors = tuple(get_model_info(mv.source).flavors)
+        info = get_model_info(mv.source).flavors
+        flavors, loader = tuple(info), (info.get("python_function") or {}).get("loader_module")
     except Exception:  # noqa: BLE001 - flavors are only a hint for scoring
         pass
-    return ModelRef(m["name"], str(mv.version), mv.run_id, mv.source, tags, flavors)
+    return ModelRef(m["name"], str(mv.version), mv.run_id, mv.source, tags, flavors, loader)
 
 
 def alias_version(name: str, alias: str) -> str | None:

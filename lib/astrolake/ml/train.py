@@ -10,7 +10,6 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
@@ -171,24 +170,21 @@ def run_tags(
 
 
 def log_model(fitted: Fitted, data: TrainingData, artifact_path: str = "model") -> None:
-    """Log the Spark pipeline with its signature, an input example and explicit requirements."""
+    """Log the Spark pipeline (``spark`` flavour) with named pyfunc outputs (:mod:`astrolake.ml.pyfunc`),
+    its signature, an input example and explicit requirements."""
     import mlflow
-    from mlflow.models import infer_signature
 
     example = data.split("validation").select(*fitted.features).limit(5).toPandas()
-    out_cols = {
-        "classification": ["predicted_class"],
-        "photoz": [models.Z_PHOT, models.Z_ERR],
-        "clustering": ["cluster"],
-    }[fitted.task]
-    out = fitted.model.transform(data.split("validation").limit(5)).select(*out_cols).toPandas()
     extra = ["xgboost-cpu>=2.1"] if fitted.family == "xgb" else []
-    mlflow.spark.log_model(
+    tracking.log_model(
+        mlflow.spark,
         fitted.model,
-        artifact_path=artifact_path,
-        signature=infer_signature(example, out),
+        fitted.task,
+        fitted.classes,
+        fitted.features,
         input_example=example,
         pip_requirements=tracking.pip_requirements(extra),
+        name=artifact_path,
     )
     mlflow.log_dict({"features": fitted.features, "classes": fitted.classes}, "features.json")
 

@@ -115,20 +115,92 @@ def test_killed_run_resumes_from_its_checkpoint(dl_lake):
     assert len(client.get_metric_history(result.run_id, "loss")) == 4
 
 
-def test_keras_model_scores_and_competes_like_mllib_models(dl_lake):
+@pytest.fixture(scope="module")
+def keras_classifier(dl_lake):
+    """A Keras MLP classifier trained in this process (``local`` backend), registered as challenger."""
+    from astrolake.dl.train import train_dnn
+
+    return train_dnn(dl_lake, CAT, backend="local", num_proc=1, params=FAST, name="t_dnn_keras")
+
+
+def _assert_named_classes(pred, rows, features, classes):
+    """pyfunc output: class names, one probability column per class summing to 1, class = argmax."""
+    import numpy as np
+
+    assert list(pred.columns) == ["predicted_class"] + [f"prob_{c}" for c in classes]
+    assert pred.index.equals(rows.index)
+    complete = rows[features].notna().all(axis=1).to_numpy()
+    assert (pred["predicted_class"].notna().to_numpy() == complete).all()  # incomplete rows: no prediction
+    ok = pred[complete]
+    probs = ok[[f"prob_{c}" for c in classes]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (ok["predicted_class"].to_numpy() == np.array(classes)[probs.argmax(axis=1)]).all()
+    assert set(ok["predicted_class"]) <= set(classes) and ok["predicted_class"].nunique() >= 2
+    return ok
+
+
+def test_keras_model_predicts_class_names_through_plain_pyfunc(dl_lake, keras_classifier):
+    import mlflow
+    import numpy as np
+
+    from astrolake.ml import registry, tracking
+
+    name = keras_classifier.model_name
+    tracking.configure(dl_lake.settings)
+    if tracking.alias_version(name, "champion") is None:
+        registry.promote(dl_lake, name)
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    ref = tracking.resolve(f"models:/{name}@champion")
+    assert "tensorflow" in ref.flavors and ref.named_outputs
+    rows = dl_lake.read(GOLD).where("split = 'test'").orderBy("_key").limit(300).toPandas()
+    rows.index = rows.index + 1000  # the output keeps the caller's index
+    rows.loc[rows.index[:3], ref.features[0]] = np.nan
+    pred = model.predict(rows)
+    ok = _assert_named_classes(pred, rows, ref.features, ["GALAXY", "QSO", "STAR"])
+    # the raw Keras model is still there, and agrees
+    raw = mlflow.tensorflow.load_model(f"models:/{name}@champion")
+    x = rows.loc[ok.index, ref.features].to_numpy("float32")
+    np.testing.assert_allclose(raw.predict(x, verbose=0), ok.iloc[:, 1:].to_numpy(), atol=1e-6)
+
+
+def test_keras_photoz_model_names_z_phot_and_its_error(dl_lake):
+    import mlflow
+    import numpy as np
+
+    from astrolake.dl.train import train_dnn
+
+    result = train_dnn(
+        dl_lake, CAT, task="photoz", backend="local", num_proc=1, params={**FAST, "epochs": 2}, name="t_dnn_photoz"
+    )
+    pred = mlflow.pyfunc.load_model(f"models:/t_dnn_photoz/{result.version}").predict(
+        dl_lake.read(GOLD).where("split = 'test' AND u IS NOT NULL").limit(50).toPandas()
+    )
+    assert list(pred.columns) == ["z_phot", "z_phot_err"]
+    assert np.isfinite(pred["z_phot"]).all() and pred["z_phot_err"].isna().all()  # the MLP has no error model
+
+
+def test_keras_model_scores_and_competes_like_mllib_models(dl_lake, keras_classifier):
     from astrolake.ml import registry, scoring
     from astrolake.ml.train import train
 
-    name = "t_dnn_horovod"
-    scored = scoring.score(dl_lake, f"models:/{name}@challenger", GOLD, "predictions_dnn")
+    name = keras_classifier.model_name
+    scored = scoring.score(dl_lake, f"models:/{name}/{keras_classifier.version}", GOLD, "predictions_dnn")
     assert scored.scored == dl_lake.read(GOLD).count()
-    row = dl_lake.read("predictions_dnn").first()
-    assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
-    first = registry.promote(dl_lake, name)
-    assert first.promoted  # the Keras version is champion now
+    preds = dl_lake.read("predictions_dnn").where(f"model_version = '{keras_classifier.version}'").toPandas()
+    assert len(preds) == scored.scored and preds["z_phot"].isna().all()
+    for _, row in preds.head(200).iterrows():
+        probs = dict(row["probabilities"])
+        assert set(probs) == {"GALAXY", "QSO", "STAR"}
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
+        assert row["predicted_class"] == max(probs, key=probs.get)
+    # promotion scores the Keras version through the same pyfunc outputs
+    first = registry.promote(dl_lake, name, version=keras_classifier.version)
+    assert first.champion_after == keras_classifier.version  # the Keras version is (or was already) champion
+    assert first.challenger_value > 0.5
     mllib = train(dl_lake, CAT, family="logreg", features=["u_g"], name=name)
     second = registry.promote(dl_lake, name)
-    assert mllib.version == "2" and not second.promoted and second.champion_after == "1"
+    assert mllib.version != keras_classifier.version and not second.promoted
+    assert second.champion_after == keras_classifier.version
 
 
 def test_snapshot_is_written_once_per_version(dl_lake):

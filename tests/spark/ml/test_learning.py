@@ -261,6 +261,50 @@ def test_promotion_moves_champion_only_on_a_win_and_scoring_is_incremental(lake,
         scoring.score(lake, f"models:/{name}@nosuchalias", GOLD, out)
 
 
+def _assert_named_classes(pred, rows, features, classes):
+    """pyfunc output: class names, one probability column per class summing to 1, class = argmax."""
+    assert list(pred.columns) == ["predicted_class"] + [f"prob_{c}" for c in classes]
+    assert pred.index.equals(rows.index)
+    complete = rows[features].notna().all(axis=1).to_numpy()
+    assert (pred["predicted_class"].notna().to_numpy() == complete).all()  # incomplete rows: no prediction
+    ok = pred[complete]
+    probs = ok[[f"prob_{c}" for c in classes]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    assert (ok["predicted_class"].to_numpy() == np.array(classes)[probs.argmax(axis=1)]).all()
+    assert set(ok["predicted_class"]) <= set(classes) and ok["predicted_class"].nunique() >= 2
+    return ok
+
+
+def test_champion_predicts_class_names_through_plain_pyfunc(lake, dr17):
+    """`mlflow.pyfunc.load_model("models:/NAME@champion").predict(pandas)`: names, not label indexes."""
+    import mlflow
+
+    from astrolake.ml import registry, scoring, tracking, train
+
+    name = "t_pyfunc"
+    trained = train.train(lake, CAT, family="rf", params={"numTrees": 10, "maxDepth": 6}, name=name)
+    registry.promote(lake, name)
+    assert tracking.resolve(f"models:/{name}@champion").named_outputs
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    rows = lake.read(GOLD).where("split = 'test'").orderBy("_key").limit(400).toPandas()
+    rows.index = rows.index + 1000  # the output keeps the caller's index
+    rows.loc[rows.index[:3], "g_r"] = np.nan  # a missing feature: no prediction for that row
+    pred = model.predict(rows)
+    ok = _assert_named_classes(pred, rows, trained.features, ["GALAXY", "QSO", "STAR"])
+    # the raw MLlib pipeline is still there (spark flavour) and agrees
+    raw = mlflow.spark.load_model(f"models:/{name}@champion")
+    keys = rows.loc[ok.index, "_key"]
+    direct = raw.transform(lake.read(GOLD).where(F.col("_key").isin(list(keys)))).toPandas().set_index("_key")
+    assert (direct.loc[keys, "predicted_class"].to_numpy() == ok["predicted_class"].to_numpy()).all()
+    # scoring into Delta stores the same class names and probabilities
+    scoring.score(lake, f"models:/{name}@champion", GOLD, "predictions_pyfunc")
+    stored = lake.read("predictions_pyfunc").toPandas().set_index("_key").loc[keys]
+    assert (stored["predicted_class"].to_numpy() == ok["predicted_class"].to_numpy()).all()
+    for c in ("GALAXY", "QSO", "STAR"):
+        got = stored["probabilities"].map(lambda m, c=c: dict(m)[c]).to_numpy()
+        np.testing.assert_allclose(got, ok[f"prob_{c}"].to_numpy(), atol=1e-12)
+
+
 def test_search_runs_nested_trials_and_scores_test_once(lake, dr17):
     from mlflow import MlflowClient
 
@@ -302,6 +346,17 @@ def test_photoz_with_calibrated_uncertainty(lake):
     assert r.metrics["test_sigma_nmad"] < 0.03  # MGS galaxies: about 0.013-0.02 with RF
     assert r.metrics["test_outlier_fraction"] < 0.02
     assert 0.55 < r.metrics["test_coverage_1sigma"] < 0.80  # calibrated to 0.683 on validation
+    # plain pyfunc names the point estimate and its 1-sigma
+    import mlflow
+
+    rows = lake.read("gold_mlz_sdss_mgs").where("split = 'test'").orderBy("_key").limit(100).toPandas()
+    pred = mlflow.pyfunc.load_model(f"runs:/{r.run_id}/model").predict(rows)
+    assert list(pred.columns) == ["z_phot", "z_phot_err"]
+    direct = r.model.transform(lake.read("gold_mlz_sdss_mgs").where(F.col("_key").isin(list(rows["_key"]))))
+    direct = direct.toPandas().set_index("_key").loc[rows["_key"]]
+    np.testing.assert_allclose(pred["z_phot"].to_numpy(), direct["z_phot"].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(pred["z_phot_err"].to_numpy(), direct["z_phot_err"].to_numpy(), rtol=1e-12)
+    assert (pred["z_phot_err"] > 0).all()
 
 
 def test_clustering_on_colours_assigns_new_rows(lake, dr17):
@@ -313,6 +368,10 @@ def test_clustering_on_colours_assigns_new_rows(lake, dr17):
     rows = features.training_data(lake, CAT, features=r.features).split("test")
     assigned = r.model.transform(rows).select("cluster").distinct().count()
     assert assigned == 3
+    import mlflow
+
+    pred = mlflow.pyfunc.load_model(f"runs:/{r.run_id}/model").predict(rows.limit(50).toPandas())
+    assert list(pred.columns) == ["cluster"] and set(pred["cluster"]) <= {0, 1, 2}
 
 
 def test_xgboost_stage_is_logged_loaded_and_scored(lake, dr17):
@@ -322,6 +381,13 @@ def test_xgboost_stage_is_logged_loaded_and_scored(lake, dr17):
     assert r.metrics["test_macro_f1"] > majority_macro_f1(lake) + 0.2
     s = scoring.score(lake, "models:/t_xgb@challenger", GOLD, "predictions_xgb")
     assert s.scored > 4000
+    import mlflow
+
+    rows = lake.read(GOLD).where("split = 'test'").orderBy("_key").limit(200).toPandas()
+    pred = mlflow.pyfunc.load_model("models:/t_xgb@challenger").predict(rows)
+    ok = _assert_named_classes(pred, rows, r.features, ["GALAXY", "QSO", "STAR"])
+    stored = lake.read("predictions_xgb").toPandas().set_index("_key").loc[rows.loc[ok.index, "_key"]]
+    assert (stored["predicted_class"].to_numpy() == ok["predicted_class"].to_numpy()).all()
 
 
 # --------------------------------------------------------------------------------------------
