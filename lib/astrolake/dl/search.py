@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astrolake.lake.tables import Lake
-from astrolake.ml import tracking
+from astrolake.ml import metrics, tracking
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ def search_dnn(
     from astrolake.dl.train import DEFAULTS, train_dnn
     from astrolake.dl.trainer import train_worker
 
-    metric = "macro_f1" if task == "classification" else "sigma_nmad"
-    direction = "maximize" if task == "classification" else "minimize"
+    metric = metrics.primary_metric(task)
+    direction = "minimize" if metrics.lower_is_better(metric) else "maximize"
     exp_id = tracking.configure(lake.settings)
     snap = write_snapshot(lake, table, task, version=table_version, num_shards=1)
     t = tracking.TAG

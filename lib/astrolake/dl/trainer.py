@@ -276,6 +276,8 @@ def _finish(tf, model, snap, config: dict, run_id: str | None) -> dict:
     import numpy as np
     import pyarrow.dataset as ds
 
+    from astrolake.ml import metrics
+
     val = (
         ds.dataset(str(Path(snap.path) / "split=validation"), format="parquet")
         .to_table(columns=snap.features + ["label"])
@@ -291,19 +293,15 @@ def _finish(tf, model, snap, config: dict, run_id: str | None) -> dict:
     y = val["label"].to_numpy()
     out: dict = {"validation_rows": int(len(y))}
     if snap.task == "classification":
-        from sklearn.metrics import f1_score
-
+        k, y = len(snap.classes), y.astype(np.int64)
         p = pred.argmax(axis=1)
-        out["validation_macro_f1"] = float(f1_score(y, p, average="macro", labels=list(range(len(snap.classes)))))
+        out["validation_macro_f1"] = metrics.macro_f1(metrics.confusion_matrix(y, p, k))
         out["validation_accuracy"] = float((p == y).mean())
-        majority = np.bincount(y.astype(int), minlength=len(snap.classes)).argmax()
-        out["majority_macro_f1"] = float(
-            f1_score(y, np.full_like(y, majority), average="macro", labels=list(range(len(snap.classes))))
-        )
+        majority = np.bincount(y, minlength=k).argmax()
+        out["majority_macro_f1"] = metrics.macro_f1(metrics.confusion_matrix(y, np.full_like(y, majority), k))
     else:
-        z = pred[:, 0]
-        dz = (z - y) / (1 + y)
-        out["validation_sigma_nmad"] = float(1.4826 * np.median(np.abs(dz - np.median(dz))))
+        dz = metrics.normalized_residuals(pred[:, 0], y)
+        out["validation_sigma_nmad"] = metrics.sigma_nmad(dz)
         out["validation_outlier_fraction"] = float((np.abs(dz) > 0.15).mean())
     if run_id is None or not config.get("log_model", True):
         if run_id is not None:

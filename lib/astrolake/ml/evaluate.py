@@ -27,7 +27,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-NMAD = 1.4826
+from astrolake.ml.metrics import NMAD, f1_per_class
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def classification_metrics(
     support, n_pred, tp = confusion.sum(1), confusion.sum(0), np.diag(confusion)
     precision, recall = _div(tp, n_pred, 0.0), _div(tp, support, 0.0)
     fpr = _div(n_pred - tp, n - support, 0.0)
-    f1 = _div(2 * precision * recall, precision + recall, 0.0)
+    f1 = f1_per_class(confusion)
     per_class = pd.DataFrame(
         {"precision": precision, "recall": recall, "fpr": fpr, "f1": f1, "support": support},
         index=pd.Index(classes, name="class"),

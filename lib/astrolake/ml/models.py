@@ -27,7 +27,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from pyspark import keyword_only
 from pyspark.ml import Pipeline, PipelineModel, Transformer
 from pyspark.ml import classification as C
@@ -43,6 +42,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from astrolake.log import VERBOSE, verbosity
+from astrolake.ml import metrics
 from astrolake.ml.tracking import ModelError
 
 LABEL_INDEX = "label_index"
@@ -424,21 +424,20 @@ def add_error_model(point: PipelineModel, validation: DataFrame, seed: int = 42)
 # evaluators for tuning (macro F1 is not among MLlib's metrics)
 # --------------------------------------------------------------------------------------------
 class MacroF1Evaluator(Evaluator):
-    """Macro-averaged F1 of ``prediction`` against ``label_index`` (larger is better)."""
+    """Macro-averaged F1 of ``prediction`` against ``label_index`` (larger is better).
+
+    From the (label, prediction) counts, by :func:`astrolake.ml.metrics.macro_f1` over classes
+    0..k-1, k = the largest index seen + 1.
+    """
 
     def __init__(self, labelCol: str = LABEL_INDEX, predictionCol: str = "prediction"):
         super().__init__()
         self.labelCol, self.predictionCol = labelCol, predictionCol
 
     def _evaluate(self, dataset: DataFrame) -> float:
-        rows = dataset.groupBy(self.labelCol, self.predictionCol).count().collect()
-        f1s = []
-        for c in sorted({r[0] for r in rows}):
-            tp = sum(r[2] for r in rows if r[0] == c and r[1] == c)
-            fp = sum(r[2] for r in rows if r[0] != c and r[1] == c)
-            fn = sum(r[2] for r in rows if r[0] == c and r[1] != c)
-            f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-        return float(np.mean(f1s))
+        scored = dataset.where(F.col(self.labelCol).isNotNull() & F.col(self.predictionCol).isNotNull())
+        rows = scored.groupBy(self.labelCol, self.predictionCol).count().collect()
+        return metrics.macro_f1(metrics.confusion_from_counts(rows))
 
     def isLargerBetter(self) -> bool:
         return True
@@ -457,7 +456,7 @@ class SigmaNMADEvaluator(Evaluator):
         )
         med = dz.select(F.percentile("dz", F.lit(0.5))).collect()[0][0]
         mad = dz.select(F.percentile(F.abs(F.col("dz") - F.lit(med)), F.lit(0.5))).collect()[0][0]
-        return 1.4826 * float(mad)
+        return metrics.NMAD * float(mad)
 
     def isLargerBetter(self) -> bool:
         return False

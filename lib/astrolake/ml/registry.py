@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from astrolake.lake.tables import Lake
 from astrolake.ml import tracking
 from astrolake.ml.features import complete_rows
-from astrolake.ml.train import PRIMARY_METRIC, better
+from astrolake.ml.metrics import better, primary_metric
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def promote(
     tracking.configure(lake.settings)
     challenger = tracking.resolve(f"models:/{name}/{version}" if version else f"models:/{name}@{tracking.CHALLENGER}")
     champion_v = tracking.alias_version(name, tracking.CHAMPION)
-    metric = metric or PRIMARY_METRIC[challenger.task]
+    metric = metric or primary_metric(challenger.task)
     table = challenger.tags.get(tracking.TAG + "table")
     if not table:
         raise tracking.ModelError(f"{challenger.uri} has no {tracking.TAG}table tag: it was not trained by astrolake")

@@ -18,7 +18,8 @@ from astrolake.lake.tables import Lake
 from astrolake.log import Steps, timed
 from astrolake.ml import models, tracking
 from astrolake.ml.features import training_data
-from astrolake.ml.train import PRIMARY_METRIC, better, evaluate, fit, log_evaluation, log_model, metric_dict, run_tags
+from astrolake.ml.metrics import better, primary_metric
+from astrolake.ml.train import evaluate, fit, log_evaluation, log_model, metric_dict, run_tags
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def search(
     families = families or [f for f in models.TASK_FAMILIES[task] if f not in ("svc", "tree")]
     for f in families:
         models.family(task, f)
-    metric = metric or PRIMARY_METRIC[task]
+    metric = metric or primary_metric(task)
     if budget_minutes <= 0:
         raise tracking.ModelError("--budget-minutes must be positive")
     if max_trials is not None and max_trials < 1:

@@ -22,16 +22,7 @@ from astrolake.ml.features import TrainingData, training_data
 
 log = logging.getLogger(__name__)
 
-PRIMARY_METRIC = {"classification": "macro_f1", "photoz": "sigma_nmad", "clustering": "silhouette"}
-LOWER_IS_BETTER = {"sigma_nmad", "bias_abs", "outlier_fraction", "rmse", "mae"}
 CLUSTER_FEATURES = ["u_g", "g_r", "r_i", "i_z"]
-
-
-def better(metric: str, a: float, b: float | None) -> bool:
-    """True when value ``a`` beats ``b`` for ``metric`` (``b`` None: nothing to beat)."""
-    if b is None:
-        return True
-    return a < b if metric in LOWER_IS_BETTER else a > b
 
 
 @dataclass

@@ -23,6 +23,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from astrolake.ml import metrics
+
 log = logging.getLogger(__name__)
 
 _POSITION_BITS = 33  # monotonically_increasing_id = partition << 33 | position in the partition
@@ -122,6 +124,7 @@ def permutation_importance(
     """
     label = label or ("label_index" if task == "classification" else "redshift")
     score = classification_score if task == "classification" else photoz_score
+    lower_is_better = metrics.lower_is_better(metrics.primary_metric(task))  # importance: the score gets worse
     keep = list(dict.fromkeys([*features, label]))
     rows = df.select(*keep)
     n = rows.count()
@@ -139,7 +142,7 @@ def permutation_importance(
             shuffled, donor = permuted(base, col, seed + 1 + k)
             held.append(donor)
             value = score(predict(shuffled))
-            out[col] = (baseline - value) if task == "classification" else (value - baseline)
+            out[col] = (value - baseline) if lower_is_better else (baseline - value)
             donor.unpersist()
             log.info(f"report: permutation importance of {col}: {out[col]:+.4f} ... {time.perf_counter() - t0:.1f} s")
     finally:
