@@ -1,8 +1,10 @@
 """Every real survey file of ../shared/data ingested into its catalog (real Spark + Delta).
 
-One lake for the whole module: each catalog is ingested once (``ingested``) and the checks that
-need its tables reuse that ingest.  Every file must be accounted for object by object: the
-distinct keys in silver plus the distinct quarantined keys not in silver equal the file's
+Whole files (``ingested``, skipped without ../shared/data): each catalog is ingested once into one
+lake and every object of the file must be accounted for.  The checks of one quirk each (exact FITS
+values, twin rows, ids above int64, two files in one catalog) run on the real samples of tests/data
+(``sampled``, a lake of their own), so they run in a plain clone too.  Every file must be accounted
+for object by object: the distinct keys in silver plus the distinct quarantined keys not in silver equal the file's
 object count, and every batch's ledger closes.  Expected values come from the files themselves
 (astropy, pandas, PROVENANCE.md), never from the code under test.
 """
@@ -19,9 +21,7 @@ from pyspark.sql import functions as F
 from astrolake.catalogs.contract import get_catalog
 from astrolake.lake import pipeline
 from astrolake.lake.tables import Lake
-from conftest import shared_file
-
-pytestmark = pytest.mark.shared_data
+from conftest import TESTS_DATA, shared_file
 
 # catalog -> (files of ../shared/data ingested together, objects in them: PROVENANCE.md)
 CASES = {
@@ -33,9 +33,16 @@ CASES = {
     "mlz_sdss_mgs": (["mlz_sdss_mgs_train.txt", "mlz_sdss_mgs_test.txt"], 10_000),
     "sdss_colours": (["ddastro_sdss_galaxy_colors_50k.csv"], 50_000),
 }
-DR7 = "sdss_dr7_galaxies_ast32.fits"
-DR17_20K = "sdss_dr17_star_classification_test20k.csv"
-COLOURS = "ddastro_sdss_galaxy_colors_50k.csv"
+# catalog -> (samples in tests/data ingested together, objects in them: tests/data/PROVENANCE.md)
+SAMPLES = {
+    "sdss_dr7_galaxies": (["sdss_dr7_galaxies_1202.fits"], 1202),
+    "sdss_colours": (["ddastro_sdss_galaxy_colors_500.csv"], 500),
+    "sdss_dr17_kaggle": (["sdss_dr17_star_classification_500.csv"], 500),
+    "mlz_sdss_mgs": (["mlz_sdss_mgs_train_1500.txt", "mlz_sdss_mgs_test_1500.txt"], 3000),
+}
+DR7 = TESTS_DATA / "sdss_dr7_galaxies_1202.fits"
+DR17_500 = TESTS_DATA / "sdss_dr17_star_classification_500.csv"
+COLOURS = TESTS_DATA / "ddastro_sdss_galaxy_colors_500.csv"
 INT64_MAX = 2**63 - 1
 
 
@@ -59,11 +66,29 @@ def ingested(lake):
     return _ingest
 
 
+@pytest.fixture(scope="module")
+def sampled(spark, settings, tmp_path_factory):
+    """``sampled(catalog)`` -> (lake, IngestResult) of the tests/data sample's one ingest (on first use)."""
+    lake = Lake(spark, settings.with_overrides(base_path=str(tmp_path_factory.mktemp("sample_lake"))))
+    done: dict[str, pipeline.IngestResult] = {}
+
+    def _ingest(catalog: str) -> tuple[Lake, pipeline.IngestResult]:
+        names, objects = SAMPLES[catalog]
+        if catalog not in done:
+            done[catalog] = pipeline.ingest(lake, catalog, [str(TESTS_DATA / n) for n in names])
+            (led,) = done[catalog].ledgers
+            assert led.closes and led.read == objects, led.line()
+        return lake, done[catalog]
+
+    return _ingest
+
+
 def key_text(catalog: str):
     """The contract key of a silver row as one string, the way quarantine's ``_key`` writes it."""
     return F.concat_ws("|", *[F.col(f"`{k}`").cast("string") for k in get_catalog(catalog).contract.key])
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("catalog", list(CASES))
 def test_every_object_of_the_file_is_in_silver_or_quarantine(lake, ingested, catalog):
     files, objects = CASES[catalog]
@@ -94,8 +119,8 @@ def test_every_object_of_the_file_is_in_silver_or_quarantine(lake, ingested, cat
     assert c["silver_keys"] == led.inserted + led.updated  # silver holds what the ledger says
 
 
-def test_mlz_train_and_test_share_one_catalog_keyed_by_file_and_row(lake, ingested):
-    ingested("mlz_sdss_mgs")
+def test_mlz_train_and_test_share_one_catalog_keyed_by_file_and_row(sampled):
+    lake, _ = sampled("mlz_sdss_mgs")
     keys = (
         lake.read("silver_mlz_sdss_mgs")
         .groupBy("_source_name")
@@ -103,8 +128,8 @@ def test_mlz_train_and_test_share_one_catalog_keyed_by_file_and_row(lake, ingest
         .collect()
     )
     assert sorted(tuple(r) for r in keys) == [
-        ("mlz_sdss_mgs_test.txt", 5000, 1, 5000),
-        ("mlz_sdss_mgs_train.txt", 5000, 1, 5000),
+        ("mlz_sdss_mgs_test_1500.txt", 1500, 1, 1500),
+        ("mlz_sdss_mgs_train_1500.txt", 1500, 1, 1500),
     ]
 
 
@@ -114,17 +139,17 @@ def _native(column) -> np.ndarray:
     return a.astype(a.dtype.newbyteorder("="))
 
 
-def test_dr7_fits_silver_equals_astropy(lake, ingested):
+def test_dr7_fits_silver_equals_astropy(sampled):
     from astropy.io import fits
 
-    ingested("sdss_dr7_galaxies")
-    with fits.open(shared_file(DR7)) as hdul:
+    lake, _ = sampled("sdss_dr7_galaxies")
+    with fits.open(DR7) as hdul:
         data = hdul[1].data
         ref = pd.DataFrame({name: _native(data[name]) for name in ("objid", "ra", "dec", "u", "g", "r", "z")})
     silver = lake.read("silver_sdss_dr7_galaxies")
     assert "z" not in silver.columns  # the FITS z is the redshift, not a z band
     got = silver.select("objid", "ra", "dec", "u", "g", "r", "redshift").toPandas()
-    assert len(got) == len(ref) == 24_496
+    assert len(got) == len(ref) == 1202
     ref = ref.sort_values("objid", kind="stable").reset_index(drop=True)
     got = got.sort_values("objid", kind="stable").reset_index(drop=True)
     assert np.array_equal(got["objid"].to_numpy(np.int64), ref["objid"].to_numpy(np.int64))
@@ -153,9 +178,9 @@ def test_dr7_fits_silver_equals_astropy(lake, ingested):
         assert (r["r"], r["redshift"]) == (s.r, s.z)
 
 
-def test_colours_keeps_both_rows_with_identical_ugriz(lake, ingested):
-    ingested("sdss_colours")
-    pdf = pd.read_csv(shared_file(COLOURS))
+def test_colours_keeps_both_rows_with_identical_ugriz(sampled):
+    lake, _ = sampled("sdss_colours")
+    pdf = pd.read_csv(COLOURS)
     twins = pdf[pdf.duplicated(subset=list("ugriz"), keep=False)]
     assert len(twins) == 2 and twins["redshift"].nunique() == 2  # PROVENANCE.md: two spectra, one object
     row_numbers = [int(i) + 1 for i in twins.index]  # header is line 1, no comment lines
@@ -167,22 +192,22 @@ def test_colours_keeps_both_rows_with_identical_ugriz(lake, ingested):
         .collect()
     )
     assert [r["_row_number"] for r in got] == row_numbers
-    assert {r["_source_name"] for r in got} == {COLOURS}
+    assert {r["_source_name"] for r in got} == {COLOURS.name}
     assert [r["redshift"] for r in got] == twins["redshift"].tolist()
     assert [tuple(r[b] for b in "ugriz") for r in got] == [
         tuple(t) for t in twins[list("ugriz")].itertuples(index=False)
     ]
 
 
-def test_dr17_spec_obj_ids_above_int64_are_kept_exactly_as_text(lake, ingested):
-    ingested("sdss_dr17_kaggle")
-    pdf = pd.read_csv(shared_file(DR17_20K), dtype=str, keep_default_na=False)
+def test_dr17_spec_obj_ids_above_int64_are_kept_exactly_as_text(sampled):
+    lake, _ = sampled("sdss_dr17_kaggle")
+    pdf = pd.read_csv(DR17_500, dtype=str, keep_default_na=False)
     expected = {
         (int(p), int(m), int(f)): s
         for p, m, f, s in zip(pdf["plate"], pdf["MJD"], pdf["fiber_ID"], pdf["spec_obj_ID"], strict=True)
     }
     big = {k: s for k, s in expected.items() if Decimal(s) > INT64_MAX}
-    assert len(big) == 3511  # PROVENANCE.md
+    assert len(big) == 97  # tests/data/PROVENANCE.md
     got = {
         (r["plate"], r["mjd"], r["fiberid"]): r["specobjid"]
         for r in lake.read("silver_sdss_dr17_kaggle").select("plate", "mjd", "fiberid", "specobjid").collect()
