@@ -1,6 +1,6 @@
 # astrolake: `make demo` runs the main job end to end, `make test` runs the suite.
 # Both set up what they need first (virtualenv, pinned dependencies, Horovod build, Delta jars).
-.PHONY: setup demo test lint bench docs clean
+.PHONY: setup demo test test-fast test-slow lint bench docs clean
 PY := .venv/bin/python
 export TF_USE_LEGACY_KERAS := 1
 export SPARK_LOCAL_IP := 127.0.0.1
@@ -11,9 +11,23 @@ setup:
 demo: setup
 	.venv/bin/astrolake demo --base-path lakehouse
 
+# Tests (docs/testing.md): tests/unit never starts a JVM (a guard fails any test that does), plus the
+# doctests of lib/astrolake; tests/spark runs real Spark, Delta, MLflow and Horovod.  `make test` runs
+# every scenario once; `make test-slow` runs only the repeats marked slow (seed sweeps, soaks, 1e6 rows).
+UNIT := --doctest-modules tests/unit lib/astrolake
+
 test:
 	@ASTROLAKE_BROWSER=required bash scripts/setup.sh
-	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
+	@# --- linters --------------------------------------------------------------------------
+	@# --- tests ----------------------------------------------------------------------------
+	$(PY) -m pytest -q --durations=30 -m "not slow" $(UNIT) tests/spark $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -q --durations=10 -m "not slow" $(UNIT) $(PYTEST_ARGS)
+
+test-slow:
+	@ASTROLAKE_BROWSER=required bash scripts/setup.sh
+	$(PY) -m pytest -q --durations=30 -m slow tests/spark $(PYTEST_ARGS)
 
 # ruff (lint, and format check at line length 120) over the tree, then mypy over lib/astrolake (pyproject.toml)
 lint: setup
