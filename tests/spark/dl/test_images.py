@@ -169,8 +169,13 @@ def test_transfer_learning_smoke(img_lake, gz1_cnn):
     out = transfer_learning(img_lake, gz1_cnn["model"], GZ2, epochs=1, head_epochs=1, max_images=300, mlflow_run=False)
     assert out["counts"]["test"] == 600 and out["counts"]["train"] < 400
     for name in ("transfer", "scratch"):
-        assert out[name]["n"] == 600 and 0 <= out[name]["accuracy"] <= 1
-        assert out[name]["classes"] == ["non_spiral", "spiral"] and out[name]["epochs_run"] == 2
-    assert out["better"] in ("transfer", "scratch", "tie")
+        r = out[name]
+        cm = np.array(r["confusion"])  # rows: true class
+        assert r["n"] == 600 and cm.sum(axis=1).tolist() == [300, 300]  # GZ2's 300 + 300 validation images
+        assert r["classes"] == ["non_spiral", "spiral"] and r["epochs_run"] == 2
+        assert r["accuracy"] == pytest.approx(np.trace(cm) / 600)
+        assert r["macro_recall"] == pytest.approx(np.mean(np.diag(cm) / 300))
+    t, s = out["transfer"]["macro_recall"], out["scratch"]["macro_recall"]
+    assert out["better"] == ("transfer" if t > s else "scratch" if s > t else "tie")  # by test macro recall
     # the GZ1 model itself is left untouched (its base was copied)
     assert gz1_cnn["model"].get_layer("base").trainable
