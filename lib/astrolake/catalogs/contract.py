@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from astrolake import layout
 from astrolake.errors import UserError
 
 HERE = Path(__file__).resolve().parent
@@ -148,15 +149,15 @@ class Catalog:
 
     @property
     def gold_table(self) -> str:
-        return f"gold_{self.name}"
+        return layout.gold_table(self.name)
 
     @property
     def bronze_table(self) -> str:
-        return f"bronze_{self.name}"
+        return layout.bronze_table(self.name)
 
     @property
     def silver_table(self) -> str:
-        return f"silver_{self.name}"
+        return layout.silver_table(self.name)
 
 
 def _column(spec: dict, contract_name: str) -> Column:

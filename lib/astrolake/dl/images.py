@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from astrolake import layout
 from astrolake.lake.tables import Lake
 from astrolake.log import Steps
-from astrolake.ml.features import CARVED_VALIDATION_PCT, TRAIN_PCT, VALIDATION_PCT
 
 log = logging.getLogger(__name__)
 
@@ -107,20 +107,11 @@ def ingest_images(lake: Lake, labels_csv, table: str, key_col: str) -> int:
         return F.regexp_replace(c, r"^(file|dbfs):(//)?", "")
 
     rel = F.regexp_replace(F.col("path"), r"^\./", "")
-    bucket = F.pmod(F.xxhash64(F.col("_key")), F.lit(100))
-    if "split" in labels.columns:
+    if "split" in labels.columns:  # the images' own validation/test rows are test; carve validation from train
         given = F.lower(F.trim(F.col("split")))
-        split = (
-            F.when(given.isin("validation", "val", "test"), "test")
-            .when(bucket < CARVED_VALIDATION_PCT, "validation")
-            .otherwise("train")
-        )
+        split = layout.split_column("_key", shipped_test=given.isin("validation", "val", "test"))
     else:
-        split = (
-            F.when(bucket < TRAIN_PCT, "train")
-            .when(bucket < TRAIN_PCT + VALIDATION_PCT, "validation")
-            .otherwise("test")
-        )
+        split = layout.split_column("_key")
     wanted = labels.select(
         F.col(key_col).cast("string").alias("_key"),
         F.col("label"),

@@ -14,6 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from astrolake import layout
 from astrolake.lake.tables import Lake
 from astrolake.log import NORMAL, Steps, verbosity
 from astrolake.ml import tracking
@@ -94,7 +95,7 @@ def train_dnn(
         snap = write_snapshot(
             lake, table, task, feature_set, version=table_version, num_shards=1 if backend == "local" else num_proc
         )
-    catalog = snap.table[len("gold_") :]
+    catalog = layout.catalog_of(snap.table)
     model_name = (name or tracking.model_name(lake.settings, task, catalog)) if register else None
     t = tracking.TAG
     tags = {

@@ -37,6 +37,7 @@ from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Catalog, get_ca
 from astrolake.errors import IntegrityError
 from astrolake.lake.tables import Lake, sql_string
 from astrolake.lake.validate import REASONS, key_text, validate
+from astrolake.layout import LEDGER, MANIFEST, QUARANTINE
 from astrolake.log import Steps
 from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER, healpix_column
 from astrolake.sources import files as landing
@@ -44,7 +45,6 @@ from astrolake.sources.readers import RAW_COLUMNS, fits_columns, read_fits, read
 
 log = logging.getLogger(__name__)
 
-MANIFEST, QUARANTINE, LEDGER = "_manifest", "quarantine", "ledger"
 
 BRONZE_DDL = """_raw STRING COMMENT 'the source line (text) or the row as JSON (FITS)',
 _fields MAP<STRING, STRING> COMMENT 'source column name -> source text',

@@ -31,9 +31,11 @@ from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 from pyspark.sql.window import Window
 
+from astrolake import layout
 from astrolake.catalogs.contract import SOURCE_NAME, Catalog, get_catalog
 from astrolake.errors import UserError
 from astrolake.lake.tables import Lake, TableNotFoundError, sql_string
+from astrolake.layout import SPLITS
 from astrolake.log import Steps
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,6 @@ log = logging.getLogger(__name__)
 BANDS = ("u", "g", "r", "i", "z")
 FEATURE_SETS = ("photometry", "full")
 LABELS = {"classification": "class", "photoz": "redshift"}
-SPLITS = ("train", "validation", "test")
-TRAIN_PCT, VALIDATION_PCT = 70, 10  # the rest (20 %) is test
-CARVED_VALIDATION_PCT = 12  # of a shipped training file, when the catalog brings its own test file
 SILVER_VERSION_PROPERTY = "astrolake.silver_version"
 _SILVER_INTERNAL = ("_source_file", "_row_hash", "_batch_id", "_first_batch_id", "_ingested_at")
 
@@ -124,15 +123,10 @@ def label_column(task: str) -> str:
 # --------------------------------------------------------------------------------------------
 def split_column(catalog: Catalog) -> F.Column:
     """``train``/``validation``/``test`` from a hash of the key (stable as the table grows)."""
-    bucket = F.pmod(F.xxhash64(F.col("_key")), F.lit(100))
     if catalog.test_files and SOURCE_NAME in catalog.contract.key:
         pattern = fnmatch.translate(catalog.test_files)
-        return (
-            F.when(F.col(SOURCE_NAME).rlike(pattern), "test")
-            .when(bucket < CARVED_VALIDATION_PCT, "validation")
-            .otherwise("train")
-        )
-    return F.when(bucket < TRAIN_PCT, "train").when(bucket < TRAIN_PCT + VALIDATION_PCT, "validation").otherwise("test")
+        return layout.split_column("_key", shipped_test=F.col(SOURCE_NAME).rlike(pattern))
+    return layout.split_column("_key")
 
 
 def gold_rows(silver: DataFrame, catalog: Catalog) -> DataFrame:
@@ -159,8 +153,8 @@ def _gold_ddl_props(catalog: Catalog) -> dict[str, str]:
     return {
         "astrolake.catalog": catalog.name,
         "astrolake.key": "_key",
-        "astrolake.split": f"xxhash64(_key) % 100: <{TRAIN_PCT} train, <{TRAIN_PCT + VALIDATION_PCT} "
-        "validation, else test" + (f"; files {catalog.test_files} are test" if catalog.test_files else ""),
+        "astrolake.split": layout.split_rule()
+        + (f"; files {catalog.test_files} are test" if catalog.test_files else ""),
     }
 
 
@@ -332,7 +326,7 @@ def training_data(
 
     ``table`` is a gold table name (``gold_sdss_dr17_stellar``) or a catalog name.
     """
-    if not table.startswith("gold_"):
+    if not layout.is_gold(table):
         table = get_catalog(table).gold_table
     if not lake.exists(table):
         raise TableNotFoundError(f"no gold table {table!r} at {lake.location(table)}: run `astrolake features` first")

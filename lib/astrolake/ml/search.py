@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from astrolake import layout
 from astrolake.lake.tables import Lake
 from astrolake.log import Steps, timed
 from astrolake.ml import models, tracking
@@ -166,7 +167,7 @@ def search(
         log_model(best_fit, data)
         version = model_name = None
         if register:
-            model_name = name or tracking.model_name(lake.settings, task, data.table[len("gold_") :])
+            model_name = name or tracking.model_name(lake.settings, task, layout.catalog_of(data.table))
             version = tracking.register(parent.info.run_id, "model", model_name)
     data.frame.unpersist()
     result = SearchResult(

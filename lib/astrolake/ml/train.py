@@ -15,6 +15,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from astrolake import layout
 from astrolake.lake.tables import Lake
 from astrolake.log import Steps
 from astrolake.ml import models, tracking
@@ -257,7 +258,7 @@ def train(
         with steps.step("log model" + (" and register it" if register else "")):
             log_model(fitted, data)
             if register:
-                catalog = data.table[len("gold_") :]
+                catalog = layout.catalog_of(data.table)
                 model_name = name or tracking.model_name(lake.settings, task, catalog)
                 version = tracking.register(
                     run.info.run_id, "model", model_name, tags={tracking.TAG + "table_version": str(data.version)}

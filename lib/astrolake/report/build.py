@@ -27,6 +27,7 @@ import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
+from astrolake import layout
 from astrolake.errors import UserError
 from astrolake.lake.tables import TableNotFoundError
 from astrolake.log import Steps
@@ -116,12 +117,11 @@ def _now() -> str:
 def _catalog_for(lake, table: str):
     from astrolake.catalogs.contract import ContractError, get_catalog
 
-    for prefix in ("gold_", "silver_", "bronze_"):
-        if table.startswith(prefix):
-            try:
-                return get_catalog(table[len(prefix) :])
-            except ContractError:
-                break
+    if layout.layer_of(table) in layout.LAYERS:
+        try:
+            return get_catalog(layout.catalog_of(table))
+        except ContractError:
+            pass
     try:
         props = {r["key"]: r["value"] for r in lake.sql("SHOW TBLPROPERTIES {t}", t=table).collect()}
         return get_catalog(props["astrolake.catalog"]) if "astrolake.catalog" in props else None
@@ -204,7 +204,7 @@ def table_report(
     """
     if not lake.exists(table):
         raise TableNotFoundError(f"no table {table!r} at {lake.location(table)}")
-    if table.startswith("bronze_"):
+    if layout.layer_of(table) == "bronze":
         raise UserError(f"{table} holds raw text rows: report on the silver or gold table of the catalog")
     catalog = _catalog_for(lake, table)
     version = lake.version(table) if version is None else int(version)

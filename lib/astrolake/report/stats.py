@@ -338,7 +338,7 @@ def layer_counts(lake, catalog) -> pd.DataFrame:
 
     Counts come from Delta (file statistics where it can); a missing table shows as absent.
     """
-    from astrolake.lake.pipeline import QUARANTINE
+    from astrolake.layout import QUARANTINE
 
     out = []
     for layer, table in (
@@ -374,7 +374,7 @@ LEDGER_COLUMNS = [
 
 def ledger_history(lake, catalog_name: str, limit: int = 1000) -> pd.DataFrame:
     """The catalog's ledger rows (one per batch, the newest ``limit``), oldest first."""
-    from astrolake.lake.pipeline import LEDGER
+    from astrolake.layout import LEDGER
 
     if not lake.exists(LEDGER):
         return pd.DataFrame(columns=LEDGER_COLUMNS)
@@ -413,7 +413,7 @@ def quarantine_reasons(lake, catalog_name: str, top: int = 10, examples: int = 3
 
     Two aggregations; the driver gets ``top`` counts and ``top * examples`` example rows.
     """
-    from astrolake.lake.pipeline import QUARANTINE
+    from astrolake.layout import QUARANTINE
 
     empty = (
         pd.Series(dtype="int64", name="rows"),

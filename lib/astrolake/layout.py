@@ -1,0 +1,141 @@
+"""Where rows live: the names of astrolake's tables, and the split every gold row belongs to.
+
+One place for both, so that the lake, the learning code, the deep-learning readers and the
+reports agree.  Names are short names; :class:`astrolake.lake.tables.Lake` turns them into paths
+or Unity Catalog names.
+
+============================= =====================================================================
+table                         what
+============================= =====================================================================
+``bronze_<catalog>``          raw rows as read, append-only (:func:`bronze_table`)
+``silver_<catalog>``          typed, validated rows, MERGEd on the key (:func:`silver_table`)
+``gold_<catalog>``            silver + features, ``_key`` and ``split`` (:func:`gold_table`)
+``predictions_<catalog>``     model outputs for the rows of ``gold_<catalog>`` (:func:`predictions_table`)
+``quarantine``                rejected rows of every catalog (:data:`QUARANTINE`)
+``ledger``                    the row accounting of every batch (:data:`LEDGER`)
+``_manifest``                 the landing files planned for each batch (:data:`MANIFEST`)
+============================= =====================================================================
+
+>>> gold_table("sdss_dr14_skyserver"), catalog_of("gold_sdss_dr14_skyserver")
+('gold_sdss_dr14_skyserver', 'sdss_dr14_skyserver')
+
+**Split.** A row's bucket is ``xxhash64(_key) mod 100``; it never changes as the table grows, so a
+test row never becomes training data.  :data:`SPLIT_BOUNDS` maps buckets to splits: below 70
+``train``, below 80 ``validation``, the rest ``test``.  A catalog that ships its own test file (or
+images with their own split) keeps it as ``test``, and buckets below
+:data:`CARVED_VALIDATION_END` of its training rows become ``validation``.
+
+>>> [split_of(b) for b in (0, 69, 70, 79, 80, 99)]
+['train', 'train', 'validation', 'validation', 'test', 'test']
+>>> split_of(5, shipped_test=False), split_of(50, shipped_test=False), split_of(50, shipped_test=True)
+('validation', 'train', 'test')
+"""
+
+from __future__ import annotations
+
+MANIFEST, QUARANTINE, LEDGER = "_manifest", "quarantine", "ledger"
+LAYERS = ("bronze", "silver", "gold")
+_PREFIXES = tuple(f"{layer}_" for layer in LAYERS) + ("predictions_",)
+
+SPLITS = ("train", "validation", "test")
+BUCKETS = 100  # bucket = xxhash64(_key) mod BUCKETS
+# (split, first bucket *not* in it), in bucket order; the last one ends at BUCKETS
+SPLIT_BOUNDS = (("train", 70), ("validation", 80), ("test", BUCKETS))
+CARVED_VALIDATION_END = 12  # shipped test file: buckets below this of the training rows -> validation
+
+
+# --------------------------------------------------------------------------------------------
+# table names
+# --------------------------------------------------------------------------------------------
+def _check(catalog: str) -> str:
+    if not catalog or not isinstance(catalog, str):
+        raise ValueError(f"a catalog name is a non-empty string, not {catalog!r}")
+    return catalog
+
+
+def bronze_table(catalog: str) -> str:
+    return f"bronze_{_check(catalog)}"
+
+
+def silver_table(catalog: str) -> str:
+    return f"silver_{_check(catalog)}"
+
+
+def gold_table(catalog: str) -> str:
+    return f"gold_{_check(catalog)}"
+
+
+def predictions_table(catalog: str) -> str:
+    """The default predictions table of a catalog's models (``astrolake score --out``)."""
+    return f"predictions_{_check(catalog)}"
+
+
+def is_gold(table: str) -> bool:
+    return table.startswith("gold_") and len(table) > len("gold_")
+
+
+def catalog_of(table: str) -> str:
+    """The catalog of a ``bronze_``/``silver_``/``gold_``/``predictions_`` table name."""
+    for prefix in _PREFIXES:
+        if table.startswith(prefix) and len(table) > len(prefix):
+            return table[len(prefix) :]
+    raise ValueError(f"{table!r} is not a catalog table (bronze_, silver_, gold_ or predictions_ + catalog)")
+
+
+def layer_of(table: str) -> str | None:
+    """``bronze``, ``silver``, ``gold`` or ``predictions`` for a catalog table, else None."""
+    for prefix in _PREFIXES:
+        if table.startswith(prefix) and len(table) > len(prefix):
+            return prefix[:-1]
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# split
+# --------------------------------------------------------------------------------------------
+def split_of(bucket: int, shipped_test: bool | None = None) -> str:
+    """The split of a row in ``bucket`` (0..99); ``shipped_test`` for catalogs with their own test rows
+    (True: the row is one of them; False: it is a training row of such a catalog)."""
+    if not 0 <= bucket < BUCKETS:
+        raise ValueError(f"bucket {bucket} outside 0..{BUCKETS - 1}")
+    if shipped_test is not None:
+        return "test" if shipped_test else ("validation" if bucket < CARVED_VALIDATION_END else "train")
+    for name, end in SPLIT_BOUNDS:
+        if bucket < end:
+            return name
+    raise AssertionError(bucket)  # SPLIT_BOUNDS ends at BUCKETS
+
+
+def split_rule() -> str:
+    """The split in words, as stored in a gold table's properties.
+
+    >>> split_rule()
+    'xxhash64(_key) % 100: <70 train, <80 validation, else test'
+    """
+    parts = [f"<{end} {name}" for name, end in SPLIT_BOUNDS[:-1]]
+    return f"xxhash64(_key) % {BUCKETS}: " + ", ".join(parts) + f", else {SPLIT_BOUNDS[-1][0]}"
+
+
+def bucket_column(key: str = "_key"):
+    """Spark column: ``xxhash64(key) mod 100``."""
+    from pyspark.sql import functions as F
+
+    return F.pmod(F.xxhash64(F.col(key)), F.lit(BUCKETS))
+
+
+def split_column(key: str = "_key", shipped_test=None):
+    """Spark column with the split of each row (see :func:`split_of`).
+
+    ``shipped_test``: a boolean Spark column, true for the rows of a shipped test set; with it the
+    other rows are split into train and a carved validation only.
+    """
+    from pyspark.sql import functions as F
+
+    bucket = bucket_column(key)
+    if shipped_test is not None:
+        return F.when(shipped_test, "test").when(bucket < CARVED_VALIDATION_END, "validation").otherwise("train")
+    (first, end), *rest = SPLIT_BOUNDS
+    out = F.when(bucket < end, first)
+    for name, end in rest[:-1]:
+        out = out.when(bucket < end, name)
+    return out.otherwise(rest[-1][0])
