@@ -89,7 +89,7 @@ def train_dnn(
     if unknown:
         raise tracking.ModelError(f"unknown DNN parameter(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     hp = {**DEFAULTS, **(params or {})}
-    tracking.configure(lake.settings)
+    experiment_id = tracking.configure(lake.settings)
     steps = Steps("train-dnn", total=2, logger=log)
     with steps.step("snapshot"):
         snap = write_snapshot(
@@ -114,7 +114,7 @@ def train_dnn(
     }
     ident = hashlib.sha256(json.dumps([snap.path, backend, num_proc, hp, model_name], sort_keys=True).encode())
     ckpt = Path(lake.settings.checkpoint_root) / "dnn" / f"{snap.table}-v{snap.version}-{task}-{ident.hexdigest()[:12]}"
-    exp = mlflow.get_experiment(mlflow.tracking.fluent._get_experiment_id())
+    exp = mlflow.get_experiment(experiment_id)
     config = {
         **hp,
         "snapshot": snap.path,

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
@@ -282,7 +283,7 @@ def read_raw(spark: SparkSession, catalog: Catalog, plan: list[dict]) -> DataFra
     return read_text(spark, catalog.contract, files, {p["path"]: list(p["header"]) for p in plan})
 
 
-def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int, extra: list[str] = ()) -> DataFrame:
+def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int, extra: Sequence[str] = ()) -> DataFrame:
     """Typed silver columns plus catalog, release, HEALPix index, row hash and batch ids."""
     c = catalog.contract
     cols = [F.col(f"`{col.name}`") for col in c.columns]
@@ -325,7 +326,7 @@ def _write_silver(lake: Lake, catalog: Catalog, rows: DataFrame, batch_id: int, 
             .count()
         )
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
-        update = {f"`{col}`": f"s.`{col}`" for col in src.columns if col != "_first_batch_id"}
+        update: dict[str, str | Column] = {f"`{col}`": f"s.`{col}`" for col in src.columns if col != "_first_batch_id"}
         (
             lake.delta(catalog.silver_table)
             .alias("t")
@@ -357,6 +358,7 @@ def process_batch(
     ledger = Ledger(catalog.name, batch_id, operation, [p["path"] for p in plan or []], _now())
     steps = Steps(f"{catalog.name} batch {batch_id}", total=3 if rebuild else 4, logger=log, spark=spark)
     if from_bronze is None:
+        assert plan is not None, "a batch that does not replay bronze reads the files of its plan"
         with steps.step(f"bronze <- {len(plan)} file(s)"):
             sha = F.create_map(*[x for p in plan for x in (F.lit(p["path"]), F.lit(p["sha256"]))])
             raw = read_raw(spark, catalog, plan)
@@ -395,7 +397,7 @@ def process_batch(
     try:
         with steps.step(f"validate against contract {c.name}, quarantine") as step:
             # One pass fills the cache and counts the batch's rows as read back from bronze.
-            tally = checked.agg(F.count(F.lit(1)).alias("read"), F.count_if(is_bad).alias("bad")).first()
+            tally = checked.agg(F.count(F.lit(1)).alias("read"), F.count_if(is_bad).alias("bad")).collect()[0]
             ledger.read, rejected = int(tally["read"]), int(tally["bad"] or 0)
             bad = checked.where(is_bad).select(
                 F.lit(catalog.name).alias("catalog"),
@@ -430,7 +432,7 @@ def process_batch(
                 F.count_if(F.col("_first_batch_id") == batch_id).alias("ins"),
                 F.count_if(F.col("_first_batch_id") != batch_id).alias("upd"),
             )
-            .first()
+            .collect()[0]
         )
         ledger.inserted, ledger.updated = int(counts["ins"] or 0), int(counts["upd"] or 0)
         ledger.closes = ledger.read == ledger.inserted + ledger.updated + ledger.duplicates + ledger.quarantined

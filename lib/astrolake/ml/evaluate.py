@@ -80,7 +80,7 @@ def _resolve_bins(df: DataFrame, specs: dict, names: dict) -> dict[str, np.ndarr
                 else F.lit(None)
             )
 
-        row = df.agg(*[x for c, nb in counted.items() for x in (F.min(c), F.max(c), quantiles(c, nb))]).first()
+        row = df.agg(*[x for c, nb in counted.items() for x in (F.min(c), F.max(c), quantiles(c, nb))]).collect()[0]
         for i, c in enumerate(counted):
             lo, hi, inner = row[3 * i], row[3 * i + 1], row[3 * i + 2]
             if lo is None:
@@ -150,7 +150,8 @@ class ClassificationMetrics:
         }
         out |= {f"macro_{k}": v for k, v in self.macro.items()}
         out |= {f"weighted_{k}": v for k, v in self.weighted.items()}
-        for c, row in self.per_class.iterrows():
+        for label, row in self.per_class.iterrows():
+            c = str(label)
             out |= {f"{k}_{_name(c)}": row[k] for k in ("precision", "recall", "fpr", "f1", "support")}
             out |= {f"roc_auc_{_name(c)}": self.roc_auc[c], f"pr_auc_{_name(c)}": self.pr_auc[c]}
         return {k: float(v) for k, v in out.items()}
@@ -178,7 +179,8 @@ def _curves(h: pd.DataFrame, P: int, N: int, n_thresholds: int):
     roc = pd.DataFrame({"threshold": np.r_[np.inf, thr], "fpr": np.r_[0.0, fpr], "tpr": np.r_[0.0, tpr]})
     precision = _div(tp, tp + fp)
     pr = pd.DataFrame({"threshold": np.r_[np.inf, thr], "recall": np.r_[0.0, tpr], "precision": np.r_[1.0, precision]})
-    auc = float(np.trapezoid(roc["tpr"], roc["fpr"])) if P and N else np.nan
+    # numpy 2.0.2's type stubs lack np.trapezoid (the function exists since 2.0)
+    auc = float(np.trapezoid(roc["tpr"], roc["fpr"])) if P and N else np.nan  # type: ignore[attr-defined]
     ap = float(np.sum(np.diff(np.r_[0.0, tpr]) * precision)) if P else np.nan
     return roc, pr, auc, ap
 
@@ -441,7 +443,10 @@ def regression_metrics(
             f"cannot evaluate an empty prediction frame (no rows with both {label_col!r} and {prediction_col!r})"
         )
     # second pass: median absolute deviation around each group's median (medians passed as literals)
-    medians = F.create_map(*[F.lit(x) for key, m in stats["median"].items() for x in (int(key), float(m))])
+    group_ids = stats.index.astype(int)
+    medians = F.create_map(
+        *[F.lit(x) for key, m in zip(group_ids, stats["median"], strict=True) for x in (int(key), float(m))]
+    )
     abs_dev = F.abs(F.col("dz") - F.element_at(medians, F.col("key")))
     mad = df.groupBy("key").agg(F.percentile(abs_dev, 0.5).alias("mad")).toPandas().set_index("key")["mad"]
     stats["sigma_nmad"] = NMAD * mad.reindex(stats.index)
@@ -493,7 +498,7 @@ def photoz_density(
     """
     z, zp = F.col(label_col).cast("double"), F.col(prediction_col).cast("double")
     if z_max is None:
-        z_max = pred.agg(F.max(F.greatest(z, zp))).first()[0]
+        z_max = pred.agg(F.max(F.greatest(z, zp))).collect()[0][0]
         if z_max is None:
             raise ValueError("cannot histogram an empty prediction frame")
     z_max = float(z_max) if z_max > z_min else z_min + 1.0

@@ -27,7 +27,7 @@ class Promotion:
     model_name: str
     challenger: str
     champion_before: str | None
-    champion_after: str
+    champion_after: str | None  # None: a dry run with no champion yet
     metric: str
     challenger_value: float
     champion_value: float | None
@@ -49,7 +49,7 @@ class Promotion:
         return (
             f"promote {self.model_name}: challenger v{self.challenger} {self.metric}={self.challenger_value:.5f} "
             f"vs {versus} on {self.table} v{self.table_version} test ({self.test_rows} rows): {verdict}; "
-            f"champion is v{self.champion_after}"
+            + (f"champion is v{self.champion_after}" if self.champion_after else "no champion")
         )
 
 
@@ -90,14 +90,14 @@ def promote(
     table = challenger.tags.get(tracking.TAG + "table")
     if not table:
         raise tracking.ModelError(f"{challenger.uri} has no {tracking.TAG}table tag: it was not trained by astrolake")
-    version = int(table_version if table_version is not None else challenger.tags[tracking.TAG + "table_version"])
+    table_v = int(table_version if table_version is not None else challenger.tags[tracking.TAG + "table_version"])
     champion = tracking.resolve(f"models:/{name}/{champion_v}") if champion_v else None
     if champion is not None and champion.task != challenger.task:
         raise tracking.ModelError(
             f"champion ({champion.task}) and challenger ({challenger.task}) solve different tasks"
         )
     label = "redshift" if challenger.task == "photoz" else "class"
-    rows = lake.read(table, version=version).where((F.col("split") == "test") & F.col(label).isNotNull())
+    rows = lake.read(table, version=table_v).where((F.col("split") == "test") & F.col(label).isNotNull())
     needed = set(challenger.features) | set(champion.features if champion else [])
     rows = complete_rows(rows, sorted(needed))  # the same rows for both: those every model can score
     if challenger.task == "classification":
@@ -105,7 +105,7 @@ def promote(
     rows = rows.cache()
     n = rows.count()
     if n == 0:
-        raise tracking.ModelError(f"{table} v{version} has no test rows both models can score")
+        raise tracking.ModelError(f"{table} v{table_v} has no test rows both models can score")
     ch_value = _metric_value(challenger, rows, metric)
     champ_value = _metric_value(champion, rows, metric) if champion else None
     rows.unpersist()
@@ -115,13 +115,13 @@ def promote(
     if wins and not dry_run:
         client.set_registered_model_alias(name, tracking.CHAMPION, challenger.version)
         after = challenger.version
-    result = Promotion(name, challenger.version, champion_v, after, metric, ch_value, champ_value, table, version, n)
+    result = Promotion(name, challenger.version, champion_v, after, metric, ch_value, champ_value, table, table_v, n)
     t = tracking.TAG + "promotion."
     tags = {
         t + "metric": metric,
         t + "challenger_value": repr(ch_value),
         t + "table": table,
-        t + "table_version": str(version),
+        t + "table_version": str(table_v),
         t + "test_rows": str(n),
         t + "champion_version": str(champion_v),
         t + "champion_value": repr(champ_value),

@@ -148,6 +148,7 @@ def search(
                 )
         if max_trials and len(trials) == max_trials and len(plan) == max_trials:
             stopped = f"max trials ({max_trials}) reached"
+        assert best is not None and best_fit is not None  # the first trial always runs (budget > 0)
         # the test split is scored once, for the selected model only
         with timed(log, f"search: best trial ({best.family}) scored on the test split"):
             test = log_evaluation(evaluate(best_fit.model, data.split("test"), task, best_fit.classes), "test")

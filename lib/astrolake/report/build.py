@@ -298,7 +298,7 @@ def table_report(
             {"redshift": np.linspace(edges["redshift"][0], edges["redshift"][-1], 51)} if "redshift" in cols else {}
         )
 
-    specs = {}
+    specs: dict[str, tuple[str | tuple[str, str], np.ndarray | tuple[np.ndarray, np.ndarray]]] = {}
     if {"u_g", "g_r"} <= cols:
         specs["ug_gr"] = (("g_r", "u_g"), (edges["g_r"], edges["u_g"]))
     if {"g_r", "r_i"} <= cols:

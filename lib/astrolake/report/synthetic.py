@@ -28,6 +28,7 @@ def synthetic_gold_rows(
     cat = get_catalog(catalog)
     if cat.contract.name != SYNTHETIC_CONTRACT:
         raise ValueError(f"synthetic rows follow the {SYNTHETIC_CONTRACT} contract; {catalog} uses {cat.contract.name}")
+    assert cat.contract.position is not None  # the synthetic contract has ra and dec
     raw = synthetic_catalog(spark, rows, seed=seed, partitions=partitions).drop(INJECTED)
     typed = raw.select(*[F.col(f"`{c.source}`").cast(c.type).alias(c.name) for c in cat.contract.columns])
     silver = typed.select(
