@@ -27,6 +27,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ SUBSET_BUCKETS = 10_000  # max_images picks rows by a hash bucket, so a subset i
 MAX_CLASS_WEIGHT = 5.0  # rare classes (dont_know: ~40 training images) would otherwise dominate
 
 
-def _tf():
+def _tf() -> Any:
     """TensorFlow with legacy Keras 2 (tf-keras), which Horovod and mlflow.tensorflow need."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
@@ -148,7 +149,7 @@ def ingest_images(lake: Lake, labels_csv, table: str, key_col: str) -> int:
         F.count(F.when(F.col("_key").isNotNull() & F.col("length").isNull(), 1)).alias("missing"),
         F.count(F.when(F.col("_key").isNull(), 1)).alias("unlabelled"),
         F.count(F.when(new, 1)).alias("todo"),
-    ).first()
+    ).collect()[0]
     todo = c["todo"]
     examples = (
         [
@@ -405,12 +406,12 @@ def class_weights(counts, cap: float = MAX_CLASS_WEIGHT) -> np.ndarray:
 
 def evaluate(model, ds, classes) -> dict:
     """Accuracy, macro recall (balanced accuracy), per-class recall and the confusion matrix."""
-    y, p = [], []
+    ys, ps = [], []
     for batch in ds:
-        p.append(np.argmax(model.predict_on_batch(batch[0]), axis=1))
-        y.append(batch[1].numpy())
+        ps.append(np.argmax(model.predict_on_batch(batch[0]), axis=1))
+        ys.append(batch[1].numpy())
     none = [np.zeros(0, np.int64)]
-    y, p, k = np.concatenate(y or none), np.concatenate(p or none), len(classes)
+    y, p, k = np.concatenate(ys or none), np.concatenate(ps or none), len(classes)
     cm = np.bincount(y * k + p, minlength=k * k).reshape(k, k)
     support = cm.sum(axis=1)
     recall = {c: float(cm[i, i] / support[i]) for i, c in enumerate(classes) if support[i]}
@@ -432,9 +433,11 @@ def _fit(model, train, val, epochs: int, learning_rate: float, patience: int, on
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
     )
-    state = {"best": math.inf, "weights": None, "wait": 0, "history": []}
+    state: dict[str, Any] = {"best": math.inf, "weights": None, "wait": 0, "history": []}
 
-    class Keep(tf.keras.callbacks.Callback):
+    callback: Any = tf.keras.callbacks.Callback
+
+    class Keep(callback):
         def on_epoch_begin(self, epoch, logs=None):
             state["t_epoch"] = time.perf_counter()
 
@@ -481,7 +484,8 @@ def _splits(lake, table, max_images, version):
 
 def _datasets(folder, classes, weights, size, crop, batch_size, cut, augment, seed):
     """train (shuffled, augmented), validation and test datasets, cached, with their decode stats."""
-    out, stats = {}, {}
+    out: dict[str, Any] = {}
+    stats: dict[str, dict[str, int]] = {}
     for split in ("train", "validation", "test"):
         stats[split] = {}
 
@@ -682,7 +686,7 @@ def transfer_learning(
     base.set_weights(src.get_weights())
     transfer = _with_head(base, len(classes), dropout, "transfer")
     scratch = _with_head(tf.keras.models.clone_model(src), len(classes), dropout, "scratch")
-    out = {}
+    out: dict[str, Any] = {}
     with _mlflow(lake, mlflow_run, f"transfer-{gz2_table}") as run:
         import mlflow
 

@@ -14,13 +14,17 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from astrolake.lake.tables import Lake
 from astrolake.ml import metrics, tracking
 
+if TYPE_CHECKING:
+    from astrolake.dl.train import DnnResult
+
 log = logging.getLogger(__name__)
 
-SPACE = {
+SPACE: dict[str, Any] = {  # a (low, high) range or a list of choices per hyper-parameter
     "depth": (1, 4),
     "width": [16, 32, 64, 128],
     "dropout": (0.0, 0.4),
@@ -36,7 +40,7 @@ class DnnSearchResult:
     trials: list[dict]
     best: dict
     hand_set: dict
-    refit: object  # DnnResult
+    refit: DnnResult
 
     def line(self) -> str:
         return (
@@ -68,7 +72,7 @@ def search_dnn(
     from astrolake.dl.trainer import train_worker
 
     metric = metrics.primary_metric(task)
-    direction = "minimize" if metrics.lower_is_better(metric) else "maximize"
+    direction: Literal["maximize", "minimize"] = "minimize" if metrics.lower_is_better(metric) else "maximize"
     exp_id = tracking.configure(lake.settings)
     snap = write_snapshot(lake, table, task, version=table_version, num_shards=1)
     t = tracking.TAG

@@ -92,7 +92,7 @@ def write_snapshot(
         stats = train.agg(
             *[F.avg(c).alias(f"m_{i}") for i, c in enumerate(data.features)],
             *[F.var_pop(c).alias(f"v_{i}") for i, c in enumerate(data.features)],
-        ).first()
+        ).collect()[0]
     mean = [float(stats[f"m_{i}"]) for i in range(len(data.features))]
     variance = [max(float(stats[f"v_{i}"]), 1e-12) for i in range(len(data.features))]
     if task == "classification":

@@ -24,6 +24,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _threads(config: dict) -> int:
@@ -111,10 +112,12 @@ def train_worker(config: dict) -> dict:
         pass
     backend = config.get("backend", "local")
     snap = Snapshot.load(config["snapshot"])
-    hvd = strategy = None
+    hvd: Any = None  # horovod.tensorflow.keras with the horovod backend
+    strategy = None
     if backend == "horovod":
-        import horovod.tensorflow.keras as hvd
+        import horovod.tensorflow.keras as hvd_keras
 
+        hvd = hvd_keras
         hvd.init()
         rank, size = hvd.rank(), hvd.size()
     elif backend == "tf-distribute":
@@ -224,7 +227,7 @@ def train_worker(config: dict) -> dict:
             tmp = ckpt / "state.tmp.json"
             tmp.write_text(json.dumps({"epoch": epoch + 1, "run_id": run_id}))
             os.replace(tmp, state_file)
-            if mlflow_on:
+            if mlflow_on and run_id is not None:
                 import mlflow
 
                 mlflow.MlflowClient().log_batch(
