@@ -7,6 +7,7 @@ registered version.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -245,6 +246,23 @@ def test_architecture_search_with_optuna(dl_lake, monkeypatch):
     parent = refit.data.tags["mlflow.parentRunId"]
     children = client.search_runs([refit.info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
     assert len(children) == 3  # 2 trials + the refit
-    board = client.get_run(parent).data.metrics
-    assert board["best_validation_macro_f1"] >= board["hand_set_validation_macro_f1"]
+    # The leaderboard must agree with what each trial run logged: trial 0 is the hand-set network,
+    # "best" is the highest logged score, and the refit trains the best trial's network.
+    import mlflow
+
+    from astrolake.dl.search import SPACE
+    from astrolake.dl.train import DEFAULTS
+
+    with open(mlflow.artifacts.download_artifacts(run_id=parent, artifact_path="leaderboard.json")) as fh:
+        board = json.load(fh)
+    logged = {t["run_id"]: client.get_run(t["run_id"]).data.metrics["validation_macro_f1"] for t in board["trials"]}
+    assert [t["number"] for t in board["trials"]] == [0, 1] and set(logged) <= {c.info.run_id for c in children}
+    assert all(t["value"] == logged[t["run_id"]] for t in board["trials"])
+    hand = board["trials"][0]
+    assert hand["params"] == {k: DEFAULTS[k] for k in SPACE} and board["hand_set"] == hand
+    assert board["best"] in board["trials"] and board["best"]["value"] == max(logged.values())
+    metrics = client.get_run(parent).data.metrics
+    assert metrics["best_validation_macro_f1"] == board["best"]["value"]
+    assert metrics["hand_set_validation_macro_f1"] == hand["value"]
+    assert {k: refit.data.params[k] for k in SPACE} == {k: str(v) for k, v in board["best"]["params"].items()}
     assert refit.data.tags["astrolake.backend"] == "horovod"
