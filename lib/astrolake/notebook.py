@@ -8,7 +8,7 @@ def widget(name: str, default: str, label: str | None = None) -> str:
     import os
 
     try:  # dbutils exists only on Databricks
-        dbutils = __import__("IPython").get_ipython().user_ns["dbutils"]  # type: ignore[union-attr]
+        dbutils = __import__("IPython").get_ipython().user_ns["dbutils"]
     except Exception:
         dbutils = None
     if dbutils is not None:

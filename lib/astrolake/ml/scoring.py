@@ -194,7 +194,7 @@ def score(
     after = lake.version(out)
     scored = 0
     if after > before:
-        metrics = lake.delta(out).history(1).select("operationMetrics").first()[0] or {}
+        metrics = lake.delta(out).history(1).select("operationMetrics").collect()[0][0] or {}
         scored = int(metrics.get("numOutputRows", 0))
     result = ScoreResult(ref.name, ref.version, table, version, out, scored, skipped)
     log.info("%s ... %.1f s", result.line(), time.perf_counter() - t0)

@@ -191,6 +191,8 @@ def resolve(uri: str) -> ModelRef:
             mv = client.get_model_version(m["name"], m["version"])
     except MlflowException as exc:
         raise ModelNotFoundError(f"no registered model version for {uri}: {str(exc).splitlines()[0]}") from None
+    if mv.run_id is None or mv.source is None:
+        raise ModelError(f"{uri} has no MLflow run behind it: it was not trained by astrolake")
     run = client.get_run(mv.run_id)
     tags = {k: v for k, v in run.data.tags.items() if k.startswith(TAG)}
     flavors: tuple[str, ...] = ()
