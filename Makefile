@@ -1,4 +1,4 @@
-# astrolake: `make demo` runs the main job end to end, `make test` runs the suite.
+# astrolake: `make demo` runs the main job end to end, `make test` runs the linters (`make lint`), then the suite.
 # Both set up what they need first (virtualenv, pinned dependencies, Horovod build, Delta jars).
 .PHONY: setup demo test test-fast test-slow lint bench docs clean
 PY := .venv/bin/python
@@ -19,6 +19,7 @@ UNIT := --doctest-modules tests/unit lib/astrolake
 test:
 	@ASTROLAKE_BROWSER=required bash scripts/setup.sh
 	@# --- linters --------------------------------------------------------------------------
+	@$(MAKE) --no-print-directory lint
 	@# --- tests ----------------------------------------------------------------------------
 	$(PY) -m pytest -q --durations=30 -m "not slow" $(UNIT) tests/spark $(PYTEST_ARGS)
 
