@@ -348,7 +348,7 @@ def test_spark_submit_without_the_delta_jars_is_one_line_naming_the_fix(tmp_path
 # =============================================================================================
 # (c) refresh killed with SIGKILL between its first and its last commit, then resumed
 # =============================================================================================
-KILL_AT = f"{CATALOG} batch 1: writing silver"
+KILL_AT = f"{CATALOG} batch 1: [2/4] validate"  # the step line logged once quarantine is committed
 
 
 def write_parts(landing: Path, parts: dict[str, range]) -> None:
@@ -422,12 +422,12 @@ def test_refresh_killed_mid_batch_resumes_exactly_once(spark, fresh_settings, tm
     write_parts(landing, {"part1.csv": range(0, 300), "part2.csv": range(300, 600), "part3.csv": range(600, 900)})
     base = Path(fresh_settings.base_path)
 
-    # Kill point: right after "batch 1: writing silver".  By then the batch is planned (_manifest)
-    # and its bronze and quarantine appends are committed; silver is being written and the ledger
-    # (the batch's commit mark) is not.  So the resumed run must skip the committed appends by their
-    # txn ids, finish (or redo) silver, and count every row once.
+    # Kill point: right after the step line "batch 1: [2/4] validate ... quarantine".  By then the
+    # batch is planned (_manifest) and its bronze and quarantine appends are committed; silver is
+    # about to be written and the ledger (the batch's commit mark) is not.  So the resumed run must
+    # skip the committed appends by their txn ids, write silver, and count every row once.
     seen = refresh_killed_at(KILL_AT, landing, base, cwd=tmp_path)
-    assert any("batch 1: bronze <- 3 file(s)" in s for s in seen)
+    assert any("batch 1: [1/4] bronze <- 3 file(s)" in s for s in seen)
     lake = Lake(spark, fresh_settings)
     manifest = lake.read(pipeline.MANIFEST).collect()
     assert sorted((r["batch_id"], r["name"]) for r in manifest) == [

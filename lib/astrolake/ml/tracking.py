@@ -46,8 +46,8 @@ def configure(settings: Settings) -> str:
         uri = "databricks" if on_databricks() else f"sqlite:///{Path.cwd().absolute() / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     registry = settings.registry_uri or ("databricks-uc" if on_databricks() and settings.uses_unity_catalog else None)
-    if registry:
-        mlflow.set_registry_uri(registry)
+    # always set: a registry chosen by an earlier configure() in this process must not linger
+    mlflow.set_registry_uri(registry or uri)
     name = settings.experiment
     if on_databricks() and not name.startswith("/"):
         name = f"/Shared/{name}"

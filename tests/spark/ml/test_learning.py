@@ -431,7 +431,7 @@ def test_cli_rejects_bad_learning_arguments(ml_settings):
     assert r.returncode == 2  # argparse: invalid choice
 
 
-def test_cli_train_xgb_shows_its_steps_and_hides_xgboost_rounds_unless_verbose(lake, dr17, ml_settings):
+def test_cli_train_xgb_shows_its_steps_and_hides_xgboost_rounds(lake, dr17, ml_settings):
     args = ("train", CAT, "--family", "xgb", "--param", "n_estimators=25", "--param", "max_depth=3", "--no-register")
     r = _cli(*args, settings=ml_settings)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -444,6 +444,11 @@ def test_cli_train_xgb_shows_its_steps_and_hides_xgboost_rounds_unless_verbose(l
     assert "rows)" in steps[1]  # the rows evaluated
     assert "training-mlogloss" not in r.stdout + r.stderr  # no per-round evaluation lines
     assert "XGBoost-PySpark" not in r.stderr  # nor xgboost.spark's INFO lines
+
+
+@pytest.mark.slow
+def test_cli_train_xgb_shows_xgboost_rounds_with_verbose(lake, dr17, ml_settings):
+    args = ("train", CAT, "--family", "xgb", "--param", "n_estimators=25", "--param", "max_depth=3", "--no-register")
     verbose = _cli(*args, "--verbose", settings=ml_settings)
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     assert verbose.stderr.count("training-mlogloss") >= 25  # one line per round when asked for
