@@ -120,7 +120,8 @@ def train_dnn(
         "snapshot": snap.path,
         "checkpoint_dir": str(ckpt),
         "tracking_uri": mlflow.get_tracking_uri(),
-        "registry_uri": lake.settings.registry_uri,
+        # resolved here: a worker may inherit a stale MLFLOW_REGISTRY_URI from the process that started it
+        "registry_uri": mlflow.get_registry_uri(),
         "experiment": exp.name,
         "run_name": f"dnn-{task}-{backend}",
         "tags": tags,

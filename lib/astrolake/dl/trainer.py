@@ -201,8 +201,7 @@ def train_worker(config: dict) -> dict:
         import mlflow
 
         mlflow.set_tracking_uri(config["tracking_uri"])
-        if config.get("registry_uri"):
-            mlflow.set_registry_uri(config["registry_uri"])
+        mlflow.set_registry_uri(config.get("registry_uri") or config["tracking_uri"])
         if run_id is None:
             exp = mlflow.get_experiment_by_name(config["experiment"])
             exp_id = exp.experiment_id if exp else mlflow.create_experiment(config["experiment"])
