@@ -136,12 +136,12 @@ def test_split_honours_a_shipped_test_file(lake, tmp_path):
 # MLlib families, imbalance, tuning
 # --------------------------------------------------------------------------------------------
 SMALL = {
-    "logreg": {},
+    "logreg": {"maxIter": 15},
     "tree": {"maxDepth": 6},
     "rf": {"numTrees": 20, "maxDepth": 8},
-    "gbt": {"maxIter": 10, "maxDepth": 4},
-    "svc": {"maxIter": 50},
-    "mlp": {"hidden": [16], "maxIter": 100},
+    "gbt": {"maxIter": 3, "maxDepth": 4},
+    "svc": {"maxIter": 8},
+    "mlp": {"hidden": [16], "maxIter": 25},
     "xgb": {"n_estimators": 40, "max_depth": 4},
 }
 
@@ -418,17 +418,24 @@ def _cli(*args, settings):
     )
 
 
-def test_cli_rejects_bad_learning_arguments(ml_settings):
-    r = _cli("train", CAT, "--family", "nope", settings=ml_settings)
-    assert r.returncode == 1 and "unknown classification family 'nope'" in r.stderr
-    r = _cli("train", CAT, "--param", "maxDepth", settings=ml_settings)
-    assert r.returncode == 2 and "NAME=VALUE" in r.stderr
-    r = _cli("score", "--model", "runs:/abc", "--table", GOLD, "--out", "p", settings=ml_settings)
-    assert r.returncode == 1 and "models:/NAME@champion" in r.stderr
-    r = _cli("search", CAT, "--budget-minutes", "0", settings=ml_settings)
-    assert r.returncode == 2 and "budget" in r.stderr
-    r = _cli("train", CAT, "--task", "regression", settings=ml_settings)
-    assert r.returncode == 2  # argparse: invalid choice
+def test_cli_rejects_bad_learning_arguments(ml_settings, capsys, monkeypatch):
+    def cli(*args):  # in this process: exit status and stderr, argparse's own exits included
+        try:
+            rc, _, err = _main(capsys, monkeypatch, ml_settings, *args)
+        except SystemExit as exc:
+            rc, err = exc.code, capsys.readouterr().err
+        return rc, err
+
+    rc, err = cli("train", CAT, "--family", "nope")
+    assert rc == 1 and "unknown classification family 'nope'" in err
+    rc, err = cli("train", CAT, "--param", "maxDepth")
+    assert rc == 2 and "NAME=VALUE" in err
+    rc, err = cli("score", "--model", "runs:/abc", "--table", GOLD, "--out", "p")
+    assert rc == 1 and "models:/NAME@champion" in err
+    rc, err = cli("search", CAT, "--budget-minutes", "0")
+    assert rc == 2 and "budget" in err
+    rc, err = cli("train", CAT, "--task", "regression")
+    assert rc == 2 and "invalid choice: 'regression'" in err  # argparse
 
 
 def test_cli_train_xgb_shows_its_steps_and_hides_xgboost_rounds(lake, dr17, ml_settings):
