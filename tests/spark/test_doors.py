@@ -74,7 +74,7 @@ def cli_lake(tmp_path_factory):
     return work, base, first
 
 
-def test_cli_ingest_prints_a_closing_ledger_and_a_rerun_prints_none(cli_lake, spark, settings):
+def test_cli_ingest_prints_a_closing_ledger_and_a_rerun_prints_none(cli_lake, spark, settings, capsys):
     work, base, first = cli_lake
     assert first.returncode == 0, first.stderr[-3000:]
     (led,) = ledgers_printed(first.stdout)
@@ -89,24 +89,27 @@ def test_cli_ingest_prints_a_closing_ledger_and_a_rerun_prints_none(cli_lake, sp
     assert led["closes"] is True and led["files"] == [demo_file()]
     assert "[astrolake]" in first.stderr  # progress goes to stderr, the ledger to stdout
 
-    again = astrolake("ingest", CATALOG, demo_file(), "--base-path", str(base), *LOCAL, cwd=work)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert ledgers_printed(again.stdout) == []
-    assert "nothing new to ingest" in again.stderr
+    # the re-run in process (cli.main on the test session; another subprocess would only add a JVM start)
+    capsys.readouterr()
+    assert cli.main(["ingest", CATALOG, demo_file(), "--base-path", str(base)]) == 0
+    again = capsys.readouterr()
+    assert ledgers_printed(again.out) == []
+    assert "nothing new to ingest" in again.err
     lake = lake_at(spark, settings, base)
     assert lake.read(SILVER).count() == 10_000
     assert [r["batch_id"] for r in lake.read(pipeline.LEDGER).collect()] == [1]
 
 
-def test_cli_history_and_time_travel(cli_lake):
+def test_cli_history_and_time_travel(cli_lake, spark, capsys):
+    """In process, on the test session (the subprocess door is the ingest test's)."""
     work, base, first = cli_lake
     assert first.returncode == 0, first.stderr[-3000:]
-    hist = astrolake("history", SILVER, "--base-path", str(base), *LOCAL, cwd=work)
-    assert hist.returncode == 0, hist.stderr[-3000:]
-    assert "CREATE TABLE" in hist.stdout and "WRITE" in hist.stdout
-    show = astrolake("show", SILVER, "--version", "0", "--base-path", str(base), *LOCAL, cwd=work)
-    assert show.returncode == 0, show.stderr[-3000:]
-    header = [line for line in show.stdout.splitlines() if line.startswith("|")]
+    capsys.readouterr()
+    assert cli.main(["history", SILVER, "--base-path", str(base)]) == 0
+    hist = capsys.readouterr().out
+    assert "CREATE TABLE" in hist and "WRITE" in hist
+    assert cli.main(["show", SILVER, "--version", "0", "--base-path", str(base)]) == 0
+    header = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
     assert header and "plate" in header[0] and "healpix_29" in header[0]
     assert len(header) == 1  # version 0 is the empty table created before the first write
 
