@@ -439,7 +439,7 @@ def test_refresh_killed_mid_batch_resumes_exactly_once(spark, fresh_settings, tm
         (1, "part3.csv"),
     ]
     assert lake.read(pipeline.LEDGER).count() == 0  # killed before the last commit
-    assert lake.read("bronze_sdss_dr14_skyserver").count() == 900  # ... and after the first ones
+    assert lake.read("bronze_sdss_dr14_skyserver").count() == 903  # ... and after the first (lines + 3 headers)
 
     res = pipeline.refresh(lake, CATALOG, str(landing))
     (led,) = res.ledgers
@@ -457,8 +457,8 @@ def test_refresh_killed_mid_batch_resumes_exactly_once(spark, fresh_settings, tm
     assert silver_keys(lake) == expected_keys(landing)
     bronze = lake.read("bronze_sdss_dr14_skyserver")
     per_batch = {r["_batch_id"]: r["count"] for r in bronze.groupBy("_batch_id").count().collect()}
-    assert per_batch == {1: 900}
-    assert bronze.select("_raw").distinct().count() == 900  # each row exactly once
+    assert per_batch == {1: 903}  # every line of the three files, their headers included
+    assert bronze.select("_raw").distinct().count() == 901  # each row exactly once, and the header
     assert [(r["batch_id"], r["read"], r["closes"]) for r in lake.read(pipeline.LEDGER).collect()] == [(1, 900, True)]
 
     version = lake.version(SILVER)
@@ -485,6 +485,6 @@ def test_refresh_killed_mid_batch_resumes_exactly_once(spark, fresh_settings, tm
         r["_batch_id"]: r["count"]
         for r in lake.read("bronze_sdss_dr14_skyserver").groupBy("_batch_id").count().collect()
     }
-    assert per_batch == {1: 900, 2: 300}
+    assert per_batch == {1: 903, 2: 301}
     ledger = lake.read(pipeline.LEDGER).orderBy("batch_id").collect()
     assert [(r["batch_id"], r["read"], r["closes"]) for r in ledger] == [(1, 900, True), (2, 300, True)]

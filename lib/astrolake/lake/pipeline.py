@@ -14,8 +14,10 @@ crash (``kill -9`` included):
    wins), are merged into the silver table (a changed row updates it, an identical one is an
    unchanged duplicate).  The first load into an empty table is a plain append.
 5. **ledger**: read, inserted, updated, duplicates and quarantined are each counted from what
-   was written for this ``_batch_id``; ``read = inserted + updated + duplicates + quarantined``
-   must hold, else :class:`LedgerError`.  The ledger row is the batch's commit mark.
+   was written for this ``_batch_id``; ``read = inserted + updated + duplicates + quarantined +
+   skipped + continuation`` must hold, else :class:`LedgerError` (``read`` counts every line after a
+   text file's header; blank and comment lines are ``skipped``; the extra lines of a record whose
+   quoted field spans lines are ``continuation``).  The ledger row is the batch's commit mark.
 
 The same file content is never ingested twice for a catalog (by SHA-256, whatever its name).
 A file re-delivered under a name already ingested but with new content is ingested as a new
@@ -42,14 +44,25 @@ from astrolake.layout import LEDGER, MANIFEST, QUARANTINE
 from astrolake.log import Steps
 from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER, healpix_column
 from astrolake.sources import files as landing
-from astrolake.sources.readers import RAW_COLUMNS, fits_columns, read_fits, read_text
+from astrolake.sources.readers import (
+    CONTINUATION,
+    COUNTED_KINDS,
+    DATA,
+    KIND,
+    RAW_COLUMNS,
+    SKIPPED,
+    classify,
+    fits_columns,
+    read_fits,
+    read_text,
+)
 
 log = logging.getLogger(__name__)
 
 
-BRONZE_DDL = """_raw STRING COMMENT 'the source line (text) or the row as JSON (FITS)',
-_fields MAP<STRING, STRING> COMMENT 'source column name -> source text',
-_parse_error STRING COMMENT 'why the line could not be split into fields, else null',
+BRONZE_DDL = """_raw STRING COMMENT 'the source line (every line of a text file) or the row as JSON (FITS)',
+_fields MAP<STRING, STRING> COMMENT 'FITS: source column name -> text (text lines are parsed at validation)',
+_parse_error STRING COMMENT 'why a row could not be read into fields, else null',
 _source_file STRING COMMENT 'landing file path', _file_index INT COMMENT 'file position in its batch',
 _block BIGINT COMMENT 'byte offset of the file split', _row_order BIGINT COMMENT 'order within the file split',
 _row_number BIGINT COMMENT '1-based data row number in the file, where known exactly',
@@ -62,10 +75,21 @@ _source_file STRING, _row_number BIGINT, _quarantined_at TIMESTAMP"""
 
 LEDGER_DDL = """catalog STRING, batch_id BIGINT, operation STRING, files ARRAY<STRING>,
 started_at TIMESTAMP, finished_at TIMESTAMP, read BIGINT, inserted BIGINT, updated BIGINT,
-duplicates BIGINT, quarantined BIGINT, closes BOOLEAN, silver_version BIGINT"""
+duplicates BIGINT, quarantined BIGINT, closes BOOLEAN, silver_version BIGINT,
+skipped BIGINT COMMENT 'blank and comment lines after the header',
+continuation BIGINT COMMENT 'lines that continue a record whose quoted field spans lines'"""
 
 MANIFEST_DDL = """catalog STRING, batch_id BIGINT, operation STRING, path STRING, name STRING,
-sha256 STRING, size BIGINT, header ARRAY<STRING>, planned_at TIMESTAMP"""
+sha256 STRING, size BIGINT, header ARRAY<STRING>, planned_at TIMESTAMP,
+header_line INT COMMENT '0-based line number of the header line (-1: columns by position)'"""
+
+#: columns added to the shared tables since their first release: (table, column, type), added by
+#: :func:`migrate` to a lake created before them (schema auto-merge stays off)
+ADDED_COLUMNS = [
+    (LEDGER, "skipped", "BIGINT COMMENT 'blank and comment lines after the header'"),
+    (LEDGER, "continuation", "BIGINT COMMENT 'lines that continue a record whose quoted field spans lines'"),
+    (MANIFEST, "header_line", "INT COMMENT '0-based line number of the header line (-1: columns by position)'"),
+]
 
 
 def _schema(ddl: str):
@@ -93,13 +117,24 @@ class Ledger:
     quarantined: int = 0
     closes: bool = False
     silver_version: int | None = None
+    skipped: int = 0
+    continuation: int = 0
+
+    def balance(self) -> bool:
+        """read = inserted + updated + duplicates + quarantined + skipped + continuation"""
+        return self.read == (
+            self.inserted + self.updated + self.duplicates + self.quarantined + self.skipped + self.continuation
+        )
 
     def line(self) -> str:
         state = "closes" if self.closes else "DOES NOT CLOSE"
+        extra = "".join(
+            f" + {name} {n:,}" for name, n in (("skipped", self.skipped), ("continuation", self.continuation)) if n
+        )
         return (
             f"ledger {self.catalog} batch {self.batch_id} ({self.operation}): read {self.read:,} = "
             f"inserted {self.inserted:,} + updated {self.updated:,} + duplicates {self.duplicates:,} "
-            f"+ quarantined {self.quarantined:,}  [{state}]"
+            f"+ quarantined {self.quarantined:,}{extra}  [{state}]"
         )
 
     def as_dict(self) -> dict:
@@ -144,10 +179,31 @@ def silver_ddl(catalog: Catalog) -> str:
     return ",\n".join(cols)
 
 
+def migrate(lake: Lake) -> list[str]:
+    """Add the columns of :data:`ADDED_COLUMNS` that an older lake's shared tables lack (existing
+    rows read null there); return what was added, as ``table.column``."""
+    added = []
+    for table in dict.fromkeys(t for t, _, _ in ADDED_COLUMNS):
+        if not lake.exists(table):
+            continue
+        have = set(lake.read(table).columns)
+        missing = [(c, ddl) for t, c, ddl in ADDED_COLUMNS if t == table and c not in have]
+        if missing:  # one commit per table
+            cols = ", ".join(f"`{c}` {ddl}" for c, ddl in missing)
+            lake.sql(f"ALTER TABLE {{t}} ADD COLUMNS ({cols})", t=table)
+            added += [f"{table}.{c}" for c, _ in missing]
+    if added:
+        log.info(f"migrated: added column(s) {', '.join(added)}")
+    return added
+
+
 def ensure_tables(lake: Lake, catalog: Catalog) -> None:
-    """Create the catalog's bronze and silver tables and the shared ones, if missing."""
+    """Create the catalog's bronze and silver tables and the shared ones, if missing; bring the
+    shared tables of an older lake up to date (:func:`migrate`)."""
     if all(lake.exists(t) for t in (MANIFEST, QUARANTINE, LEDGER, catalog.bronze_table, catalog.silver_table)):
+        migrate(lake)
         return
+    migrate(lake)
     c = catalog.contract
     lake.create(MANIFEST, MANIFEST_DDL, comment="landing files planned per batch")
     lake.create(
@@ -156,7 +212,11 @@ def ensure_tables(lake: Lake, catalog: Catalog) -> None:
         cluster_by=["catalog", "_batch_id"],
         comment="rejected rows, raw, with every rule they broke",
     )
-    lake.create(LEDGER, LEDGER_DDL, comment="per batch: read = inserted + updated + duplicates + quarantined")
+    lake.create(
+        LEDGER,
+        LEDGER_DDL,
+        comment="per batch: read = inserted + updated + duplicates + quarantined + skipped + continuation",
+    )
     props = {
         "astrolake.catalog": catalog.name,
         "astrolake.contract": c.name,
@@ -235,7 +295,11 @@ def plan_batch(
             note = f"{path} was re-delivered with new content: ingested as a new version (rows update silver by key)"
             result.notices.append(note)
             log.info(note)
-        header = fits_columns(path, c.hdu) if c.format == "fits" else landing.read_header(path, c)
+        if c.format == "fits":
+            header, header_line = fits_columns(path, c.hdu), -1
+        else:
+            found = landing.read_header(path, c)
+            header, header_line = found.names, found.line
         if c.format == "fits":
             missing = [col.source for col in c.required if col.source not in header]
             if missing:
@@ -244,7 +308,15 @@ def plan_batch(
                 )
         seen.add(info.sha256)
         rows.append(
-            dict(path=path, name=info.name, sha256=info.sha256, size=info.size, header=header, mtime=info.mtime)
+            dict(
+                path=path,
+                name=info.name,
+                sha256=info.sha256,
+                size=info.size,
+                header=header,
+                header_line=header_line,
+                mtime=info.mtime,
+            )
         )
     if not rows:
         return None, [], result
@@ -262,6 +334,7 @@ def plan_batch(
             size=r["size"],
             header=r["header"],
             planned_at=now,
+            header_line=r["header_line"],
         )
         for r in rows
     ]
@@ -280,7 +353,30 @@ def read_raw(spark: SparkSession, catalog: Catalog, plan: list[dict]) -> DataFra
     files = [p["path"] for p in plan]
     if catalog.contract.format == "fits":
         return read_fits(spark, catalog.contract, files)
-    return read_text(spark, catalog.contract, files, {p["path"]: list(p["header"]) for p in plan})
+    return read_text(spark, catalog.contract, files)
+
+
+def text_files(lake: Lake, catalog: Catalog, plan: list[dict] | None) -> list[dict]:
+    """What :func:`~astrolake.sources.readers.classify` needs to know of each text file: its
+    header and the header's line, from the batch's plan, or from the manifest for every batch of
+    the catalog (re-validation).  A plan written before header lines were recorded is completed
+    by reading the file's header again."""
+    if catalog.contract.format == "fits":
+        return []
+    if plan is None:
+        plan = [
+            r.asDict()
+            for r in lake.read(MANIFEST).where((F.col("catalog") == catalog.name) & F.col("path").isNotNull()).collect()
+        ]
+    out = []
+    for p in plan:
+        line = p.get("header_line")
+        if line is None:
+            if not landing.os.path.isfile(p["path"]):
+                continue  # an older batch, whose bronze rows carry their parsed fields
+            line = landing.read_header(p["path"], catalog.contract).line
+        out.append(dict(batch_id=p["batch_id"], path=p["path"], header=list(p["header"]), header_line=line))
+    return out
 
 
 def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int, extra: Sequence[str] = ()) -> DataFrame:
@@ -375,10 +471,15 @@ def process_batch(
 
     # Cache the validated batch, narrowed: raw text is kept only for rejected rows.  The cache is
     # also a boundary that keeps the optimizer from inlining the staged validation into filters.
-    is_bad = F.size(REASONS) > 0
+    # Lines up to the header are not read; blank, comment and continuation lines are read and
+    # counted under their own ledger terms, but never validated.
+    lines = classify(batch_rows, c, text_files(lake, catalog, plan)).where(F.col(KIND).isin(DATA, *COUNTED_KINDS))
+    is_data = F.col(KIND) == DATA
+    is_bad = is_data & (F.size(REASONS) > 0)
     checked = (
-        validate(batch_rows, c)
+        validate(lines, c)
         .select(
+            KIND,
             *[F.col(f"`{col.name}`") for col in c.columns],
             *([SOURCE_NAME] if SOURCE_NAME in c.key else []),
             REASONS,
@@ -397,8 +498,14 @@ def process_batch(
     try:
         with steps.step(f"validate against contract {c.name}, quarantine") as step:
             # One pass fills the cache and counts the batch's rows as read back from bronze.
-            tally = checked.agg(F.count(F.lit(1)).alias("read"), F.count_if(is_bad).alias("bad")).collect()[0]
+            tally = checked.agg(
+                F.count(F.lit(1)).alias("read"),
+                F.count_if(is_bad).alias("bad"),
+                F.count_if(F.col(KIND) == SKIPPED).alias("skipped"),
+                F.count_if(F.col(KIND) == CONTINUATION).alias("continuation"),
+            ).collect()[0]
             ledger.read, rejected = int(tally["read"]), int(tally["bad"] or 0)
+            ledger.skipped, ledger.continuation = int(tally["skipped"] or 0), int(tally["continuation"] or 0)
             bad = checked.where(is_bad).select(
                 F.lit(catalog.name).alias("catalog"),
                 F.lit(batch_id).cast("long").alias("_batch_id"),
@@ -414,10 +521,14 @@ def process_batch(
                 lake.replace(bad, QUARANTINE, f"catalog = {sql_string(catalog.name)}")
             else:
                 lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}", batch_id))
-            step.detail = f"{ledger.read:,} rows read, {rejected:,} to quarantine"
+            others = (("skipped", ledger.skipped), ("continuation", ledger.continuation))
+            step.detail = f"{ledger.read:,} rows read, {rejected:,} to quarantine" + "".join(
+                f", {n:,} {name}" for name, n in others if n
+            )
         with steps.step("silver") as step:
             ledger.duplicates = _write_valid_rows(lake, catalog, checked, batch_id, rebuild)
-            step.detail = f"{ledger.read - rejected:,} valid rows, {ledger.duplicates:,} duplicates"
+            valid = ledger.read - rejected - ledger.skipped - ledger.continuation
+            step.detail = f"{valid:,} valid rows, {ledger.duplicates:,} duplicates"
     finally:
         checked.unpersist()
 
@@ -435,7 +546,7 @@ def process_batch(
             .collect()[0]
         )
         ledger.inserted, ledger.updated = int(counts["ins"] or 0), int(counts["upd"] or 0)
-        ledger.closes = ledger.read == ledger.inserted + ledger.updated + ledger.duplicates + ledger.quarantined
+        ledger.closes = ledger.balance()
         ledger.silver_version = lake.version(catalog.silver_table)
         ledger.finished_at = _now()
         lake.append(
@@ -453,7 +564,7 @@ def process_batch(
 def _write_valid_rows(lake: Lake, catalog: Catalog, checked: DataFrame, batch_id: int, rebuild: bool) -> int:
     """Rank the valid rows of the cached batch and write silver; return the duplicates."""
     c = catalog.contract
-    valid = checked.where(F.size(REASONS) == 0).drop(REASONS, "_raw", "_fields")
+    valid = checked.where((F.col(KIND) == DATA) & (F.size(REASONS) == 0)).drop(REASONS, "_raw", "_fields", KIND)
     order = Window.partitionBy(*c.key).orderBy(
         F.col("_batch_id").desc(), F.col("_file_index").desc(), F.col("_block").desc(), F.col("_row_order").desc()
     )
@@ -542,6 +653,7 @@ def revalidate(lake: Lake, catalog_name: str) -> Ledger:
             size=None,
             header=None,
             planned_at=_now(),
+            header_line=None,
         )
     ]
     lake.append(

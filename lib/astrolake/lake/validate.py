@@ -106,4 +106,4 @@ def key_text(contract: Contract) -> SparkColumn:
             parts.append(F.col(k).cast("string"))
         else:
             parts.append(F.coalesce(F.col(k).cast("string"), F.col("_fields").getItem(contract.column(k).source)))
-    return F.concat_ws("|", *parts)
+    return F.concat_ws("|", *[F.coalesce(p, F.lit("")) for p in parts])  # a missing part stays in its place

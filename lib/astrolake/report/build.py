@@ -240,7 +240,7 @@ def table_report(
     sec = Section(
         "sec-ledger",
         "Ingest ledger",
-        "One row per batch: read = inserted + updated + duplicates + quarantined must close.",
+        "One row per batch: read = inserted + updated + duplicates + quarantined + skipped + continuation must close.",
     )
     report.sections.append(sec)
     with progress.step("ingest ledger"):

@@ -6,6 +6,7 @@ Paths must be visible to the driver's file system: local folders, or FUSE mounts
 
 from __future__ import annotations
 
+import csv
 import glob
 import hashlib
 import os
@@ -131,31 +132,40 @@ def describe(path: str) -> LandingFile:
 
 
 def split_fields(line: str, contract: Contract) -> list[str]:
+    """The fields of one line as the validation step parses them (RFC 4180 quoting for CSV)."""
     line = line.rstrip("\r\n")
     if contract.format == "whitespace":
         return line.split()
-    return [f.strip().strip('"') for f in line.split(contract.separator)]
+    return [f.strip() for f in next(csv.reader([line], delimiter=contract.separator, quotechar='"'))]
 
 
-def read_header(path: str, contract: Contract) -> list[str]:
-    """The source column names of a text file, checked against the contract.
+@dataclass(frozen=True)
+class Header:
+    names: list[str]  # source column names
+    line: int  # 0-based line number of the header line; -1 when columns are taken by position
 
-    ``by_position`` contracts ignore the file's header and use the contract's order.  Raises
+
+def read_header(path: str, contract: Contract) -> Header:
+    """The source column names of a text file and where its header line is, checked against the
+    contract.
+
+    The header is the first line that is neither blank nor a ``#`` comment.  ``by_position``
+    contracts ignore the file's header and use the contract's order.  Raises
     :class:`LandingError` for an empty file, a missing required column, an unexpected column or a
     repeated column name.
     """
-    first = None
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-        for raw in fh:
+    first, number = None, -1
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:  # splits on \n, \r\n and \r
+        for i, raw in enumerate(fh):
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            first = raw
+            first, number = raw, i
             break
     if first is None:
         raise LandingError(f"{path}: file is empty (no header and no data line)")
     if contract.header == "by_position":
-        return contract.source_columns
+        return Header(contract.source_columns, -1)
     names = split_fields(first, contract)
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -173,7 +183,7 @@ def read_header(path: str, contract: Contract) -> list[str]:
             f"{path}: unexpected column(s) {', '.join(extra)} not in contract {contract.name} "
             f"(expected: {', '.join(expected)}); fix the file or the contract"
         )
-    return names
+    return Header(names, number)
 
 
 def check_format(path: str, contract: Contract) -> None:

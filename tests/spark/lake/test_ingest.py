@@ -81,7 +81,7 @@ def test_demo_sample_ingests_with_closing_ledger_and_is_idempotent(lake):
     again = pipeline.ingest(lake, "sdss_dr14_skyserver", [demo_file()])
     assert again.ledgers == [] and again.skipped == [demo_file()]
     assert lake.version("silver_sdss_dr14_skyserver") == version
-    assert lake.read("bronze_sdss_dr14_skyserver").count() == 10000
+    assert lake.read("bronze_sdss_dr14_skyserver").count() == 10001  # every line, the header too
     props = lake.sql("DESCRIBE DETAIL {t}", t="silver_sdss_dr14_skyserver").first()
     assert props["clusteringColumns"] == ["healpix_29"]
     assert "Abolfathi" in props["properties"]["astrolake.citation"]

@@ -77,7 +77,8 @@ def sampled(spark, settings, tmp_path_factory):
         if catalog not in done:
             done[catalog] = pipeline.ingest(lake, catalog, [str(TESTS_DATA / n) for n in names])
             (led,) = done[catalog].ledgers
-            assert led.closes and led.read == objects, led.line()
+            # read counts every line after a header: MLZ's '#zs u g ...' line is read and skipped
+            assert led.closes and led.read - led.skipped == objects and led.continuation == 0, led.line()
         return lake, done[catalog]
 
     return _ingest
@@ -94,9 +95,9 @@ def test_every_object_of_the_file_is_in_silver_or_quarantine(lake, ingested, cat
     files, objects = CASES[catalog]
     result = ingested(catalog)
     (led,) = result.ledgers  # one batch, all files of the case together
-    assert led.closes and led.read == objects, led.line()
+    assert led.closes and led.read - led.skipped == objects and led.continuation == 0, led.line()
     stored = lake.read(pipeline.LEDGER).where(F.col("catalog") == catalog).collect()
-    assert [(r["batch_id"], r["read"], r["closes"]) for r in stored] == [(led.batch_id, objects, True)]
+    assert [(r["batch_id"], r["read"] - r["skipped"], r["closes"]) for r in stored] == [(led.batch_id, objects, True)]
     assert sorted(r.split("/")[-1] for r in stored[0]["files"]) == sorted(files)
 
     # one pass over both tables: every key once, tagged by where it lives
