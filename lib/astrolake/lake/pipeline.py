@@ -52,8 +52,8 @@ from astrolake.sources.readers import (
     RAW_COLUMNS,
     SKIPPED,
     classify,
-    fits_columns,
     read_fits,
+    read_parquet,
     read_text,
 )
 
@@ -279,7 +279,7 @@ def plan_batch(
     """Register the new files of ``paths`` as the next batch; skip content already ingested."""
     result = IngestResult(catalog.name)
     c = catalog.contract
-    suffixes = landing.FITS_SUFFIXES if c.format == "fits" else landing.TEXT_SUFFIXES
+    suffixes = landing.suffixes_for(c)
     files = landing.expand(paths, suffixes)
     known = {r["sha256"]: r["path"] for r in state.planned if r["sha256"]}
     known_paths = set(known.values())
@@ -295,11 +295,8 @@ def plan_batch(
             note = f"{path} was re-delivered with new content: ingested as a new version (rows update silver by key)"
             result.notices.append(note)
             log.info(note)
-        if c.format == "fits":
-            header, header_line = fits_columns(path, c.hdu), -1
-        else:
-            found = landing.read_header(path, c)
-            header, header_line = found.names, found.line
+        found = landing.inspect(path, c)
+        header, header_line = found.names, found.line
         if c.format == "fits":
             missing = [col.source for col in c.required if col.source not in header]
             if missing:
@@ -351,9 +348,19 @@ def plan_batch(
 # --------------------------------------------------------------------------------------------
 def read_raw(spark: SparkSession, catalog: Catalog, plan: list[dict]) -> DataFrame:
     files = [p["path"] for p in plan]
-    if catalog.contract.format == "fits":
-        return read_fits(spark, catalog.contract, files)
-    return read_text(spark, catalog.contract, files)
+    c = catalog.contract
+    if c.format == "fits":
+        return read_fits(spark, c, files)
+    parquet = [f for f in files if landing.is_parquet(f)]
+    text = [f for f in files if not landing.is_parquet(f)]
+    parts = ([read_text(spark, c, text)] if text else []) + ([read_parquet(spark, c, parquet)] if parquet else [])
+    raw = parts[0]
+    for more in parts[1:]:
+        raw = raw.unionByName(more)
+    if parquet and text:  # each reader numbered its files from 0: number them in the batch's order
+        index = F.create_map(*[F.lit(x) for i, f in enumerate(files) for x in (f, i)])
+        raw = raw.withColumn("_file_index", F.element_at(index, F.col("_source_file")).cast("int"))
+    return raw
 
 
 def text_files(lake: Lake, catalog: Catalog, plan: list[dict] | None) -> list[dict]:
@@ -370,6 +377,8 @@ def text_files(lake: Lake, catalog: Catalog, plan: list[dict] | None) -> list[di
         ]
     out = []
     for p in plan:
+        if landing.is_parquet(p["path"]):
+            continue  # Parquet rows carry their fields
         line = p.get("header_line")
         if line is None:
             if not landing.os.path.isfile(p["path"]):
@@ -601,10 +610,10 @@ def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str
     if isinstance(paths, str):
         paths = [paths]
     c = catalog.contract
-    for path in landing.expand(paths, landing.FITS_SUFFIXES if c.format == "fits" else landing.TEXT_SUFFIXES):
+    for path in landing.expand(paths, landing.suffixes_for(c)):
         landing.check_format(path, c)  # refuse bad files before any table is touched
         if c.format != "fits":
-            landing.read_header(path, c)
+            landing.inspect(path, c)
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
     state = _resume(lake, catalog, result)

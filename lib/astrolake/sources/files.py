@@ -16,11 +16,16 @@ from dataclasses import dataclass
 from astrolake.catalogs.contract import Contract
 from astrolake.errors import UserError
 
-TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
+TEXT_BASE_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".ecsv")
+TEXT_COMPRESSED_SUFFIXES = (".gz", ".bz2")  # what Spark's text source decompresses (by the name)
+TEXT_SUFFIXES = tuple(base + packed for base in TEXT_BASE_SUFFIXES for packed in ("", *TEXT_COMPRESSED_SUFFIXES))
 FITS_BASE_SUFFIXES = (".fits", ".fit", ".fts")
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")  # what the fits data source decompresses (by magic bytes)
 FITS_SUFFIXES = tuple(base + packed for base in FITS_BASE_SUFFIXES for packed in ("", *COMPRESSED_SUFFIXES))
-LANDING_SUFFIXES = TEXT_SUFFIXES + FITS_SUFFIXES
+PARQUET_SUFFIXES = (".parquet", ".parq")
+#: what a contract for text files reads: text (plain, gzip, bzip2, ECSV) and Parquet
+TABULAR_SUFFIXES = TEXT_SUFFIXES + PARQUET_SUFFIXES
+LANDING_SUFFIXES = TABULAR_SUFFIXES + FITS_SUFFIXES
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -56,6 +61,28 @@ def has_suffix(path: str, suffixes: tuple[str, ...]) -> bool:
     """True for a visible file name (no leading dot) ending in one of ``suffixes`` (any case)."""
     name = os.path.basename(path)
     return not name.startswith(".") and name.lower().endswith(suffixes)
+
+
+def is_parquet(path: str) -> bool:
+    return os.path.basename(path).lower().endswith(PARQUET_SUFFIXES)
+
+
+def suffixes_for(contract: Contract) -> tuple[str, ...]:
+    """The landing file names a contract reads: FITS, or text and Parquet."""
+    return FITS_SUFFIXES if contract.format == "fits" else TABULAR_SUFFIXES
+
+
+def inspect(path: str, contract: Contract) -> Header:
+    """The column names a file brings (checked against the contract) and its header's line."""
+    if is_fits(path):
+        from astrolake.sources.readers import fits_columns
+
+        return Header(fits_columns(path, contract.hdu), -1)
+    if is_parquet(path):
+        from astrolake.sources import parquet
+
+        return Header(parquet.columns(path, contract), -1)
+    return read_header(path, contract)
 
 
 def is_fits(path: str) -> bool:
@@ -118,17 +145,67 @@ def expand(
     return [os.path.abspath(f) for f in dict.fromkeys(out)]
 
 
-def sha256_of(path: str, chunk: int = 1 << 22) -> str:
+_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+_CODEC_SUFFIX = {"gzip": ".gz", "bzip2": ".bz2"}
+
+
+def compression(path: str) -> str | None:
+    """``gzip``, ``bzip2`` or ``xz`` from the file's first bytes; None for a plain file."""
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    return next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+
+
+def _decompressor(codec: str | None):
+    import bz2
+    import zlib
+
+    if codec == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if codec == "bzip2":
+        return bz2.BZ2Decompressor()
+    return None
+
+
+def sha256_of(path: str, chunk: int = 1 << 22, codec: str | None = None) -> str:
+    """SHA-256 of the file's bytes; with ``codec`` (gzip, bzip2) the stream is decompressed in the
+    same pass, so that a truncated or corrupt file is refused here, by name, not half-way through
+    a Spark job."""
     h = hashlib.sha256()
+    d = _decompressor(codec)
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
+            while d is not None and block:
+                try:
+                    d.decompress(block)
+                except (OSError, ValueError, EOFError) as exc:
+                    raise LandingError(f"{path}: is not a valid {codec} file ({exc})") from exc
+                block = d.unused_data if d.eof else b""  # the next member of a multi-member file
+                if d.eof and block:
+                    d = _decompressor(codec)
+    if d is not None and not d.eof:
+        raise LandingError(f"{path}: is truncated: its {codec} stream ends before the end of the compressed data")
     return h.hexdigest()
 
 
 def describe(path: str) -> LandingFile:
     st = os.stat(path)
-    return LandingFile(path=path, size=st.st_size, mtime=st.st_mtime, sha256=sha256_of(path))
+    codec = compression(path) if has_suffix(path, TEXT_SUFFIXES) else None
+    return LandingFile(path=path, size=st.st_size, mtime=st.st_mtime, sha256=sha256_of(path, codec=codec))
+
+
+def open_text(path: str):
+    """The file as text (gzip and bzip2 decompressed), lines split on \\n, \\r\\n and \\r alike."""
+    import bz2
+    import gzip
+
+    codec = compression(path)
+    if codec == "gzip":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
+    if codec == "bzip2":
+        return bz2.open(path, "rt", encoding="utf-8", errors="replace", newline="")
+    return open(path, encoding="utf-8", errors="replace", newline="")
 
 
 def split_fields(line: str, contract: Contract) -> list[str]:
@@ -137,6 +214,26 @@ def split_fields(line: str, contract: Contract) -> list[str]:
     if contract.format == "whitespace":
         return line.split()
     return [f.strip() for f in next(csv.reader([line], delimiter=contract.separator, quotechar='"'))]
+
+
+def header_lines(path: str) -> tuple[str, int, list[str]]:
+    """(the header line, its 0-based line number, the lines before it) of a text file: the header
+    is the first line that is neither blank nor a ``#`` comment."""
+    first, number, preamble = None, -1, []
+    try:
+        with open_text(path) as fh:
+            for i, raw in enumerate(fh):
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    preamble.append(raw.rstrip("\r\n"))
+                    continue
+                first, number = raw, i
+                break
+    except (OSError, EOFError) as exc:
+        raise LandingError(f"{path}: cannot be read as text ({exc})") from exc
+    if first is None:
+        raise LandingError(f"{path}: file is empty (no header and no data line)")
+    return first, number, preamble
 
 
 @dataclass(frozen=True)
@@ -154,16 +251,19 @@ def read_header(path: str, contract: Contract) -> Header:
     :class:`LandingError` for an empty file, a missing required column, an unexpected column or a
     repeated column name.
     """
-    first, number = None, -1
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:  # splits on \n, \r\n and \r
-        for i, raw in enumerate(fh):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            first, number = raw, i
-            break
-    if first is None:
-        raise LandingError(f"{path}: file is empty (no header and no data line)")
+    from astrolake.sources import ecsv
+
+    first, number, preamble = header_lines(path)
+    if preamble and ecsv.is_ecsv(preamble[0]):
+        try:
+            columns, delimiter = ecsv.parse_header(preamble)
+        except Exception as exc:
+            raise LandingError(f"{path}: the ECSV header cannot be read ({exc})") from exc
+        problems = ecsv.check(path, columns, delimiter, contract)
+        if problems:
+            raise LandingError(
+                f"{path}: the ECSV header disagrees with contract {contract.name}: " + "; ".join(problems)
+            )
     if contract.header == "by_position":
         return Header(contract.source_columns, -1)
     names = split_fields(first, contract)
@@ -187,6 +287,8 @@ def read_header(path: str, contract: Contract) -> Header:
 
 
 def check_format(path: str, contract: Contract) -> None:
+    if os.path.getsize(path) == 0:
+        raise LandingError(f"{path}: file is empty (0 bytes)")
     fits = is_fits(path)
     if contract.format == "fits" and not fits:
         raise LandingError(
@@ -194,5 +296,14 @@ def check_format(path: str, contract: Contract) -> None:
         )
     if contract.format != "fits" and fits:
         raise LandingError(f"{path}: is a FITS file but contract {contract.name} reads {contract.format} text")
-    if os.path.getsize(path) == 0:
-        raise LandingError(f"{path}: file is empty (0 bytes)")
+    if contract.format == "whitespace" and is_parquet(path):
+        raise LandingError(f"{path}: contract {contract.name} reads whitespace-separated text, not Parquet")
+    if not fits and not is_parquet(path):  # Spark's text source picks its codec by the name: name and bytes agree
+        codec = compression(path)
+        named = next((c for c, sfx in _CODEC_SUFFIX.items() if path.lower().endswith(sfx)), None)
+        if codec == "xz":
+            raise LandingError(f"{path}: xz-compressed text is not supported; compress it with gzip or bzip2")
+        if codec != named:
+            what = f"{codec}-compressed" if codec else "not compressed"
+            fix = f"name it {os.path.basename(path)}{_CODEC_SUFFIX[codec]}" if codec else "remove the suffix"
+            raise LandingError(f"{path}: is {what} but its name says otherwise; {fix}")

@@ -272,6 +272,25 @@ def read_fits(spark: SparkSession, contract: Contract, files: list[str]) -> Data
     )
 
 
+def read_parquet(spark: SparkSession, contract: Contract, files: list[str]) -> DataFrame:
+    """Raw rows of Parquet files: each row as JSON in ``_raw``, every column as text in
+    ``_fields``, and its index in its file (``_metadata.row_index``) as its order and number."""
+    df = spark.read.option("mergeSchema", "true").parquet(*files)
+    present = [c for c in df.columns if not c.startswith("_")]
+    index = _file_map({f: i for i, f in enumerate(files)})
+    path = source_path(F.col("_metadata.file_path"))
+    return df.select(
+        F.to_json(F.struct(*[F.col(f"`{c}`") for c in present])).alias("_raw"),
+        F.create_map(*[x for c in present for x in (F.lit(c), F.col(f"`{c}`").cast("string"))]).alias("_fields"),
+        F.lit(None).cast("string").alias("_parse_error"),
+        path.alias("_source_file"),
+        F.element_at(index, path).cast("int").alias("_file_index"),
+        F.lit(0).cast("long").alias("_block"),
+        F.col("_metadata.row_index").cast("long").alias("_row_order"),
+        (F.col("_metadata.row_index") + 1).cast("long").alias("_row_number"),
+    )
+
+
 def fits_columns(path: str, hdu) -> list[str]:
     """Column names of the chosen binary-table HDU (driver side, header only)."""
     from astropy.io import fits

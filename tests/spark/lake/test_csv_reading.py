@@ -141,3 +141,73 @@ def test_a_lake_from_before_the_new_ledger_terms_is_migrated(lake, tmp_path):
     assert pipeline.migrate(lake) == []  # once is enough
     history = lake.delta(pipeline.LEDGER).history().select("operation").collect()
     assert [r[0] for r in history].count("ADD COLUMNS") == 1
+
+
+def test_gzip_bzip2_and_ecsv_files_take_the_same_path(lake, tmp_path):
+    import bz2
+    import gzip
+
+    from astropy.table import Table
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    with gzip.open(landing / "a.csv.gz", "wt") as fh:
+        fh.write("\n".join([HEADER, row(fiber=1), row(fiber=2, ra="400")]) + "\n")
+    with bz2.open(landing / "b.csv.bz2", "wt") as fh:
+        fh.write("\n".join([HEADER, row(fiber=3), "", row(fiber=4)]) + "\n")
+    t = Table.read("\n".join([HEADER, row(fiber=5), row(fiber=6, u="21.5")]), format="ascii.csv")
+    t["ra"].unit, t["dec"].unit, t["u"].unit = "degree", "deg", "mag"
+    t.write(landing / "c.ecsv", format="ascii.ecsv", delimiter=",")
+    (led,) = pipeline.ingest(lake, CAT, [str(landing)]).ledgers
+    assert (led.read, led.inserted, led.quarantined, led.skipped, led.closes) == (7, 5, 1, 1, True)
+    silver = {r["fiberid"]: r for r in lake.read(SILVER).collect()}
+    assert sorted(silver) == [1, 3, 4, 5, 6] and silver[6]["u"] == 21.5
+    assert silver[1]["_source_file"] == str(landing / "a.csv.gz")
+    assert silver[5]["_source_file"] == str(landing / "c.ecsv")
+    (bad,) = lake.read(pipeline.QUARANTINE).collect()
+    assert bad["_reasons"] == ["ra: 400.0 outside [0, 360)"] and bad["_source_file"] == str(landing / "a.csv.gz")
+
+
+def test_an_ecsv_unit_that_disagrees_writes_no_table(lake, tmp_path):
+    from astropy.table import Table
+
+    from astrolake.sources.files import LandingError
+
+    t = Table.read("\n".join([HEADER, row(fiber=1)]), format="ascii.csv")
+    t["ra"].unit = "arcsec"
+    t.write(tmp_path / "x.ecsv", format="ascii.ecsv", delimiter=",")
+    with pytest.raises(LandingError, match="ra: unit 'arcsec' is not the contract's 'deg'"):
+        pipeline.ingest(lake, CAT, [str(tmp_path / "x.ecsv")])
+    assert not lake.exists(SILVER) and not lake.exists(pipeline.LEDGER)
+
+
+def test_parquet_files_take_the_same_path_with_their_row_index(lake, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from astrolake.catalogs.contract import get_catalog
+
+    cols = get_catalog(CAT).contract.columns
+    rows = [row(fiber=1), row(fiber=2, ra="400"), row(fiber=3, u="")]
+    values = list(zip(*[r.split(",") for r in rows], strict=True))
+
+    def typed(c, texts):
+        if c.type in ("int", "long"):
+            return pa.array([int(t) for t in texts], pa.int64())
+        if c.type == "double":
+            return pa.array([float(t) if t else None for t in texts], pa.float64())
+        return pa.array(list(texts), pa.string())
+
+    table = pa.table({c.source: typed(c, v) for c, v in zip(cols, values, strict=True)})
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    pq.write_table(table, landing / "part-0.parquet")
+    (landing / "more.csv").write_text("\n".join([HEADER, row(fiber=4)]) + "\n")
+    (led,) = pipeline.ingest(lake, CAT, [str(landing)]).ledgers
+    assert (led.read, led.inserted, led.quarantined, led.skipped, led.closes) == (4, 3, 1, 0, True)
+    silver = {r["fiberid"]: r for r in lake.read(SILVER).collect()}
+    assert sorted(silver) == [1, 3, 4] and silver[3]["u"] is None and silver[1]["ra"] == 10.5
+    assert silver[1]["_source_file"] == str(landing / "part-0.parquet")
+    (bad,) = lake.read(pipeline.QUARANTINE).collect()
+    assert bad["_reasons"] == ["ra: 400.0 outside [0, 360)"] and bad["_row_number"] == 2
+    assert '"ra":400.0' in bad["_raw"]  # bronze keeps the row as JSON
