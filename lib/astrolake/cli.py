@@ -19,6 +19,7 @@ the function that runs it.  Exit status (see :mod:`astrolake.errors`):
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -60,6 +61,7 @@ def _settings(args):
         uc_schema=args.uc_schema,
         driver_memory=args.driver_memory,
         shuffle_partitions=args.shuffle_partitions,
+        catalogs_path=os.pathsep.join(args.catalogs) if getattr(args, "catalogs", None) else None,
     )
 
 
@@ -105,16 +107,29 @@ def cmd_catalogs(args) -> int:
     from astrolake.catalogs.contract import catalogs
 
     for name, cat in sorted(catalogs().items()):
-        print(f"{name:22s} {cat.contract.name:18s} {cat.data_release:12.12s} key=({', '.join(cat.contract.key)})")
+        key = ", ".join(cat.contract.key)
+        print(f"{name:22s} {cat.contract.name:18s} {cat.data_release:12.12s} key=({key})  [{cat.origin}]")
+    return 0
+
+
+def cmd_contract(args) -> int:
+    from astrolake.catalogs.draft import draft
+
+    text = draft(args.file, name=args.name)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"contract draft written to {args.out}", file=sys.stderr)
+    else:
+        print(text, end="")
     return 0
 
 
 def cmd_ingest(args) -> int:
     from astrolake.lake import pipeline
-    from astrolake.sources.files import FITS_SUFFIXES, TEXT_SUFFIXES, expand
+    from astrolake.sources.files import LANDING_SUFFIXES, expand
 
     _catalog(args.catalog)  # unknown catalog -> clear error before Spark starts
-    expand(args.paths, FITS_SUFFIXES + TEXT_SUFFIXES)  # missing file -> clear error before Spark starts
+    expand(args.paths, LANDING_SUFFIXES)  # missing file -> clear error before Spark starts
     lake = _lake(args)
     result = pipeline.ingest(lake, args.catalog, args.paths)
     _print_ledgers(result.ledgers)
@@ -430,6 +445,7 @@ def cmd_report(args) -> int:
 #: command name (as typed) -> the function that runs it; one entry per sub-command of the parser
 COMMANDS: dict[str, Callable[..., int]] = {
     "catalogs": cmd_catalogs,
+    "contract": cmd_contract,
     "ingest": cmd_ingest,
     "refresh": cmd_refresh,
     "revalidate": cmd_revalidate,
@@ -453,6 +469,10 @@ COMMANDS: dict[str, Callable[..., int]] = {
 
 def run(args) -> int:
     """Run the parsed command: its exit status, or an :class:`~astrolake.errors.AstrolakeError`."""
+    from astrolake.catalogs.contract import use_catalog_folders
+
+    if hasattr(args, "config"):  # user contracts and catalogs, before any catalog name is looked up
+        use_catalog_folders(_settings(args).catalogs_path)
     return COMMANDS[args.command](args)
 
 

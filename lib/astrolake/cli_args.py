@@ -54,6 +54,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--master", metavar="URL", help="Spark master for a local session (default: local[*])")
     g.add_argument("--driver-memory", metavar="SIZE", help="Spark driver memory, e.g. 4g (default: 4g)")
     g.add_argument("--shuffle-partitions", type=int, metavar="N", help="spark.sql.shuffle.partitions (default: 4)")
+    g.add_argument(
+        "--catalogs",
+        action="append",
+        metavar="DIR",
+        help="folder of your own contracts and catalogs.yaml (repeatable; also $ASTROLAKE_CATALOGS)",
+    )
     _output(p)
 
 
@@ -77,7 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("catalogs", help="list the catalogs and their contracts")
+    p = sub.add_parser("catalogs", help="list the catalogs, their contracts and where each comes from")
+    _common(p)
+
+    p = sub.add_parser(
+        "contract",
+        help="draft a contract for your own files",
+        description="`astrolake contract draft FILE` prints a contract drafted from a CSV or ECSV header "
+        "or a FITS binary table, to complete (key, ranges, required columns) and save in a catalogs folder.",
+    )
+    p.add_argument("action", choices=["draft"], help="draft: write a contract draft")
+    p.add_argument("file", help="a CSV (plain, .gz, .bz2), ECSV or FITS file")
+    p.add_argument("--name", metavar="NAME", help="contract name (default: from the file name)")
+    p.add_argument("--out", metavar="YAML", help="write the draft here instead of printing it")
     _common(p)
 
     p = sub.add_parser(

@@ -7,7 +7,9 @@ Unity Catalog, set ``uc_catalog`` and ``uc_schema`` and tables become ``catalog.
 Environment variables: ``ASTROLAKE_CONFIG`` (YAML path), ``ASTROLAKE_BASE_PATH``,
 ``ASTROLAKE_UC_CATALOG``, ``ASTROLAKE_UC_SCHEMA``, ``ASTROLAKE_TRACKING_URI``,
 ``ASTROLAKE_REGISTRY_URI``, ``ASTROLAKE_EXPERIMENT``, ``ASTROLAKE_SPARK_MASTER``, ``ASTROLAKE_DRIVER_MEMORY``,
-``ASTROLAKE_SHUFFLE_PARTITIONS``, ``ASTROLAKE_JARS`` (folder holding the Delta jars).
+``ASTROLAKE_SHUFFLE_PARTITIONS``, ``ASTROLAKE_JARS`` (folder holding the Delta jars),
+``ASTROLAKE_CATALOGS_PATH`` (folders of user contracts and catalogs; ``$ASTROLAKE_CATALOGS`` is read
+as well, by :mod:`astrolake.catalogs.contract` itself).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Settings:
     driver_memory: str = "4g"
     shuffle_partitions: int = 4
     jars: str | None = None
+    catalogs_path: str | None = None  # folders of user contracts + catalogs.yaml, os.pathsep-separated
     extra_spark_conf: dict[str, str] = field(default_factory=dict)
 
     @property

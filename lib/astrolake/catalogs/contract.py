@@ -146,6 +146,7 @@ class Catalog:
     # glob on the landing file name marking the catalog's own test split (e.g. "*test*"); the
     # other files are split into train and validation by key hash (astrolake.ml.features)
     test_files: str | None = None
+    origin: str = "built-in"  # or the user folder the catalog was read from
 
     @property
     def gold_table(self) -> str:
@@ -220,44 +221,127 @@ def _contract_from_dict(d: dict) -> Contract:
     )
 
 
+# --------------------------------------------------------------------------------------------
+# where contracts and catalogs come from: the built-in folder, then the user's folders
+# --------------------------------------------------------------------------------------------
+CATALOGS_ENV = "ASTROLAKE_CATALOGS"
+BUILT_IN = "built-in"
+_registered: list[Path] = []
+
+
+def use_catalog_folders(folders) -> None:
+    """Add folders of user contracts and catalogs (``catalogs.yaml`` + ``<contract>.yaml``)
+    beside the built-in ones: ``--catalogs DIR``, the ``catalogs_path`` setting
+    (``os.pathsep``-separated) and ``$ASTROLAKE_CATALOGS`` all end up here."""
+    import os
+
+    if not folders:
+        return
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [p for p in str(folders).split(os.pathsep) if p]
+    for f in folders:
+        path = Path(f).expanduser().resolve()
+        if not path.is_dir():
+            raise ContractError(f"catalog folder not found: {f}")
+        if path not in _registered:
+            _registered.append(path)
+
+
+def catalog_folders() -> list[Path]:
+    """The user folders in use: ``$ASTROLAKE_CATALOGS`` first, then those registered."""
+    import os
+
+    env = [Path(p).expanduser().resolve() for p in os.environ.get(CATALOGS_ENV, "").split(os.pathsep) if p]
+    for p in env:
+        if not p.is_dir():
+            raise ContractError(f"catalog folder not found: {p} (from ${CATALOGS_ENV})")
+    return list(dict.fromkeys([*env, *_registered]))
+
+
+def _contract_files(folders: tuple[Path, ...]) -> dict[str, Path]:
+    """Contract name -> its YAML file, over the built-in folder and ``folders``; a name defined
+    twice is an error."""
+    found: dict[str, Path] = {}
+    for folder in (HERE, *folders):
+        for path in sorted(folder.glob("*.yaml")):
+            if path.stem == "catalogs":
+                continue
+            if path.stem in found:
+                raise ContractError(
+                    f"contract {path.stem!r} is defined twice: {found[path.stem]} and {path}; rename one"
+                )
+            found[path.stem] = path
+    return found
+
+
 @cache
+def _load_contract(name: str, folders: tuple[Path, ...]) -> Contract:
+    files = _contract_files(folders)
+    if name not in files:
+        raise ContractError(f"unknown contract {name!r}; known: {', '.join(sorted(files))}")
+    d = yaml.safe_load(files[name].read_text())
+    if not isinstance(d, dict):
+        raise ContractError(f"{files[name]}: not a contract (a YAML mapping with name, format, key, columns)")
+    try:
+        if "extends" in d:
+            if d["extends"] not in files:
+                raise ContractError(f"contract {name}: extends unknown contract {d['extends']!r}")
+            base = yaml.safe_load(files[d["extends"]].read_text())
+            renames = d.pop("sources", {})
+            merged = {**base, **{k: v for k, v in d.items() if k != "extends"}}
+            merged["columns"] = [
+                dict(c, source=renames.get(c["name"], c.get("source", c["name"]))) for c in base["columns"]
+            ]
+            d = merged
+        return _contract_from_dict(d)
+    except KeyError as exc:
+        raise ContractError(f"{files[name]}: missing field {exc.args[0]!r}") from exc
+
+
 def load_contract(name: str) -> Contract:
-    """Load contract ``name`` from ``<name>.yaml`` beside this module (``extends`` allowed)."""
-    path = HERE / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in HERE.glob("*.yaml") if p.stem != "catalogs")
-        raise ContractError(f"unknown contract {name!r}; known: {', '.join(known)}")
-    d = yaml.safe_load(path.read_text())
-    if "extends" in d:
-        base = yaml.safe_load((HERE / f"{d['extends']}.yaml").read_text())
-        renames = d.pop("sources", {})
-        merged = {**base, **{k: v for k, v in d.items() if k != "extends"}}
-        merged["columns"] = [
-            dict(c, source=renames.get(c["name"], c.get("source", c["name"]))) for c in base["columns"]
-        ]
-        d = merged
-    return _contract_from_dict(d)
+    """Load contract ``name`` from ``<name>.yaml`` in the built-in folder or a user folder
+    (``extends`` allowed)."""
+    return _load_contract(name, tuple(catalog_folders()))
 
 
 @cache
-def catalogs() -> dict[str, Catalog]:
-    """All catalogs known to astrolake, by name."""
-    raw = yaml.safe_load((HERE / "catalogs.yaml").read_text())
-    out = {}
-    for name, spec in raw.items():
-        contract = load_contract(spec["contract"])
-        out[name] = Catalog(
-            name=name,
-            contract=contract,
-            data_release=str(spec["data_release"]),
-            description=spec["description"],
-            citation=spec.get("citation", contract.citation),
-            sample=spec.get("sample"),
-            rows=spec.get("rows"),
-            notes=spec.get("notes", ""),
-            test_files=spec.get("test_files"),
-        )
+def _catalogs(folders: tuple[Path, ...]) -> dict[str, Catalog]:
+    out: dict[str, Catalog] = {}
+    origin: dict[str, str] = {}
+    for folder in (HERE, *folders):
+        path = folder / "catalogs.yaml"
+        if not path.is_file():
+            continue
+        raw = yaml.safe_load(path.read_text()) or {}
+        where = BUILT_IN if folder == HERE else str(folder)
+        for name, spec in raw.items():
+            if name in out:
+                raise ContractError(f"catalog {name!r} is defined twice: in {origin[name]} and in {where}; rename one")
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", str(name)):
+                raise ContractError(f"{path}: catalog name {name!r} must be letters, digits and _ (it names tables)")
+            try:
+                contract = _load_contract(spec["contract"], folders)
+                out[name] = Catalog(
+                    name=name,
+                    contract=contract,
+                    data_release=str(spec["data_release"]),
+                    description=spec["description"],
+                    citation=spec.get("citation", contract.citation),
+                    sample=spec.get("sample"),
+                    rows=spec.get("rows"),
+                    notes=spec.get("notes", ""),
+                    test_files=spec.get("test_files"),
+                    origin=where,
+                )
+            except KeyError as exc:
+                raise ContractError(f"{path}: catalog {name!r} lacks {exc.args[0]!r}") from exc
+            origin[name] = where
     return out
+
+
+def catalogs() -> dict[str, Catalog]:
+    """All catalogs known to astrolake, by name: the built-in ones and those of the user's folders."""
+    return _catalogs(tuple(catalog_folders()))
 
 
 def get_catalog(name: str) -> Catalog:

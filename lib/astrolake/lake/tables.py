@@ -26,6 +26,11 @@ class Lake:
     spark: SparkSession
     settings: Settings
 
+    def __post_init__(self) -> None:
+        from astrolake.catalogs.contract import use_catalog_folders
+
+        use_catalog_folders(self.settings.catalogs_path)  # the user's contracts and catalogs
+
     # --- names -------------------------------------------------------------------------------
     def location(self, name: str) -> str:
         return self.settings.table(name)
