@@ -149,3 +149,29 @@ def test_the_cli_lists_origins_drafts_and_refuses_a_missing_folder(tmp_path, cap
 
     assert main(["catalogs", "--catalogs", str(tmp_path / "nowhere")]) == 1
     assert capsys.readouterr().err.strip().endswith(f"catalog folder not found: {tmp_path / 'nowhere'}")
+
+
+def test_a_parquet_draft_reads_the_schema_and_field_metadata(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [
+            pa.field("diaObjectId", pa.int64()),
+            pa.field("ra", pa.float64(), metadata={"unit": "deg", "description": "Right ascension"}),
+            pa.field("dec", pa.float64(), metadata={"unit": "deg"}),
+            pa.field("nDiaSources", pa.int32()),
+            pa.field("band", pa.string()),
+        ]
+    )
+    f = tmp_path / "objects.parquet"
+    pq.write_table(pa.table({n: [] for n in schema.names}, schema=schema), f)
+    c = _use_draft(tmp_path, draft(str(f), name="rubin_objects"), "rubin_objects")
+    assert [(col.source, col.type, col.unit) for col in c.columns] == [
+        ("diaObjectId", "long", None),
+        ("ra", "double", "deg"),
+        ("dec", "double", "deg"),
+        ("nDiaSources", "int", None),
+        ("band", "string", None),
+    ]
+    assert c.column("ra").description == "Right ascension" and c.position == ("ra", "dec")

@@ -3,7 +3,9 @@
 * a CSV header (plain, gzip or bzip2): names, and types guessed from the first rows; numeric
   columns that hold a usual missing-value code (-999, -9999, -99) get it as a sentinel;
 * an ECSV header: names, ``datatype``, ``unit`` and ``description``;
-* a FITS binary table: names, types from TFORM, units from TUNIT, sentinels from TNULL.
+* a FITS binary table: names, types from TFORM, units from TUNIT, sentinels from TNULL;
+* a Parquet schema: names and types (a field's ``unit`` and ``description`` metadata, where the
+  writer left them).
 
 The draft is a loadable contract (``astrolake`` reads it as it is), but only the file's author
 knows the key, the valid ranges and which columns are required: the draft marks them ``TODO``.
@@ -135,6 +137,32 @@ def _from_fits(path: str) -> tuple[list[DraftColumn], str]:
     return columns, "fits"
 
 
+def _from_parquet(path: str) -> tuple[list[DraftColumn], str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # a damaged footer
+        raise UserError(f"{path}: not a readable Parquet file ({exc})") from exc
+    columns = []
+    for f in schema:
+        t = f.type
+        if pa.types.is_floating(t) or pa.types.is_decimal(t):
+            typ = "double"
+        elif pa.types.is_integer(t):
+            typ = "int" if t.bit_width <= 16 or (t.bit_width == 32 and pa.types.is_signed_integer(t)) else "long"
+            if pa.types.is_uint64(t):
+                typ = "decimal(20,0)"
+        elif pa.types.is_date(t):
+            typ = "date"
+        else:
+            typ = "string"
+        meta = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
+        columns.append(DraftColumn(f.name, typ, meta.get("unit"), meta.get("description", "")))
+    return columns, "csv"  # Parquet files are read by any tabular contract
+
+
 def draft(path: str, name: str | None = None, sample_rows: int = 1000) -> str:
     """The YAML text of a contract drafted from ``path`` (see the module's doc)."""
     if not os.path.isfile(path):
@@ -144,6 +172,8 @@ def draft(path: str, name: str | None = None, sample_rows: int = 1000) -> str:
     name = name or _silver_name(stem) + "_contract"
     if landing.is_fits(path):
         columns, fmt = _from_fits(path)
+    elif landing.is_parquet(path):
+        columns, fmt = _from_parquet(path)
     else:
         landing.sha256_of(path, codec=landing.compression(path))  # a damaged file is refused by name
         columns, fmt = _from_text(path, sample_rows)
