@@ -15,9 +15,11 @@ crash (``kill -9`` included):
    unchanged duplicate).  The first load into an empty table is a plain append.
 5. **ledger**: read, inserted, updated, duplicates and quarantined are each counted from what
    was written for this ``_batch_id``; ``read = inserted + updated + duplicates + quarantined +
-   skipped + continuation`` must hold, else :class:`LedgerError` (``read`` counts every line after a
-   text file's header; blank and comment lines are ``skipped``; the extra lines of a record whose
-   quoted field spans lines are ``continuation``).  The ledger row is the batch's commit mark.
+   skipped + continuation`` must hold (``read`` counts every line after a text file's header;
+   blank and comment lines are ``skipped``; the extra lines of a record whose quoted field spans
+   lines are ``continuation``).  A closing ledger row is the batch's commit mark.  A batch whose
+   ledger does not close is rolled back by ``_batch_id`` (its ledger row says so, and it is left
+   to be replayed) and :class:`LedgerError` is raised.
 
 The same file content is never ingested twice for a catalog (by SHA-256, whatever its name).
 A file re-delivered under a name already ingested but with new content is ingested as a new
@@ -257,7 +259,8 @@ class CatalogState:
     def read(cls, lake: Lake, catalog: Catalog) -> CatalogState:
         mine = F.col("catalog") == catalog.name
         planned = [r.asDict() for r in lake.read(MANIFEST).where(mine).collect()]
-        done = {r[0] for r in lake.read(LEDGER).where(mine).select("batch_id").collect()}
+        closed = F.coalesce(F.col("closes"), F.lit(True))  # a batch that did not close was rolled back
+        done = {r[0] for r in lake.read(LEDGER).where(mine & closed).select("batch_id").collect()}
         return cls(planned, done)
 
     def pending(self) -> tuple[int | None, list[dict]]:
@@ -409,7 +412,9 @@ def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int, extra: Seq
     return out
 
 
-def _write_silver(lake: Lake, catalog: Catalog, rows: DataFrame, batch_id: int, rebuild: bool = False) -> int:
+def _write_silver(
+    lake: Lake, catalog: Catalog, rows: DataFrame, batch_id: int, rebuild: bool = False, retry: str = ""
+) -> int:
     """Merge ranked valid rows into silver (or replace it when ``rebuild``); return the
     duplicates (superseded + unchanged)."""
     key = list(catalog.contract.key)
@@ -422,7 +427,7 @@ def _write_silver(lake: Lake, catalog: Catalog, rows: DataFrame, batch_id: int, 
             return superseded
         silver = lake.read(catalog.silver_table)
         if silver.limit(1).count() == 0:
-            lake.append(src, catalog.silver_table, txn=(f"astrolake.silver.{catalog.name}", batch_id))
+            lake.append(src, catalog.silver_table, txn=(f"astrolake.silver.{catalog.name}{retry}", batch_id))
             return superseded
         existing = silver.select(*key, F.col("_row_hash").alias("_t_hash"), F.col("_batch_id").alias("_t_batch"))
         unchanged = (
@@ -461,6 +466,14 @@ def process_batch(
     rebuild = from_bronze is not None
     spark, c = lake.spark, catalog.contract
     ledger = Ledger(catalog.name, batch_id, operation, [p["path"] for p in plan or []], _now())
+    # a batch rolled back after its ledger did not close is written again under txn ids of its own
+    # (Delta would skip a write whose txn id it has seen); the first attempt keeps the plain ids
+    failed = (
+        lake.read(LEDGER)
+        .where((F.col("catalog") == catalog.name) & (F.col("batch_id") == batch_id) & ~F.col("closes"))
+        .count()
+    )
+    retry = f".retry{failed}" if failed else ""
     steps = Steps(f"{catalog.name} batch {batch_id}", total=3 if rebuild else 4, logger=log, spark=spark)
     if from_bronze is None:
         assert plan is not None, "a batch that does not replay bronze reads the files of its plan"
@@ -473,7 +486,7 @@ def process_batch(
                 F.lit(ledger.started_at).alias("_ingested_at"),
                 F.lit(batch_id).cast("long").alias("_batch_id"),
             )
-            lake.append(bronze, catalog.bronze_table, txn=(f"astrolake.bronze.{catalog.name}", batch_id))
+            lake.append(bronze, catalog.bronze_table, txn=(f"astrolake.bronze.{catalog.name}{retry}", batch_id))
         batch_rows = lake.read(catalog.bronze_table).where(F.col("_batch_id") == batch_id)
     else:
         batch_rows = from_bronze
@@ -505,6 +518,7 @@ def process_batch(
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
+        quarantine_before = lake.version(QUARANTINE)
         with steps.step(f"validate against contract {c.name}, quarantine") as step:
             # One pass fills the cache and counts the batch's rows as read back from bronze.
             tally = checked.agg(
@@ -529,13 +543,14 @@ def process_batch(
             if rebuild:
                 lake.replace(bad, QUARANTINE, f"catalog = {sql_string(catalog.name)}")
             else:
-                lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}", batch_id))
+                lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}{retry}", batch_id))
             others = (("skipped", ledger.skipped), ("continuation", ledger.continuation))
             step.detail = f"{ledger.read:,} rows read, {rejected:,} to quarantine" + "".join(
                 f", {n:,} {name}" for name, n in others if n
             )
         with steps.step("silver") as step:
-            ledger.duplicates = _write_valid_rows(lake, catalog, checked, batch_id, rebuild)
+            before = {"silver": lake.version(catalog.silver_table), "quarantine": quarantine_before}
+            ledger.duplicates = _write_valid_rows(lake, catalog, checked, batch_id, rebuild, retry)
             valid = ledger.read - rejected - ledger.skipped - ledger.continuation
             step.detail = f"{valid:,} valid rows, {ledger.duplicates:,} duplicates"
     finally:
@@ -561,16 +576,50 @@ def process_batch(
         lake.append(
             spark.createDataFrame([ledger.as_dict()], schema=_schema(LEDGER_DDL)),
             LEDGER,
-            txn=(f"astrolake.ledger.{catalog.name}.{operation}", batch_id),
+            txn=(f"astrolake.ledger.{catalog.name}.{operation}{retry}", batch_id),
         )
         step.detail = f"silver v{ledger.silver_version}"
     log.info("%s in %.1f s", ledger.line(), steps.seconds)
     if not ledger.closes:
-        raise LedgerError(ledger.line())
+        _roll_back(lake, catalog, batch_id, rebuild, before)
+        raise LedgerError(
+            f"{ledger.line()}: the batch's rows were taken out of bronze, silver and quarantine and its "
+            "ledger row marks it as not closing; find what wrote the extra or missing rows, then run again "
+            "to replay the batch"
+        )
     return ledger
 
 
-def _write_valid_rows(lake: Lake, catalog: Catalog, checked: DataFrame, batch_id: int, rebuild: bool) -> int:
+def _roll_back(lake: Lake, catalog: Catalog, batch_id: int, rebuild: bool, before: dict) -> None:
+    """Take a batch whose ledger does not close out of every table it wrote, by ``_batch_id``:
+    rows it inserted are deleted, rows it updated get their values from silver's version before
+    the batch back, its quarantine and bronze rows are deleted.  Never RESTORE, which would also
+    undo other writers' commits; a re-validation (which replaced silver and the catalog's
+    quarantine rows) puts back their content as of before it."""
+    silver, mine = catalog.silver_table, F.col("_batch_id") == batch_id
+    log.warning(f"{catalog.name} batch {batch_id}: the ledger does not close; rolling the batch back")
+    if rebuild:
+        lake.replace(lake.read(silver, version=before["silver"]), silver)
+        old = lake.read(QUARANTINE, version=before["quarantine"]).where(F.col("catalog") == catalog.name)
+        lake.replace(old, QUARANTINE, f"catalog = {sql_string(catalog.name)}")
+        return
+    lake.delta(silver).delete(mine & (F.col("_first_batch_id") == batch_id))
+    if lake.read(silver).where(mine).limit(1).count():  # rows this batch updated: their values before it
+        cond = " AND ".join(f"t.`{k}` = o.`{k}`" for k in catalog.contract.key)
+        (
+            lake.delta(silver)
+            .alias("t")
+            .merge(lake.read(silver, version=before["silver"]).alias("o"), cond)
+            .whenMatchedUpdateAll(condition=f"t._batch_id = {int(batch_id)}")
+            .execute()
+        )
+    lake.delta(QUARANTINE).delete((F.col("catalog") == catalog.name) & mine)
+    lake.delta(catalog.bronze_table).delete(mine)
+
+
+def _write_valid_rows(
+    lake: Lake, catalog: Catalog, checked: DataFrame, batch_id: int, rebuild: bool, retry: str = ""
+) -> int:
     """Rank the valid rows of the cached batch and write silver; return the duplicates."""
     c = catalog.contract
     valid = checked.where((F.col(KIND) == DATA) & (F.size(REASONS) == 0)).drop(REASONS, "_raw", "_fields", KIND)
@@ -579,7 +628,7 @@ def _write_valid_rows(lake: Lake, catalog: Catalog, checked: DataFrame, batch_id
     )
     ranked = valid.withColumn("_rank", F.row_number().over(order))
     rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
-    return _write_silver(lake, catalog, rows, batch_id, rebuild)
+    return _write_silver(lake, catalog, rows, batch_id, rebuild, retry)
 
 
 # --------------------------------------------------------------------------------------------
@@ -684,7 +733,13 @@ def _rebuild(lake: Lake, catalog: Catalog, batch: int) -> Ledger:
 def last_quarantine_rate(lake: Lake, catalog_name: str) -> tuple[int | None, float, int, int]:
     """(batch id, quarantined / read, quarantined, read) of the catalog's newest batch."""
     rows = (
-        (lake.read(LEDGER).where(F.col("catalog") == catalog_name).orderBy(F.desc("batch_id")).limit(1).collect())
+        (
+            lake.read(LEDGER)
+            .where(F.col("catalog") == catalog_name)
+            .orderBy(F.desc("batch_id"), F.desc("finished_at"))
+            .limit(1)
+            .collect()
+        )
         if lake.exists(LEDGER)
         else []
     )
