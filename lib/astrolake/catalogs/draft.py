@@ -88,18 +88,8 @@ def _from_text(path: str, sample_rows: int) -> tuple[list[DraftColumn], str]:
             if m is not None:
                 col.type = _ECSV_TYPES.get(m.datatype, "string")
                 col.unit = str(m.unit) if m.unit else None
-        descriptions = _ecsv_descriptions(preamble)
-        for col in columns:
-            col.description = descriptions.get(col.source, "")
+                col.description = m.description
     return columns, "csv"
-
-
-def _ecsv_descriptions(preamble: list[str]) -> dict[str, str]:
-    from astropy.io.misc import yaml as ayaml
-
-    body = [x[2:] if x.startswith("# ") else x[1:] for x in preamble[1:] if x.startswith("#")]
-    header = ayaml.load("\n".join(body)) or {}
-    return {str(c["name"]): str(c.get("description", "")) for c in header.get("datatype", [])}
 
 
 _ECSV_TYPES = {
@@ -122,14 +112,11 @@ def _from_fits(path: str) -> tuple[list[DraftColumn], str]:
         columns = []
         for col in tables[0].columns:
             kind, size = col.dtype.kind, col.dtype.itemsize
-            unsigned_64 = kind == "u" and size == 8
             typ = {
                 "f": "double",
                 "i": "int" if size <= 4 else "long",
                 "u": "int" if size <= 2 else ("long" if size <= 4 else "decimal(20,0)"),
             }.get(kind, "string")
-            if unsigned_64:
-                typ = "decimal(20,0)"
             dc = DraftColumn(col.name, typ, str(col.unit) if col.unit else None)
             if col.null is not None and typ in ("int", "long", "double"):
                 dc.sentinels = [float(col.null)]

@@ -128,11 +128,13 @@ class Ledger:
             self.inserted + self.updated + self.duplicates + self.quarantined + self.skipped + self.continuation
         )
 
+    def other_lines(self) -> list[tuple[str, int]]:
+        """The terms for lines that never reach validation, where there are any."""
+        return [(name, n) for name, n in (("skipped", self.skipped), ("continuation", self.continuation)) if n]
+
     def line(self) -> str:
         state = "closes" if self.closes else "DOES NOT CLOSE"
-        extra = "".join(
-            f" + {name} {n:,}" for name, n in (("skipped", self.skipped), ("continuation", self.continuation)) if n
-        )
+        extra = "".join(f" + {name} {n:,}" for name, n in self.other_lines())
         return (
             f"ledger {self.catalog} batch {self.batch_id} ({self.operation}): read {self.read:,} = "
             f"inserted {self.inserted:,} + updated {self.updated:,} + duplicates {self.duplicates:,} "
@@ -202,10 +204,9 @@ def migrate(lake: Lake) -> list[str]:
 def ensure_tables(lake: Lake, catalog: Catalog) -> None:
     """Create the catalog's bronze and silver tables and the shared ones, if missing; bring the
     shared tables of an older lake up to date (:func:`migrate`)."""
-    if all(lake.exists(t) for t in (MANIFEST, QUARANTINE, LEDGER, catalog.bronze_table, catalog.silver_table)):
-        migrate(lake)
-        return
     migrate(lake)
+    if all(lake.exists(t) for t in (MANIFEST, QUARANTINE, LEDGER, catalog.bronze_table, catalog.silver_table)):
+        return
     c = catalog.contract
     lake.create(MANIFEST, MANIFEST_DDL, comment="landing files planned per batch")
     lake.create(
@@ -356,13 +357,12 @@ def read_raw(spark: SparkSession, catalog: Catalog, plan: list[dict]) -> DataFra
         return read_fits(spark, c, files)
     parquet = [f for f in files if landing.is_parquet(f)]
     text = [f for f in files if not landing.is_parquet(f)]
-    parts = ([read_text(spark, c, text)] if text else []) + ([read_parquet(spark, c, parquet)] if parquet else [])
+    parts = ([read_text(spark, c, text, order=files)] if text else []) + (
+        [read_parquet(spark, c, parquet, order=files)] if parquet else []
+    )
     raw = parts[0]
     for more in parts[1:]:
         raw = raw.unionByName(more)
-    if parquet and text:  # each reader numbered its files from 0: number them in the batch's order
-        index = F.create_map(*[F.lit(x) for i, f in enumerate(files) for x in (f, i)])
-        raw = raw.withColumn("_file_index", F.element_at(index, F.col("_source_file")).cast("int"))
     return raw
 
 
@@ -544,9 +544,8 @@ def process_batch(
                 lake.replace(bad, QUARANTINE, f"catalog = {sql_string(catalog.name)}")
             else:
                 lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}{retry}", batch_id))
-            others = (("skipped", ledger.skipped), ("continuation", ledger.continuation))
             step.detail = f"{ledger.read:,} rows read, {rejected:,} to quarantine" + "".join(
-                f", {n:,} {name}" for name, n in others if n
+                f", {n:,} {name}" for name, n in ledger.other_lines()
             )
         with steps.step("silver") as step:
             before = {"silver": lake.version(catalog.silver_table), "quarantine": quarantine_before}

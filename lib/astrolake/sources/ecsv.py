@@ -42,6 +42,7 @@ class EcsvColumn:
     name: str
     datatype: str
     unit: str | None
+    description: str = ""
 
 
 def is_ecsv(first_line: str) -> bool:
@@ -60,7 +61,8 @@ def parse_header(lines: list[str]) -> tuple[list[EcsvColumn], str]:
         body.append(text[1:] if text.startswith(" ") else text)
     header = yaml.load("\n".join(body)) or {}
     columns = [
-        EcsvColumn(str(c["name"]), str(c.get("datatype", "string")), c.get("unit")) for c in header.get("datatype", [])
+        EcsvColumn(str(c["name"]), str(c.get("datatype", "string")), c.get("unit"), str(c.get("description", "")))
+        for c in header.get("datatype", [])
     ]
     return columns, header.get("delimiter", " ")
 

@@ -47,8 +47,9 @@ def source_path(col):
     return F.url_decode(F.regexp_replace(local, r"\+", "%2B"))  # url_decode would read '+' as a space
 
 
-def read_text(spark: SparkSession, contract: Contract, files: list[str]) -> DataFrame:
-    """Every physical line of delimited text files, with provenance (the bronze rows).
+def read_text(spark: SparkSession, contract: Contract, files: list[str], order: list[str] | None = None) -> DataFrame:
+    """Every physical line of delimited text files, with provenance (the bronze rows);
+    ``_file_index`` is a file's place in ``order`` (the whole batch; default ``files``).
 
     Contracts whose key uses the row number read each file whole, so that a line's position is
     exact (``_row_order`` is its 0-based line number); the others read line by line, which scales
@@ -71,7 +72,7 @@ def read_text(spark: SparkSession, contract: Contract, files: list[str]) -> Data
             F.col("_metadata.file_block_start").alias("_block"),
             F.monotonically_increasing_id().alias("_row_order"),
         )
-    index = _file_map({f: i for i, f in enumerate(files)})
+    index = _file_map({f: i for i, f in enumerate(order or files)})
     return lines.select(
         F.col("value").alias("_raw"),
         F.lit(None).cast("map<string,string>").alias("_fields"),
@@ -272,12 +273,15 @@ def read_fits(spark: SparkSession, contract: Contract, files: list[str]) -> Data
     )
 
 
-def read_parquet(spark: SparkSession, contract: Contract, files: list[str]) -> DataFrame:
+def read_parquet(
+    spark: SparkSession, contract: Contract, files: list[str], order: list[str] | None = None
+) -> DataFrame:
     """Raw rows of Parquet files: each row as JSON in ``_raw``, every column as text in
-    ``_fields``, and its index in its file (``_metadata.row_index``) as its order and number."""
+    ``_fields``, and its index in its file (``_metadata.row_index``) as its order and number;
+    ``_file_index`` is a file's place in ``order`` (the whole batch; default ``files``)."""
     df = spark.read.option("mergeSchema", "true").parquet(*files)
     present = [c for c in df.columns if not c.startswith("_")]
-    index = _file_map({f: i for i, f in enumerate(files)})
+    index = _file_map({f: i for i, f in enumerate(order or files)})
     path = source_path(F.col("_metadata.file_path"))
     return df.select(
         F.to_json(F.struct(*[F.col(f"`{c}`") for c in present])).alias("_raw"),
