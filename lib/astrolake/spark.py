@@ -67,6 +67,10 @@ def find_delta_jars(settings: Settings | None = None) -> list[str]:
     )
 
 
+#: the shuffle partitions adaptive execution starts from before merging them (see get_spark)
+INITIAL_SHUFFLE_PARTITIONS = 64
+
+
 def _submitted_conf() -> dict[str, str]:
     """The ``spark.*`` settings of the JVM this Python process was started by (``spark-submit``).
 
@@ -118,6 +122,14 @@ def get_spark(settings: Settings | None = None, app_name: str = "astrolake"):
     builder = (
         builder.config("spark.driver.memory", settings.driver_memory)
         .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        # adaptive execution starts every shuffle with many partitions and merges them down to
+        # ~64 MB each, so a batch of any size gets partitions sized for it (not a fixed count)
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
+        .config(
+            "spark.sql.adaptive.coalescePartitions.initialPartitionNum",
+            str(max(settings.shuffle_partitions, INITIAL_SHUFFLE_PARTITIONS)),
+        )
         .config("spark.default.parallelism", str(max(2, settings.shuffle_partitions)))
         .config("spark.ui.enabled", "false")
         # the console progress bar is for a person at a terminal, not for logs or CI

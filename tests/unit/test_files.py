@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -93,3 +94,34 @@ def test_an_explicit_file_is_kept_whatever_its_name(tmp_path):
     with pytest.raises(LandingError, match=r"reads FITS files \(\.fits, "):
         check_format(odd, get_catalog("sdss_dr7_galaxies").contract)
     assert os.path.isabs(expand(os.path.relpath(odd))[0])
+
+
+def test_survey_all_checks_hashes_and_reads_headers_in_order(tmp_path):
+    from astrolake.sources.files import survey_all
+
+    c = get_catalog("sdss_dr14_skyserver").contract
+    header = ",".join(c.source_columns)
+    paths = []
+    for i in range(40):  # more files than threads: the order must still be the given one
+        p = tmp_path / f"f{39 - i:02d}.csv"
+        p.write_text(("# a comment\n" * (i % 3)) + header + f"\n{i}\n")
+        paths.append(str(p))
+    out = survey_all(paths, c)
+    assert [s.file.path for s in out] == paths
+    assert [s.file.sha256 for s in out] == [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in paths]
+    assert [s.header.line for s in out] == [i % 3 for i in range(40)]
+
+
+def test_survey_all_raises_the_first_bad_file_in_order(tmp_path):
+    from astrolake.sources.files import survey_all
+
+    c = get_catalog("sdss_dr14_skyserver").contract
+    good = tmp_path / "good.csv"
+    good.write_text(",".join(c.source_columns) + "\n1\n")
+    empty, wrong = tmp_path / "empty.csv", tmp_path / "wrong.csv"
+    empty.write_text("")
+    wrong.write_text("a,b\n1,2\n")
+    with pytest.raises(LandingError, match="empty.csv: file is empty"):
+        survey_all([str(good), str(empty), str(wrong)], c)
+    with pytest.raises(LandingError, match="wrong.csv: missing required column"):
+        survey_all([str(good), str(wrong), str(empty)], c)

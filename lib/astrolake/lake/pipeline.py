@@ -36,7 +36,6 @@ from dataclasses import asdict, dataclass, field
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.window import Window
 
 from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Catalog, get_catalog
 from astrolake.errors import IntegrityError
@@ -44,7 +43,7 @@ from astrolake.lake.tables import Lake, sql_string
 from astrolake.lake.validate import REASONS, key_text, validate
 from astrolake.layout import LEDGER, MANIFEST, QUARANTINE
 from astrolake.log import Steps
-from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER, healpix_column
+from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER, with_healpix
 from astrolake.sources import files as landing
 from astrolake.sources.readers import (
     CONTINUATION,
@@ -175,7 +174,7 @@ def silver_ddl(catalog: Catalog) -> str:
     cols += [
         "_source_file STRING COMMENT 'landing file the current values came from'",
         f"{ROW_NUMBER} BIGINT COMMENT '1-based data row number in the file, where known exactly'",
-        "_row_hash STRING COMMENT 'SHA-256 of the typed values (change detection)'",
+        "_row_hash STRING COMMENT '64-bit xxHash of the typed values and nulls, 16 hex digits (change detection)'",
         "_batch_id BIGINT COMMENT 'batch that last inserted or updated the row'",
         "_first_batch_id BIGINT COMMENT 'batch that inserted the row'",
         "_ingested_at TIMESTAMP",
@@ -278,19 +277,17 @@ class CatalogState:
 
 
 def plan_batch(
-    lake: Lake, catalog: Catalog, paths: list[str], operation: str, state: CatalogState
+    lake: Lake, catalog: Catalog, surveyed: list[landing.Surveyed], operation: str, state: CatalogState
 ) -> tuple[int | None, list[dict], IngestResult]:
-    """Register the new files of ``paths`` as the next batch; skip content already ingested."""
+    """Register the new files among ``surveyed`` (see :func:`~astrolake.sources.files.survey_all`)
+    as the next batch; skip content already ingested."""
     result = IngestResult(catalog.name)
     c = catalog.contract
-    suffixes = landing.suffixes_for(c)
-    files = landing.expand(paths, suffixes)
     known = {r["sha256"]: r["path"] for r in state.planned if r["sha256"]}
     known_paths = set(known.values())
     rows, seen = [], set()
-    for path in files:
-        landing.check_format(path, c)
-        info = landing.describe(path)
+    for s in surveyed:
+        info, path = s.file, s.file.path
         if info.sha256 in known or info.sha256 in seen:
             result.skipped.append(path)
             log.info(f"skip {path}: already ingested (same content as {known.get(info.sha256, path)})")
@@ -299,8 +296,7 @@ def plan_batch(
             note = f"{path} was re-delivered with new content: ingested as a new version (rows update silver by key)"
             result.notices.append(note)
             log.info(note)
-        found = landing.inspect(path, c)
-        header, header_line = found.names, found.line
+        header, header_line = s.header.names, s.header.line
         if c.format == "fits":
             missing = [col.source for col in c.required if col.source not in header]
             if missing:
@@ -395,15 +391,17 @@ def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int, extra: Seq
     """Typed silver columns plus catalog, release, HEALPix index, row hash and batch ids."""
     c = catalog.contract
     cols = [F.col(f"`{col.name}`") for col in c.columns]
+    if c.position:
+        valid = with_healpix(valid, *c.position, name=HEALPIX_COLUMN)
     out = valid.select(
         *cols,
         F.lit(catalog.name).alias("catalog"),
         F.lit(catalog.data_release).alias("data_release"),
-        *([healpix_column(*c.position).alias(HEALPIX_COLUMN)] if c.position else []),
+        *([HEALPIX_COLUMN] if c.position else []),
         *([F.col(SOURCE_NAME)] if SOURCE_NAME in c.key else []),
         "_source_file",
         ROW_NUMBER,
-        F.sha2(F.to_json(F.struct(*cols)), 256).alias("_row_hash"),
+        row_hash(cols).alias("_row_hash"),
         F.lit(batch_id).cast("long").alias("_batch_id"),
         F.lit(batch_id).cast("long").alias("_first_batch_id"),
         "_ingested_at",
@@ -412,42 +410,100 @@ def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int, extra: Seq
     return out
 
 
+def row_hash(cols: Sequence[Column]) -> Column:
+    """The change hash of a row's typed values: 64-bit xxHash as 16 hex digits, over the values
+    and which of them are null (Spark's hash skips nulls, so without the flags ``(null, 5)`` and
+    ``(5, null)`` would hash alike).  It is compared only between versions of the same key, so 64
+    bits are plenty; rows written before it carry a SHA-256 and are seen as changed once."""
+    return F.lpad(F.hex(F.xxhash64(*cols, *[col.isNull() for col in cols])), 16, "0")
+
+
+#: the order in which rows of the same key supersede each other: the last one wins
+ARRIVAL = ("_batch_id", "_file_index", "_block", "_row_order")
+#: above this many repeated keys the winners are found with a shuffle join instead of a broadcast
+BROADCAST_REPEATS = 2_000_000
+
+
+def last_occurrences(valid: DataFrame, key: Sequence[str]) -> tuple[DataFrame, int]:
+    """The last occurrence of every key (by :data:`ARRIVAL`) and how many rows it supersedes.
+
+    Only the key and the arrival order are shuffled, to find the keys that repeat (partial
+    aggregation keeps that small); when none repeats, ``valid`` is returned as it is.  Otherwise
+    the repeated keys, with their winner, are joined back (broadcast unless there are very many).
+    """
+    arrival = F.struct(*[F.col(c) for c in ARRIVAL])
+    repeats = (
+        valid.groupBy(*[F.col(f"`{k}`") for k in key])
+        .agg(F.count(F.lit(1)).alias("_n"), F.max(arrival).alias("_last"))
+        .where(F.col("_n") > 1)
+    )
+    tally = repeats.agg(F.count(F.lit(1)).alias("keys"), F.sum(F.col("_n") - 1).alias("superseded")).collect()[0]
+    superseded, keys = int(tally["superseded"] or 0), int(tally["keys"] or 0)
+    if not superseded:
+        return valid, 0
+    renamed = repeats.select(*[F.col(f"`{k}`").alias(f"_r_{i}") for i, k in enumerate(key)], "_last")
+    if keys <= BROADCAST_REPEATS:
+        renamed = F.broadcast(renamed)
+    on = [F.col(f"`{k}`").eqNullSafe(F.col(f"_r_{i}")) for i, k in enumerate(key)]
+    cond = on[0]
+    for more in on[1:]:
+        cond = cond & more
+    joined = valid.join(renamed, cond, "left")
+    winners = joined.where(F.col("_last").isNull() | (arrival == F.col("_last")))
+    return winners.drop("_last", *[f"_r_{i}" for i in range(len(key))]), superseded
+
+
 def _write_silver(
-    lake: Lake, catalog: Catalog, rows: DataFrame, batch_id: int, rebuild: bool = False, retry: str = ""
-) -> int:
-    """Merge ranked valid rows into silver (or replace it when ``rebuild``); return the
-    duplicates (superseded + unchanged)."""
+    lake: Lake, catalog: Catalog, src: DataFrame, batch_id: int, rebuild: bool = False, retry: str = ""
+) -> tuple[int, dict[str, int] | None]:
+    """Write the batch's winning rows into silver: replace it (``rebuild``), append them (an
+    empty table) or MERGE them on the key, updating a row only when its hash changed.
+
+    Returns the unchanged rows (matched with an equal hash: duplicates of what silver holds) and
+    the commit's own counts (``inserted``, ``updated``), or None when the write was skipped
+    because a replay had already committed it.
+    """
     key = list(catalog.contract.key)
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    silver_name = catalog.silver_table
+    tag = _commit_tag(catalog, batch_id, "silver", retry)
+    before = lake.version(silver_name)
+    if rebuild:
+        lake.replace(src, silver_name, user_metadata=tag)
+        return 0, lake.commit_metrics(silver_name, tag, after=before, kind="write")
+    silver = lake.read(silver_name)
+    if silver.limit(1).count() == 0:
+        lake.append(src, silver_name, txn=(f"astrolake.silver.{catalog.name}{retry}", batch_id), user_metadata=tag)
+        return 0, lake.commit_metrics(silver_name, tag, after=before, kind="write")
+    src = src.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        superseded = rows.where(F.col("_rank") > 1).count()
-        src = rows.where(F.col("_rank") == 1).drop("_rank")
-        if rebuild:
-            lake.replace(src, catalog.silver_table)
-            return superseded
-        silver = lake.read(catalog.silver_table)
-        if silver.limit(1).count() == 0:
-            lake.append(src, catalog.silver_table, txn=(f"astrolake.silver.{catalog.name}{retry}", batch_id))
-            return superseded
+        # rows equal to what silver holds from an earlier batch (a replay's own rows do not count)
         existing = silver.select(*key, F.col("_row_hash").alias("_t_hash"), F.col("_batch_id").alias("_t_batch"))
         unchanged = (
             src.join(existing, key, "inner")
             .where((F.col("_t_hash") == F.col("_row_hash")) & (F.col("_t_batch") != batch_id))
             .count()
         )
+        if lake.commit_metrics(silver_name, tag, after=None, kind="merge") is not None:
+            return unchanged, None  # a replay: the merge was committed before the interruption
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
         update: dict[str, str | Column] = {f"`{col}`": f"s.`{col}`" for col in src.columns if col != "_first_batch_id"}
-        (
-            lake.delta(catalog.silver_table)
-            .alias("t")
-            .merge(src.alias("s"), cond)
-            .whenMatchedUpdate(condition="t._row_hash <> s._row_hash", set=update)
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-        return superseded + unchanged
+        with lake.commit_tag(tag):
+            (
+                lake.delta(silver_name)
+                .alias("t")
+                .merge(src.alias("s"), cond)
+                .whenMatchedUpdate(condition="t._row_hash <> s._row_hash", set=update)
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+        return unchanged, lake.commit_metrics(silver_name, tag, after=before, kind="merge")
     finally:
-        rows.unpersist()
+        src.unpersist()
+
+
+def _commit_tag(catalog: Catalog, batch_id: int, table: str, retry: str = "", operation: str = "") -> str:
+    """The user metadata of the commit a batch makes to a table: how its counts are found again."""
+    return f"astrolake {catalog.name} batch {int(batch_id)}{retry} {table}{' ' + operation if operation else ''}"
 
 
 def process_batch(
@@ -478,11 +534,13 @@ def process_batch(
     if from_bronze is None:
         assert plan is not None, "a batch that does not replay bronze reads the files of its plan"
         with steps.step(f"bronze <- {len(plan)} file(s)"):
-            sha = F.create_map(*[x for p in plan for x in (F.lit(p["path"]), F.lit(p["sha256"]))])
-            raw = read_raw(spark, catalog, plan)
+            shas = spark.createDataFrame(
+                [(p["path"], p["sha256"]) for p in plan], "_source_file STRING, _source_sha256 STRING"
+            )
+            raw = read_raw(spark, catalog, plan).join(F.broadcast(shas), "_source_file", "left")
             bronze = raw.select(
                 *RAW_COLUMNS,
-                F.element_at(sha, F.col("_source_file")).alias("_source_sha256"),
+                "_source_sha256",
                 F.lit(ledger.started_at).alias("_ingested_at"),
                 F.lit(batch_id).cast("long").alias("_batch_id"),
             )
@@ -540,35 +598,39 @@ def process_batch(
                 ROW_NUMBER,
                 F.lit(_now()).alias("_quarantined_at"),
             )
+            q_tag = _commit_tag(catalog, batch_id, QUARANTINE, retry, operation)
             if rebuild:
-                lake.replace(bad, QUARANTINE, f"catalog = {sql_string(catalog.name)}")
+                lake.replace(bad, QUARANTINE, f"catalog = {sql_string(catalog.name)}", user_metadata=q_tag)
             else:
-                lake.append(bad, QUARANTINE, txn=(f"astrolake.quarantine.{catalog.name}.{operation}{retry}", batch_id))
+                lake.append(
+                    bad,
+                    QUARANTINE,
+                    txn=(f"astrolake.quarantine.{catalog.name}.{operation}{retry}", batch_id),
+                    user_metadata=q_tag,
+                )
+            q_metrics = lake.commit_metrics(QUARANTINE, q_tag, after=quarantine_before, kind="write")
             step.detail = f"{ledger.read:,} rows read, {rejected:,} to quarantine" + "".join(
                 f", {n:,} {name}" for name, n in ledger.other_lines()
             )
         with steps.step("silver") as step:
             before = {"silver": lake.version(catalog.silver_table), "quarantine": quarantine_before}
-            ledger.duplicates = _write_valid_rows(lake, catalog, checked, batch_id, rebuild, retry)
+            ledger.duplicates, s_metrics = _write_valid_rows(lake, catalog, checked, batch_id, rebuild, retry)
             valid = ledger.read - rejected - ledger.skipped - ledger.continuation
             step.detail = f"{valid:,} valid rows, {ledger.duplicates:,} duplicates"
     finally:
         checked.unpersist()
 
     with steps.step("ledger") as step:
-        ledger.quarantined = (
-            lake.read(QUARANTINE).where((F.col("catalog") == catalog.name) & (F.col("_batch_id") == batch_id)).count()
-        )
-        counts = (
-            lake.read(catalog.silver_table)
-            .where(F.col("_batch_id") == batch_id)
-            .agg(
-                F.count_if(F.col("_first_batch_id") == batch_id).alias("ins"),
-                F.count_if(F.col("_first_batch_id") != batch_id).alias("upd"),
-            )
-            .collect()[0]
-        )
-        ledger.inserted, ledger.updated = int(counts["ins"] or 0), int(counts["upd"] or 0)
+        if q_metrics is not None and s_metrics is not None:
+            # every write happened in this run: the terms are the commits' own counts
+            ledger.quarantined = q_metrics["inserted"]
+            ledger.inserted, ledger.updated = s_metrics["inserted"], s_metrics["updated"]
+            step.detail = "counts from the batch's commits"
+        else:  # a replay whose writes Delta skipped (or found done): count what the batch wrote
+            _count_written(lake, catalog, ledger)
+            step.detail = "counts recounted by _batch_id (replay)"
+        if not ledger.balance() and (q_metrics is not None and s_metrics is not None):
+            _count_written(lake, catalog, ledger)  # before any LedgerError, from the tables themselves
         ledger.closes = ledger.balance()
         ledger.silver_version = lake.version(catalog.silver_table)
         ledger.finished_at = _now()
@@ -577,7 +639,7 @@ def process_batch(
             LEDGER,
             txn=(f"astrolake.ledger.{catalog.name}.{operation}{retry}", batch_id),
         )
-        step.detail = f"silver v{ledger.silver_version}"
+        step.detail += f", silver v{ledger.silver_version}"
     log.info("%s in %.1f s", ledger.line(), steps.seconds)
     if not ledger.closes:
         _roll_back(lake, catalog, batch_id, rebuild, before)
@@ -587,6 +649,24 @@ def process_batch(
             "to replay the batch"
         )
     return ledger
+
+
+def _count_written(lake: Lake, catalog: Catalog, ledger: Ledger) -> None:
+    """Count the batch's quarantined, inserted and updated rows from the tables, by ``_batch_id``."""
+    batch_id = ledger.batch_id
+    ledger.quarantined = (
+        lake.read(QUARANTINE).where((F.col("catalog") == catalog.name) & (F.col("_batch_id") == batch_id)).count()
+    )
+    counts = (
+        lake.read(catalog.silver_table)
+        .where(F.col("_batch_id") == batch_id)
+        .agg(
+            F.count_if(F.col("_first_batch_id") == batch_id).alias("ins"),
+            F.count_if(F.col("_first_batch_id") != batch_id).alias("upd"),
+        )
+        .collect()[0]
+    )
+    ledger.inserted, ledger.updated = int(counts["ins"] or 0), int(counts["upd"] or 0)
 
 
 def _roll_back(lake: Lake, catalog: Catalog, batch_id: int, rebuild: bool, before: dict) -> None:
@@ -618,16 +698,15 @@ def _roll_back(lake: Lake, catalog: Catalog, batch_id: int, rebuild: bool, befor
 
 def _write_valid_rows(
     lake: Lake, catalog: Catalog, checked: DataFrame, batch_id: int, rebuild: bool, retry: str = ""
-) -> int:
-    """Rank the valid rows of the cached batch and write silver; return the duplicates."""
-    c = catalog.contract
+) -> tuple[int, dict[str, int] | None]:
+    """Keep the last occurrence of every key among the cached batch's valid rows and write silver;
+    return the duplicates (superseded in the batch + unchanged in silver) and the commit's counts."""
     valid = checked.where((F.col(KIND) == DATA) & (F.size(REASONS) == 0)).drop(REASONS, "_raw", "_fields", KIND)
-    order = Window.partitionBy(*c.key).orderBy(
-        F.col("_batch_id").desc(), F.col("_file_index").desc(), F.col("_block").desc(), F.col("_row_order").desc()
+    winners, superseded = last_occurrences(valid, catalog.contract.key)
+    unchanged, metrics = _write_silver(
+        lake, catalog, to_silver_rows(winners, catalog, batch_id), batch_id, rebuild, retry
     )
-    ranked = valid.withColumn("_rank", F.row_number().over(order))
-    rows = to_silver_rows(ranked, catalog, batch_id, extra=["_rank"])
-    return _write_silver(lake, catalog, rows, batch_id, rebuild, retry)
+    return superseded + unchanged, metrics
 
 
 # --------------------------------------------------------------------------------------------
@@ -658,14 +737,13 @@ def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str
     if isinstance(paths, str):
         paths = [paths]
     c = catalog.contract
-    for path in landing.expand(paths, landing.suffixes_for(c)):
-        landing.check_format(path, c)  # refuse bad files before any table is touched
-        if c.format != "fits":
-            landing.inspect(path, c)
+    # one pass over each file (format, header, SHA-256), several files at a time, before any
+    # table is touched: a bad file is refused here
+    surveyed = landing.survey_all(landing.expand(paths, landing.suffixes_for(c)), c)
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
     state = _resume(lake, catalog, result)
-    batch, plan, planned = plan_batch(lake, catalog, paths, operation, state)
+    batch, plan, planned = plan_batch(lake, catalog, surveyed, operation, state)
     result.skipped += planned.skipped
     result.notices += planned.notices
     if batch is None:

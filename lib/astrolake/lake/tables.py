@@ -8,13 +8,19 @@ of the library needs.  Nothing else in astrolake builds table paths.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from astrolake.config import Settings
 from astrolake.errors import UserError
+
+#: the session setting whose value Delta keeps in each commit's ``userMetadata``
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 
 
 class TableNotFoundError(UserError, FileNotFoundError):
@@ -57,6 +63,40 @@ class Lake:
     def version(self, name: str) -> int:
         return int(self.delta(name).history(1).select("version").collect()[0][0])
 
+    @contextmanager
+    def commit_tag(self, user_metadata: str) -> Iterator[None]:
+        """Commits made inside the block (MERGE, DELETE: operations without writer options)
+        carry ``user_metadata``."""
+        conf = self.spark.conf
+        before = conf.get(USER_METADATA, None)
+        conf.set(USER_METADATA, user_metadata)
+        try:
+            yield
+        finally:
+            if before is None:
+                conf.unset(USER_METADATA)
+            else:
+                conf.set(USER_METADATA, before)
+
+    def commit_metrics(self, name: str, user_metadata: str, after: int | None, kind: str) -> dict[str, int] | None:
+        """Rows inserted and updated by the commit tagged ``user_metadata``, from its own
+        ``operationMetrics`` (``kind`` "write": ``numOutputRows``; "merge": ``numTargetRowsInserted``
+        and ``numTargetRowsUpdated``); None when no such commit is newer than version ``after``
+        (a write Delta skipped as already done), or among the last 100 when ``after`` is None."""
+        history = self.delta(name).history(100)
+        if after is not None:
+            history = history.where(F.col("version") > int(after))
+        rows = history.where(F.col("userMetadata") == user_metadata).select("operationMetrics").collect()
+        if len(rows) != 1:
+            return None
+        metrics = rows[0][0] or {}
+        if kind == "merge":
+            return {
+                "inserted": int(metrics.get("numTargetRowsInserted", 0)),
+                "updated": int(metrics.get("numTargetRowsUpdated", 0)),
+            }
+        return {"inserted": int(metrics.get("numOutputRows", 0)), "updated": 0}
+
     # --- read / write ------------------------------------------------------------------------
     def read(self, name: str, version: int | None = None, timestamp: str | None = None) -> DataFrame:
         """Read a table, optionally as of a version or a timestamp (time travel)."""
@@ -75,18 +115,32 @@ class Lake:
         else:
             writer.save(self.location(name))
 
-    def append(self, df: DataFrame, name: str, txn: tuple[str, int] | None = None) -> None:
+    def append(
+        self, df: DataFrame, name: str, txn: tuple[str, int] | None = None, user_metadata: str | None = None
+    ) -> None:
         """Append ``df``; with ``txn=(app_id, version)`` the write is idempotent (Delta skips a
-        version it has already committed for that app id, so a replay after a crash adds nothing)."""
+        version it has already committed for that app id, so a replay after a crash adds nothing).
+        ``user_metadata`` is kept in the commit (see :meth:`commit_metrics`)."""
         writer = df.write.format("delta").mode("append")
         if txn is not None:
             writer = writer.option("txnAppId", txn[0]).option("txnVersion", int(txn[1]))
+        if user_metadata is not None:
+            writer = writer.option("userMetadata", user_metadata)
         self._save(writer, name)
 
-    def replace(self, df: DataFrame, name: str, where: str | None = None, overwrite_schema: bool = False) -> None:
+    def replace(
+        self,
+        df: DataFrame,
+        name: str,
+        where: str | None = None,
+        overwrite_schema: bool = False,
+        user_metadata: str | None = None,
+    ) -> None:
         """Atomically replace the table's rows (or those matching the SQL predicate ``where``);
         ``overwrite_schema`` also replaces its schema with ``df``'s."""
         writer = df.write.format("delta").mode("overwrite")
+        if user_metadata is not None:
+            writer = writer.option("userMetadata", user_metadata)
         if where is not None:
             writer = writer.option("replaceWhere", where)
         if overwrite_schema:

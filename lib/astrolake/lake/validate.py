@@ -54,7 +54,9 @@ def validate(raw: DataFrame, contract: Contract) -> DataFrame:
     staged = raw.select("*", *[source_text(c).alias(f"__t_{c.name}") for c in cols])
     staged = staged.select("*", *[text[c.name].try_cast(c.type).alias(f"__p_{c.name}") for c in cols])
 
-    reasons: list[SparkColumn] = []
+    # (condition, message) per rule: the conditions are plain booleans, OR-ed into one test that
+    # Spark compiles; the messages are formatted only for the rows that fail it
+    rules: list[tuple[SparkColumn, SparkColumn]] = []
     cleaned = []
     for c in cols:
         t, p = text[c.name], parsed[c.name]
@@ -63,32 +65,37 @@ def validate(raw: DataFrame, contract: Contract) -> DataFrame:
         )
         nan = F.isnan(p) if c.type in ("double", "float") else F.lit(False)
         cleaned.append(F.when(p.isNotNull() & ~F.coalesce(sentinel | nan, F.lit(False)), p).alias(f"__v_{c.name}"))
-        reasons.append(
-            F.when(t.isNotNull() & p.isNull(), F.format_string(f"{c.name}: '%s' is not a valid {c.type}", t))
-        )
+        rules.append((t.isNotNull() & p.isNull(), F.format_string(f"{c.name}: '%s' is not a valid {c.type}", t)))
         if c.required:
-            reasons.append(F.when(t.isNull(), F.lit(f"{c.name}: required value missing")))
-            reasons.append(F.when(sentinel, F.format_string(f"{c.name}: required value missing (sentinel %s)", t)))
-            reasons.append(F.when(nan, F.lit(f"{c.name}: required value missing (NaN)")))
+            rules.append((t.isNull(), F.lit(f"{c.name}: required value missing")))
+            if c.sentinels and c.type in ("double", "float", "int", "long"):
+                rules.append((sentinel, F.format_string(f"{c.name}: required value missing (sentinel %s)", t)))
+            if c.type in ("double", "float"):
+                rules.append((nan, F.lit(f"{c.name}: required value missing (NaN)")))
     staged = staged.select("*", *cleaned)
     for c in cols:
         v = value[c.name]
         if c.range is not None:
-            reasons.append(
-                F.when(
+            rules.append(
+                (
                     v.isNotNull() & ~_interval_check(v, c.range),
                     F.format_string(f"{c.name}: %s outside {c.range}", v.cast("string")),
                 )
             )
         if c.values:
-            reasons.append(
-                F.when(
+            rules.append(
+                (
                     v.isNotNull() & ~v.isin(*c.values),
                     F.format_string(f"{c.name}: '%s' not one of {', '.join(c.values)}", v),
                 )
             )
-    reason_array = F.when(F.col("_parse_error").isNotNull(), F.array(F.col("_parse_error"))).otherwise(
-        F.array_compact(F.array(*reasons))
+    broken = F.lit(False)
+    for cond, _ in rules:
+        broken = broken | F.coalesce(cond, F.lit(False))
+    reason_array = (
+        F.when(F.col("_parse_error").isNotNull(), F.array(F.col("_parse_error")))
+        .when(broken, F.array_compact(F.array(*[F.when(cond, msg) for cond, msg in rules])))
+        .otherwise(F.array().cast("array<string>"))
     )
     out = staged.select(
         *raw.columns, *[value[c.name].cast(c.type).alias(c.name) for c in cols], reason_array.alias(REASONS)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from astrolake.catalogs.contract import get_catalog
-from astrolake.sky.healpix import HEALPIX_COLUMN, healpix_column
+from astrolake.sky.healpix import HEALPIX_COLUMN, with_healpix
 
 SYNTHETIC_CONTRACT = "skyserver_csv"  # the schema synthetic_catalog produces
 
@@ -31,11 +31,10 @@ def synthetic_gold_rows(
     assert cat.contract.position is not None  # the synthetic contract has ra and dec
     raw = synthetic_catalog(spark, rows, seed=seed, partitions=partitions).drop(INJECTED)
     typed = raw.select(*[F.col(f"`{c.source}`").cast(c.type).alias(c.name) for c in cat.contract.columns])
-    silver = typed.select(
-        "*",
-        F.lit(cat.name).alias("catalog"),
-        F.lit(cat.data_release).alias("data_release"),
-        healpix_column(*cat.contract.position).alias(HEALPIX_COLUMN),
+    silver = with_healpix(
+        typed.select("*", F.lit(cat.name).alias("catalog"), F.lit(cat.data_release).alias("data_release")),
+        *cat.contract.position,
+        name=HEALPIX_COLUMN,
     )
     return gold_rows(silver, cat)
 

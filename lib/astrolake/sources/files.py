@@ -307,3 +307,41 @@ def check_format(path: str, contract: Contract) -> None:
             what = f"{codec}-compressed" if codec else "not compressed"
             fix = f"name it {os.path.basename(path)}{_CODEC_SUFFIX[codec]}" if codec else "remove the suffix"
             raise LandingError(f"{path}: is {what} but its name says otherwise; {fix}")
+
+
+@dataclass(frozen=True)
+class Surveyed:
+    """What planning needs of one landing file: its identity (size, time, SHA-256) and its header."""
+
+    file: LandingFile
+    header: Header
+
+
+def survey(path: str, contract: Contract) -> Surveyed:
+    """Check one landing file against the contract and describe it: format, header (checked),
+    size and SHA-256 (a compressed file is decompressed as it is hashed, so damage shows here)."""
+    check_format(path, contract)
+    header = inspect(path, contract)
+    return Surveyed(describe(path), header)
+
+
+def survey_all(paths: list[str], contract: Contract, workers: int | None = None) -> list[Surveyed]:
+    """:func:`survey` every file, several at a time (hashing and decompression release the GIL,
+    and small files are bound by the file system's latency); results keep the order of ``paths``.
+    The first file that fails, in that order, raises its :class:`LandingError`."""
+    import logging
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not paths:
+        return []
+    workers = workers or min(16, max(4, 2 * (os.cpu_count() or 1)), len(paths))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astrolake-survey") as pool:
+        futures = [pool.submit(survey, p, contract) for p in paths]
+        out = [f.result() for f in futures]
+    total = sum(s.file.size for s in out)
+    logging.getLogger(__name__).info(
+        f"checked and hashed {len(out):,} file(s), {total / 1e6:,.1f} MB, in {time.perf_counter() - started:.1f} s"
+    )
+    return out

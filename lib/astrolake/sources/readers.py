@@ -21,6 +21,7 @@ Line kinds (``_kind``), counted by the ledger (``read`` counts every line after 
 from __future__ import annotations
 
 import logging
+import re
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -41,6 +42,37 @@ def _file_map(values: dict[str, object]):
     return F.create_map(*[F.lit(x) for kv in values.items() for x in kv])
 
 
+def local_path(uri: str) -> str:
+    """A file URI as Spark reports it (``file:/a%20b/c.csv``) -> the local path (``/a b/c.csv``);
+    the driver-side twin of :func:`source_path`."""
+    from urllib.parse import unquote
+
+    return unquote(re.sub(r"^file:(//)?", "", uri))
+
+
+def _uri_forms(uri: str) -> list[str]:
+    """The spellings of a local file URI: Spark lists ``file:///a`` where ``_metadata.file_path``
+    says ``file:/a``."""
+    m = re.match(r"^file:(?://)?(/.*)$", uri)
+    return [f"file:{m[1]}", f"file://{m[1]}"] if m else [uri]
+
+
+def with_file_columns(df: DataFrame, order: list[str]) -> DataFrame:
+    """Add ``_source_file`` (local path) and ``_file_index`` (place in ``order``) to rows read by
+    a file source, from a small table of the files joined (broadcast) on ``_metadata.file_path``:
+    no per-row path decoding and no per-row search of a literal map, whatever the file count.
+    The table's URIs are the ones Spark itself listed (``DataFrame.inputFiles``)."""
+    index = {path: i for i, path in enumerate(order)}
+    table = [(form, local_path(uri), index.get(local_path(uri))) for uri in df.inputFiles() for form in _uri_forms(uri)]
+    files = df.sparkSession.createDataFrame(table, "_uri STRING, _source_file STRING, _file_index INT")
+    with_uri = df.withColumn("_uri", F.col("_metadata.file_path"))
+    joined = with_uri.join(F.broadcast(files.withColumnRenamed("_source_file", "_listed")), "_uri", "left")
+    # a spelling not foreseen (another file system's scheme) still gets its path, decoded per row
+    return joined.withColumn("_source_file", F.coalesce(F.col("_listed"), source_path(F.col("_uri")))).drop(
+        "_uri", "_listed"
+    )
+
+
 def source_path(col):
     """``_metadata.file_path`` (a URI: ``file:/a%20b/c.csv``) -> the local path ``/a b/c.csv``."""
     local = F.regexp_replace(col, r"^file:(//)?", "")
@@ -57,28 +89,28 @@ def read_text(spark: SparkSession, contract: Contract, files: list[str], order: 
     """
     if contract.needs_row_number:
         text = F.regexp_replace("value", r"(\r\n|\n|\r)$", "")  # a final line break ends the last line
-        lines = (
-            spark.read.text(files, wholetext=True)  # the keyword: text() would reset the option to False
-            .select(
-                source_path(F.col("_metadata.file_path")).alias("_source_file"),
-                F.posexplode(F.split(text, r"\r\n|\n|\r")).alias("_row_order", "value"),
-            )
-            .withColumn("_block", F.lit(0).cast("long"))
-        )
+        whole = with_file_columns(spark.read.text(files, wholetext=True), order or files)
+        lines = whole.select(
+            "_source_file",
+            "_file_index",
+            F.posexplode(F.split(text, r"\r\n|\n|\r")).alias("_row_order", "value"),
+        ).withColumn("_block", F.lit(0).cast("long"))
     else:  # the text source splits on \n, \r\n and \r alike
-        lines = spark.read.text(files).select(
-            "value",
-            source_path(F.col("_metadata.file_path")).alias("_source_file"),
-            F.col("_metadata.file_block_start").alias("_block"),
-            F.monotonically_increasing_id().alias("_row_order"),
+        lines = with_file_columns(
+            spark.read.text(files).select(
+                "value",
+                "_metadata",
+                F.col("_metadata.file_block_start").alias("_block"),
+                F.monotonically_increasing_id().alias("_row_order"),
+            ),
+            order or files,
         )
-    index = _file_map({f: i for i, f in enumerate(order or files)})
     return lines.select(
         F.col("value").alias("_raw"),
         F.lit(None).cast("map<string,string>").alias("_fields"),
         F.lit(None).cast("string").alias("_parse_error"),
         "_source_file",
-        F.element_at(index, F.col("_source_file")).cast("int").alias("_file_index"),
+        F.col("_file_index").cast("int"),
         F.col("_block").cast("long"),
         F.col("_row_order").cast("long"),
         F.lit(None).cast("long").alias("_row_number"),
@@ -281,14 +313,13 @@ def read_parquet(
     ``_file_index`` is a file's place in ``order`` (the whole batch; default ``files``)."""
     df = spark.read.option("mergeSchema", "true").parquet(*files)
     present = [c for c in df.columns if not c.startswith("_")]
-    index = _file_map({f: i for i, f in enumerate(order or files)})
-    path = source_path(F.col("_metadata.file_path"))
-    return df.select(
+    rows = with_file_columns(df.select("*", "_metadata"), order or files)
+    return rows.select(
         F.to_json(F.struct(*[F.col(f"`{c}`") for c in present])).alias("_raw"),
         F.create_map(*[x for c in present for x in (F.lit(c), F.col(f"`{c}`").cast("string"))]).alias("_fields"),
         F.lit(None).cast("string").alias("_parse_error"),
-        path.alias("_source_file"),
-        F.element_at(index, path).cast("int").alias("_file_index"),
+        "_source_file",
+        "_file_index",
         F.lit(0).cast("long").alias("_block"),
         F.col("_metadata.row_index").cast("long").alias("_row_order"),
         (F.col("_metadata.row_index") + 1).cast("long").alias("_row_number"),

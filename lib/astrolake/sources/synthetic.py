@@ -330,14 +330,25 @@ def _default_partitions(spark, n_blocks: int) -> int:
     return max(1, min(n_blocks, par))
 
 
-def synthetic_catalog(spark, rows: int, seed: int = 42, bad_fraction: float = 0.0, partitions: int | None = None):
+def synthetic_catalog(
+    spark,
+    rows: int,
+    seed: int = 42,
+    bad_fraction: float = 0.0,
+    partitions: int | None = None,
+    start_row: int = 0,
+):
     """A synthetic SDSS spectroscopic catalog of ``rows`` rows as a Spark DataFrame.
 
     Columns: ``SCHEMA_COLUMNS`` (all strings, as in a SkyServer CSV export) and ``_injected``
     (``None``, or the kind of error injected into that row; not part of the export schema).
     The rows depend only on ``seed``, ``rows`` and ``bad_fraction``; ``partitions`` (default:
     the default parallelism, at most one per block of 10,000 rows) only sets the parallelism.
+    ``start_row`` (a multiple of 10,000) leaves out the rows before it: the rest are the same
+    rows as in the whole catalog (an increment on top of a smaller catalog of the same seed).
     """
+    if start_row % BLOCK_ROWS or start_row < 0:
+        raise ValueError(f"start_row must be a non-negative multiple of {BLOCK_ROWS}, got {start_row}")
     rows = int(rows)
     seed = int(seed)
     if rows < 0 or rows > MAX_ROWS:
@@ -358,7 +369,7 @@ def synthetic_catalog(spark, rows: int, seed: int = 42, bad_fraction: float = 0.
             for block in batch["id"].to_numpy():
                 yield _block(int(block), rows, seed, bad_fraction, cm)
 
-    return spark.range(n_blocks, numPartitions=partitions).mapInPandas(generate, _schema())
+    return spark.range(start_row // BLOCK_ROWS, n_blocks, numPartitions=partitions).mapInPandas(generate, _schema())
 
 
 def write_synthetic_csv(

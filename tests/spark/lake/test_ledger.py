@@ -1,15 +1,14 @@
 """A batch whose ledger does not close raises LedgerError (exit 3), is rolled back by its
 ``_batch_id`` and is replayed by the next run.
 
-No fault is injected into the code: another writer leaves a quarantine row stamped with the id the
-next batch will get (a stray or replayed append from outside astrolake).  The ledger counts that
-batch's quarantine rows from the table, so it finds one row more than the batch read, which is
-exactly the "counted twice" case the ledger exists to catch.
+The fault is a lost row: the step that keeps the last occurrence of each key is wrapped so that
+it drops one valid row (what a bug in deduplication would do).  Silver's commit then holds one
+row fewer than the batch read, the ledger (counted from the commits, then recounted from the
+tables before it gives up) does not close, and the batch is rolled back.  Without the fault, the
+next run replays the batch and gets exactly the expected rows.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 import pytest
 from pyspark.sql import functions as F
@@ -22,7 +21,7 @@ from spark.lake.test_ingest import HEADER, row
 CATALOG = "sdss_dr14_skyserver"
 
 
-def test_a_ledger_that_does_not_close_is_rolled_back_and_replayed(spark, fresh_settings, tmp_path):
+def test_a_ledger_that_does_not_close_is_rolled_back_and_replayed(spark, fresh_settings, tmp_path, monkeypatch):
     lake = Lake(spark, fresh_settings)
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     first.write_text("\n".join([HEADER, *(row(plate=300, fiber=f) for f in range(1, 6))]) + "\n")
@@ -35,24 +34,18 @@ def test_a_ledger_that_does_not_close_is_rolled_back_and_replayed(spark, fresh_s
     after_first = silver_state(lake)
     assert after_first[(300, 1)] == (19.1, 1)
 
-    stray = {
-        "catalog": CATALOG,
-        "_batch_id": 2,  # the id the next batch gets
-        "_key": "301|51600|99",
-        "_reasons": ["written by another job"],
-        "_raw": None,
-        "_fields": None,
-        "_source_file": "elsewhere.csv",
-        "_row_number": 1,
-        "_quarantined_at": dt.datetime(2026, 1, 1),
-    }
-    lake.append(spark.createDataFrame([stray], schema=lake.read(pipeline.QUARANTINE).schema), pipeline.QUARANTINE)
+    keep_last = pipeline.last_occurrences
 
+    def lossy(valid, key):
+        winners, superseded = keep_last(valid, key)
+        return winners.where(~((F.col("plate") == 301) & (F.col("fiberid") == 2))), superseded
+
+    monkeypatch.setattr(pipeline, "last_occurrences", lossy)
     with pytest.raises(pipeline.LedgerError) as err:
         pipeline.ingest(lake, CATALOG, [str(second)])
     assert isinstance(err.value, IntegrityError) and err.value.exit_code == 3
     assert str(err.value).startswith(
-        f"ledger {CATALOG} batch 2 (ingest): read 4 = inserted 3 + updated 1 + duplicates 0 + quarantined 1"
+        f"ledger {CATALOG} batch 2 (ingest): read 4 = inserted 2 + updated 1 + duplicates 0 + quarantined 0"
         "  [DOES NOT CLOSE]: the batch's rows were taken out of bronze, silver and quarantine"
     )
     # on record as not closing, and taken out of every table it wrote: silver is as batch 1 left it
@@ -60,9 +53,10 @@ def test_a_ledger_that_does_not_close_is_rolled_back_and_replayed(spark, fresh_s
     assert [(r["batch_id"], r["read"], r["closes"]) for r in rows] == [(1, 5, True), (2, 4, False)]
     assert silver_state(lake) == after_first
     assert lake.read(f"bronze_{CATALOG}").where(F.col("_batch_id") == 2).count() == 0
-    assert lake.read(pipeline.QUARANTINE).where(F.col("_batch_id") == 2).count() == 0  # the stray too
+    assert lake.read(pipeline.QUARANTINE).where(F.col("_batch_id") == 2).count() == 0
 
-    # the next run replays batch 2 with exactly its planned file, and now it closes
+    # the fault is gone: the next run replays batch 2 with exactly its planned file, and now it closes
+    monkeypatch.undo()
     (again,) = pipeline.ingest(lake, CATALOG, [str(second)]).ledgers
     assert (again.batch_id, again.read, again.inserted, again.updated, again.quarantined, again.closes) == (
         2,

@@ -58,7 +58,11 @@ def test_revalidate_releases_rows_that_pass_a_changed_contract_and_maintenance(
     ops = [r["operation"] for r in lake.read("ledger").orderBy("batch_id").collect()]
     assert ops == ["ingest", "revalidate"]
 
-    # maintenance: OPTIMIZE, history, time travel, VACUUM guard
+    # maintenance: OPTIMIZE, history, time travel, VACUUM guard; a second batch gives silver a
+    # second file, so that OPTIMIZE has files to cluster together
+    g = tmp_path / "b.csv"
+    g.write_text("\n".join([HEADER, row(fiber=4)]) + "\n")
+    pipeline.ingest(lake, "sdss_dr14_skyserver", [str(g)])
     maintenance.optimize(lake, "silver_sdss_dr14_skyserver").collect()
     hist = maintenance.history(lake, "silver_sdss_dr14_skyserver").collect()
     assert {"OPTIMIZE", "WRITE", "MERGE"} & {h["operation"] for h in hist} >= {"OPTIMIZE", "WRITE"}
