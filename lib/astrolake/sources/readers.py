@@ -137,18 +137,27 @@ def _field_count(contract: Contract):
     return F.size(F.split(F.regexp_replace("_raw", r'"[^"]*("|$)', ""), sep, -1))
 
 
-def _parse(contract: Contract, names: list[str]):
-    """(fields map, parse error) of a data line under one header."""
+def _split(contract: Contract, names: list[str]):
+    """The expression that splits a line under one header: ``from_csv`` into a struct of strings
+    (CSV), or an array of the whitespace-separated fields."""
     if contract.format == "whitespace":
-        parts = F.split(F.trim("_raw"), r"\s+")
-        ok = F.size(parts) == len(names)
-        error = F.format_string("malformed line: expected %d fields, found %d", F.lit(len(names)), F.size(parts))
-        return F.when(ok, F.map_from_arrays(F.array(*[F.lit(n) for n in names]), parts)), F.when(~ok, error)
+        return F.split(F.trim("_raw"), r"\s+")
     schema = ", ".join(f"`c{i}` STRING" for i in range(len(names))) + ", `_corrupt` STRING"
-    parsed = F.from_csv(F.col("_raw"), schema, _csv_options(contract))
-    values = F.array(*[parsed[f"c{i}"] for i in range(len(names))])
+    return F.from_csv(F.col("_raw"), schema, _csv_options(contract))
+
+
+def _parse(contract: Contract, names: list[str], split):
+    """(fields map, parse error) of a data line under one header, from its staged ``split``
+    (:func:`_split`, computed once per line in a projection of its own: every field refers to
+    it, and Spark does not share a subexpression inside a conditional branch, so written inline
+    the line would be parsed once per field)."""
+    if contract.format == "whitespace":
+        ok = F.size(split) == len(names)
+        error = F.format_string("malformed line: expected %d fields, found %d", F.lit(len(names)), F.size(split))
+        return F.when(ok, F.map_from_arrays(F.array(*[F.lit(n) for n in names]), split)), F.when(~ok, error)
+    values = F.array(*[split[f"c{i}"] for i in range(len(names))])
     header = F.array(*[F.lit(n) for n in names])
-    corrupt = parsed["_corrupt"].isNotNull()
+    corrupt = split["_corrupt"].isNotNull()
     error = F.when(
         corrupt,
         F.format_string("malformed line: expected %d fields, found %d", F.lit(len(names)), _field_count(contract)),
@@ -242,17 +251,25 @@ def classify(rows: DataFrame, contract: Contract, files: list[dict]) -> DataFram
         .otherwise(F.lit(DATA))
     )
     lines = lines.withColumn(KIND, kind)
+    parse_now = ~stored & (F.col(KIND) == DATA)
+    # each data line is split once, under its file's header, in a projection of its own
+    lines = lines.select(
+        "*",
+        *[
+            F.when(parse_now & (F.col("_hid") == hid), _split(contract, list(names))).alias(f"__split{hid}")
+            for hid, names in enumerate(headers)
+        ],
+    )
     fields = F.lit(None).cast("map<string,string>")
     error = F.lit("no header is recorded for this file in the manifest, so its lines cannot be parsed")
     for hid, names in enumerate(headers):
-        f, e = _parse(contract, list(names))
+        f, e = _parse(contract, list(names), F.col(f"__split{hid}"))
         fields = F.when(F.col("_hid") == hid, f).otherwise(fields)
         error = F.when(F.col("_hid") == hid, e).otherwise(error)
     unclosed = F.lit(
         "a quoted field runs past the end of this line (a quoted newline, or a stray quote): "
         "the record is quarantined here and its following lines are counted as continuation"
     )
-    parse_now = ~stored & (F.col(KIND) == DATA)
     out = lines.select(
         *[c for c in rows.columns if c not in ("_fields", "_parse_error")],
         F.when(parse_now & odd, None).when(parse_now, fields).otherwise(F.col("_fields")).alias("_fields"),
