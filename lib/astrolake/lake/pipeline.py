@@ -469,11 +469,11 @@ def _write_silver(
     before = lake.version(silver_name)
     if rebuild:
         lake.replace(src, silver_name, user_metadata=tag)
-        return 0, lake.commit_metrics(silver_name, tag, after=before, kind="write")
+        return 0, lake.commit_metrics(silver_name, tag, after=before)
     silver = lake.read(silver_name)
     if silver.limit(1).count() == 0:
         lake.append(src, silver_name, txn=(f"astrolake.silver.{catalog.name}{retry}", batch_id), user_metadata=tag)
-        return 0, lake.commit_metrics(silver_name, tag, after=before, kind="write")
+        return 0, lake.commit_metrics(silver_name, tag, after=before)
     src = src.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         # rows equal to what silver holds from an earlier batch (a replay's own rows do not count)
@@ -483,7 +483,7 @@ def _write_silver(
             .where((F.col("_t_hash") == F.col("_row_hash")) & (F.col("_t_batch") != batch_id))
             .count()
         )
-        if lake.commit_metrics(silver_name, tag, after=None, kind="merge") is not None:
+        if lake.commit_metrics(silver_name, tag, after=None) is not None:
             return unchanged, None  # a replay: the merge was committed before the interruption
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
         update: dict[str, str | Column] = {f"`{col}`": f"s.`{col}`" for col in src.columns if col != "_first_batch_id"}
@@ -496,7 +496,7 @@ def _write_silver(
                 .whenNotMatchedInsertAll()
                 .execute()
             )
-        return unchanged, lake.commit_metrics(silver_name, tag, after=before, kind="merge")
+        return unchanged, lake.commit_metrics(silver_name, tag, after=before)
     finally:
         src.unpersist()
 
@@ -608,7 +608,7 @@ def process_batch(
                     txn=(f"astrolake.quarantine.{catalog.name}.{operation}{retry}", batch_id),
                     user_metadata=q_tag,
                 )
-            q_metrics = lake.commit_metrics(QUARANTINE, q_tag, after=quarantine_before, kind="write")
+            q_metrics = lake.commit_metrics(QUARANTINE, q_tag, after=quarantine_before)
             step.detail = f"{ledger.read:,} rows read, {rejected:,} to quarantine" + "".join(
                 f", {n:,} {name}" for name, n in ledger.other_lines()
             )
@@ -621,16 +621,16 @@ def process_batch(
         checked.unpersist()
 
     with steps.step("ledger") as step:
-        if q_metrics is not None and s_metrics is not None:
-            # every write happened in this run: the terms are the commits' own counts
+        from_commits = q_metrics is not None and s_metrics is not None
+        if from_commits:  # every write happened in this run: the terms are the commits' own counts
+            assert q_metrics is not None and s_metrics is not None
             ledger.quarantined = q_metrics["inserted"]
             ledger.inserted, ledger.updated = s_metrics["inserted"], s_metrics["updated"]
             step.detail = "counts from the batch's commits"
         else:  # a replay whose writes Delta skipped (or found done): count what the batch wrote
-            _count_written(lake, catalog, ledger)
             step.detail = "counts recounted by _batch_id (replay)"
-        if not ledger.balance() and (q_metrics is not None and s_metrics is not None):
-            _count_written(lake, catalog, ledger)  # before any LedgerError, from the tables themselves
+        if not from_commits or not ledger.balance():  # and before any LedgerError, from the tables
+            _count_written(lake, catalog, ledger)
         ledger.closes = ledger.balance()
         ledger.silver_version = lake.version(catalog.silver_table)
         ledger.finished_at = _now()

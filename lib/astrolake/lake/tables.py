@@ -78,19 +78,19 @@ class Lake:
             else:
                 conf.set(USER_METADATA, before)
 
-    def commit_metrics(self, name: str, user_metadata: str, after: int | None, kind: str) -> dict[str, int] | None:
+    def commit_metrics(self, name: str, user_metadata: str, after: int | None) -> dict[str, int] | None:
         """Rows inserted and updated by the commit tagged ``user_metadata``, from its own
-        ``operationMetrics`` (``kind`` "write": ``numOutputRows``; "merge": ``numTargetRowsInserted``
-        and ``numTargetRowsUpdated``); None when no such commit is newer than version ``after``
-        (a write Delta skipped as already done), or among the last 100 when ``after`` is None."""
+        ``operationMetrics`` (a MERGE: ``numTargetRowsInserted`` and ``numTargetRowsUpdated``; a
+        write: ``numOutputRows``); None when no such commit is newer than version ``after`` (a
+        write Delta skipped as already done), or among the last 100 when ``after`` is None."""
         history = self.delta(name).history(100)
         if after is not None:
             history = history.where(F.col("version") > int(after))
-        rows = history.where(F.col("userMetadata") == user_metadata).select("operationMetrics").collect()
+        rows = history.where(F.col("userMetadata") == user_metadata).select("operation", "operationMetrics").collect()
         if len(rows) != 1:
             return None
-        metrics = rows[0][0] or {}
-        if kind == "merge":
+        operation, metrics = rows[0][0], rows[0][1] or {}
+        if operation == "MERGE":
             return {
                 "inserted": int(metrics.get("numTargetRowsInserted", 0)),
                 "updated": int(metrics.get("numTargetRowsUpdated", 0)),

@@ -60,17 +60,17 @@ def validate(raw: DataFrame, contract: Contract) -> DataFrame:
     cleaned = []
     for c in cols:
         t, p = text[c.name], parsed[c.name]
-        sentinel = (
-            p.isin(*c.sentinels) if c.sentinels and c.type in ("double", "float", "int", "long") else F.lit(False)
-        )
-        nan = F.isnan(p) if c.type in ("double", "float") else F.lit(False)
+        has_sentinels = bool(c.sentinels) and c.type in ("double", "float", "int", "long")
+        floating = c.type in ("double", "float")
+        sentinel = p.isin(*c.sentinels) if has_sentinels else F.lit(False)
+        nan = F.isnan(p) if floating else F.lit(False)
         cleaned.append(F.when(p.isNotNull() & ~F.coalesce(sentinel | nan, F.lit(False)), p).alias(f"__v_{c.name}"))
         rules.append((t.isNotNull() & p.isNull(), F.format_string(f"{c.name}: '%s' is not a valid {c.type}", t)))
         if c.required:
             rules.append((t.isNull(), F.lit(f"{c.name}: required value missing")))
-            if c.sentinels and c.type in ("double", "float", "int", "long"):
+            if has_sentinels:
                 rules.append((sentinel, F.format_string(f"{c.name}: required value missing (sentinel %s)", t)))
-            if c.type in ("double", "float"):
+            if floating:
                 rules.append((nan, F.lit(f"{c.name}: required value missing (NaN)")))
     staged = staged.select("*", *cleaned)
     for c in cols:

@@ -9,12 +9,17 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
+import logging
 import os
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from astrolake.catalogs.contract import Contract
 from astrolake.errors import UserError
+
+log = logging.getLogger(__name__)
 
 TEXT_BASE_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".ecsv")
 TEXT_COMPRESSED_SUFFIXES = (".gz", ".bz2")  # what Spark's text source decompresses (by the name)
@@ -329,10 +334,6 @@ def survey_all(paths: list[str], contract: Contract, workers: int | None = None)
     """:func:`survey` every file, several at a time (hashing and decompression release the GIL,
     and small files are bound by the file system's latency); results keep the order of ``paths``.
     The first file that fails, in that order, raises its :class:`LandingError`."""
-    import logging
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-
     if not paths:
         return []
     workers = workers or min(16, max(4, 2 * (os.cpu_count() or 1)), len(paths))
@@ -341,7 +342,7 @@ def survey_all(paths: list[str], contract: Contract, workers: int | None = None)
         futures = [pool.submit(survey, p, contract) for p in paths]
         out = [f.result() for f in futures]
     total = sum(s.file.size for s in out)
-    logging.getLogger(__name__).info(
+    log.info(
         f"checked and hashed {len(out):,} file(s), {total / 1e6:,.1f} MB, in {time.perf_counter() - started:.1f} s"
     )
     return out
