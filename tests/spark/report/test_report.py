@@ -442,7 +442,8 @@ def test_model_report_has_the_evaluation_figures_and_is_logged_to_mlflow(trained
 
 
 def test_permutation_importance_ranks_an_informative_feature_first(trained):
-    """The non-tree path, computed in Spark: shuffling u_g (colour) hurts more than shuffling noise."""
+    """The non-tree path, computed in Spark: shuffling the feature the forest relies on most hurts
+    more than shuffling the one it uses least."""
     import mlflow
     from pyspark.sql import functions as F
 
@@ -469,13 +470,16 @@ def test_permutation_importance_ranks_an_informative_feature_first(trained):
         donor.unpersist()
     finally:
         cached.unpersist()
-    perm = importance.permutation_importance(
-        result.model.transform, val, result.features, columns=["u_g", "r", "i_z"], max_rows=5000
-    )
-    assert set(perm.index) == {"u_g", "r", "i_z"} and np.isfinite(perm.to_numpy()).all()
-    assert perm["u_g"] > 0.02 and 0 < perm.attrs["baseline"] <= 1
+    # the forest's own top feature (colours are collinear, so which one depends on the fit) and
+    # its least used one: shuffling the first must cost macro F1, far more than the second
     trees = importance.tree_importances(result.model.stages, result.features, "prediction")
     assert trees is not None and trees.sum() == pytest.approx(1.0) and list(trees.index) == result.features
+    top, least = trees.idxmax(), trees.idxmin()
+    perm = importance.permutation_importance(
+        result.model.transform, val, result.features, columns=[top, least], max_rows=5000
+    )
+    assert set(perm.index) == {top, least} and np.isfinite(perm.to_numpy()).all()
+    assert perm[top] > 0.02 and perm[top] > perm[least] + 0.02 and 0 < perm.attrs["baseline"] <= 1
     assert importance.tree_importances(result.model.stages, result.features, "z_phot") is None
 
 
@@ -518,8 +522,9 @@ def test_photoz_model_report_reproduces_the_logged_test_metrics(spark, settings,
     for name in ("n", "bias", "sigma_nmad", "outlier_fraction", "rmse"):
         assert report.metrics[name] == pytest.approx(logged[f"test_{name}"], rel=1e-9, abs=1e-12), name
     assert report.metrics["n"] > 1000
-    # permutation importance: every feature once; shuffling the r magnitude hurts a linear photo-z
+    # permutation importance: every feature once; shuffling some input hurts the fit (which one
+    # depends on the fit: magnitudes and colours are collinear)
     assert set(report.importances) == set(result.features)
-    assert report.importances["r"] > 0 and max(report.importances.values()) > 0.005
+    assert max(report.importances.values()) > 0.005
     assert (tmp_path / "z-report" / "fig-photoz-residuals.png").read_bytes()[:4] == b"\x89PNG"
     assert report.artifact_uri is None  # log_artifact=False logs nothing
