@@ -2,7 +2,7 @@
 
 The library's verbs, importable from the package itself::
 
-    from astrolake import Lake, Settings, build_gold, get_spark, ingest, train
+    from astrolake import Lake, Settings, build_gold, cone_search, crossmatch, get_spark, ingest, train
 
 They are loaded on first use: ``import astrolake`` starts no JVM and imports neither pyspark
 nor MLflow.  Error classes live in :mod:`astrolake.errors`.  See ``docs/python-api.md``.
@@ -30,6 +30,8 @@ _EXPORTS = {
     "score": "astrolake.ml.scoring",
     "table_report": "astrolake.report.build",
     "model_report": "astrolake.report.build",
+    "cone_search": "astrolake.sky.cone",
+    "crossmatch": "astrolake.sky.xmatch",
 }
 __all__ = [
     "Settings",
@@ -45,6 +47,8 @@ __all__ = [
     "score",
     "table_report",
     "model_report",
+    "cone_search",
+    "crossmatch",
 ]
 __getattr__, __dir__ = exports(__name__, _EXPORTS)
 
@@ -58,4 +62,6 @@ if TYPE_CHECKING:
     from astrolake.ml.search import search
     from astrolake.ml.train import train
     from astrolake.report.build import model_report, table_report
+    from astrolake.sky.cone import cone_search
+    from astrolake.sky.xmatch import crossmatch
     from astrolake.spark import get_spark

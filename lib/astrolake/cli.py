@@ -19,6 +19,7 @@ the function that runs it.  Exit status (see :mod:`astrolake.errors`):
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import traceback
@@ -213,6 +214,193 @@ def cmd_show(args) -> int:
         raise UsageError("give --version or --timestamp, not both")
     lake = _table_lake(args)
     lake.read(args.table, version=args.version, timestamp=args.timestamp).show(args.limit, truncate=40)
+    return 0
+
+
+# --------------------------------------------------------------------------------------- sky
+def _angle(text: str, option: str, unit: str, positive: bool = True) -> float:
+    """An angle typed as ``1arcsec``, ``2.5arcmin``, ``0.1deg`` (astropy's unit syntax), or as a bare
+    number in ``unit``, converted to ``unit``; a :class:`UsageError` for anything else."""
+    import astropy.units as u
+
+    try:
+        q = u.Quantity(text)
+    except (TypeError, ValueError):
+        raise UsageError(
+            f"{option} {text!r} is not an angle: give a number and a unit, e.g. 1arcsec, 2.5arcmin, 0.1deg"
+        ) from None
+    if q.unit == u.dimensionless_unscaled:
+        q = q.value * u.Unit(unit)
+    try:
+        value = float(q.to_value(unit))
+    except u.UnitConversionError:
+        raise UsageError(f"{option} {text!r} is not an angle (unit {q.unit}): use arcsec, arcmin or deg") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise UsageError(f"{option} must be a {'positive' if positive else 'non-negative'} angle, got {text!r}")
+    return value
+
+
+def _not_an_input(args, out: str | None, tables: list[str]) -> None:
+    """Refuse an ``--out`` that is one of the tables read: replacing it would lose its rows."""
+    if out is None:
+        return
+    settings = _settings(args)
+    if any(settings.table(out) == settings.table(t) for t in tables):
+        raise UsageError(f"--out {out!r} is a table the command reads: write the result to another table")
+
+
+def _sky_catalog(table: str):
+    """The catalog whose silver table ``table`` (a name or a path ending in one) is, else None."""
+    from astrolake import layout
+    from astrolake.catalogs.contract import catalogs
+
+    name = table.rstrip("/").rsplit("/", 1)[-1]
+    if layout.layer_of(name) != "silver":
+        return None
+    return catalogs().get(layout.catalog_of(name))
+
+
+def _position(table: str) -> tuple[str, str]:
+    """The position columns of ``table``: its contract's for a silver table, else ``ra``, ``dec``."""
+    cat = _sky_catalog(table)
+    position = cat.contract.position if cat is not None else None
+    return position or ("ra", "dec")
+
+
+def _xmatch_key(table: str, given: str | None, option: str) -> str:
+    """``given``, else the one-column contract key of the silver table ``table``."""
+    if given:
+        return given
+    cat = _sky_catalog(table)
+    if cat is None:
+        raise UsageError(
+            f"give {option}: {table!r} is not the silver table of a known catalog, so it has no default key "
+            "(a unique, non-null column; _key for a gold table)"
+        )
+    key = cat.contract.key
+    if len(key) != 1:
+        raise UsageError(
+            f"give {option}: the key of {table} is ({', '.join(key)}), several columns; "
+            "name one unique, non-null column"
+        )
+    return key[0]
+
+
+def _columns(text: str | None) -> list[str] | None:
+    return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _partners(args) -> int | None:
+    """``--n``: 1 when not given, ``None`` (every partner) for ``all``."""
+    if args.n is None:
+        return 1
+    if args.mode not in ("n_nearest", "left"):
+        raise UsageError(f"--n applies to --mode n_nearest or left, not {args.mode}")
+    if args.n == "all":
+        if args.mode != "left":
+            raise UsageError("--n all applies to --mode left (every partner of each left row)")
+        return None
+    try:
+        n = int(args.n)
+    except ValueError:
+        raise UsageError(f"--n must be a whole number or 'all', got {args.n!r}") from None
+    _at_least(n, 1, "--n")
+    return n
+
+
+def cmd_cone(args) -> int:
+    from astrolake.sky.cone import check_cone, cone_files, cone_search
+
+    radius = _angle(args.radius, "--radius", "deg")
+    check_cone(args.ra, args.dec, radius)
+    _at_least(args.limit, 1, "--limit")
+    _not_an_input(args, args.out, [args.table])
+    ra_col, dec_col = _position(args.table)
+    lake = _table_lake(args)
+    found = cone_search(lake.read(args.table), args.ra, args.dec, radius, ra_col=ra_col, dec_col=dec_col)
+    files = cone_files(lake, args.table, args.ra, args.dec, radius, ra_col=ra_col, dec_col=dec_col)
+    shown = found.select("sep_arcsec", *[c for c in found.columns if c != "sep_arcsec"]).orderBy("sep_arcsec")
+    shown.show(args.limit, truncate=40)
+    print(
+        f"{files.rows:,} rows within {args.radius} of ra {args.ra:g}, dec {args.dec:g}; "
+        f"files read {files.files_read} of {files.files_total}"
+    )
+    if args.out:
+        lake.replace(found, args.out, overwrite_schema=True)
+        print(f"{files.rows:,} rows written to {args.out}")
+    return 0
+
+
+def cmd_xmatch(args) -> int:
+    import time
+
+    from astrolake.sky.xmatch import crossmatch, max_radius_arcsec
+
+    right = args.right or (args.left if args.self_match else None)
+    if right is None:
+        raise UsageError("give --right, or --self to match --left with itself")
+    radius = _angle(args.radius, "--radius", "arcsec")
+    if radius > max_radius_arcsec(0):
+        raise UsageError(f"--radius must be at most {max_radius_arcsec(0) / 3600:.2f} deg, got {args.radius!r}")
+    min_radius = _angle(args.min_radius, "--min-radius", "arcsec", positive=False) if args.min_radius else 0.0
+    if min_radius >= radius:
+        raise UsageError(f"--min-radius ({args.min_radius}) must be below --radius ({args.radius})")
+    n = _partners(args)
+    left_key = _xmatch_key(args.left, args.left_key, "--left-key")
+    right_key = _xmatch_key(right, args.right_key, "--right-key")
+    _not_an_input(args, args.out, [args.left, right])
+    (left_ra, left_dec), (right_ra, right_dec) = _position(args.left), _position(right)
+
+    lake = _lake(args)
+    for table in dict.fromkeys([args.left, right]):
+        _check_table(lake, table)
+    left_df = lake.read(args.left)
+    start = time.perf_counter()
+    pairs = crossmatch(
+        left_df,
+        lake.read(right),
+        radius,
+        args.mode,
+        left_key=left_key,
+        right_key=right_key,
+        n=n,
+        min_radius_arcsec=min_radius,
+        left_cols=_columns(args.left_cols),
+        right_cols=_columns(args.right_cols),
+        left_ra=left_ra,
+        left_dec=left_dec,
+        right_ra=right_ra,
+        right_dec=right_dec,
+        self_match=args.self_match,
+    )
+    lake.replace(pairs, args.out, overwrite_schema=True)
+    elapsed = time.perf_counter() - start
+
+    left_rows = left_df.count()
+    written = lake.read(args.out)
+    if args.mode == "anti":  # the left rows without a partner
+        rows = written.count()
+        matched, n_pairs = left_rows - rows, 0
+    else:
+        from pyspark.sql import functions as F
+
+        lk, rk = F.col(f"{left_key}_l"), F.col(f"{right_key}_r")
+        counted = written.agg(F.count("*"), F.countDistinct(F.when(rk.isNotNull(), lk)), F.count(rk)).first()
+        rows, matched, n_pairs = int(counted[0]), int(counted[1]), int(counted[2])
+    _print_json(
+        {
+            "left": args.left,
+            "right": right,
+            "mode": args.mode,
+            "radius_arcsec": radius,
+            "out": args.out,
+            "left_rows": left_rows,
+            "matched": matched,
+            "pairs": n_pairs,
+            "rows": rows,
+            "elapsed_s": round(elapsed, 2),
+        }
+    )
     return 0
 
 
@@ -453,6 +641,8 @@ COMMANDS: dict[str, Callable[..., int]] = {
     "vacuum": cmd_vacuum,
     "history": cmd_history,
     "show": cmd_show,
+    "cone": cmd_cone,
+    "xmatch": cmd_xmatch,
     "demo": cmd_demo,
     "features": cmd_features,
     "train": cmd_train,

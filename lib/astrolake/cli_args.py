@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["EXAMPLES", "build_parser", "command_names"]
+__all__ = ["EXAMPLES", "XMATCH_MODES", "build_parser", "command_names"]
+
+#: ``astrolake xmatch --mode`` choices: the modes of :func:`astrolake.sky.xmatch.crossmatch`
+#: (spelled out here so that the parser imports nothing heavy; a test keeps the two equal)
+XMATCH_MODES = ("all", "nearest", "n_nearest", "left", "anti", "best")
 
 EXAMPLES = """examples:
   astrolake catalogs
@@ -19,6 +23,10 @@ EXAMPLES = """examples:
   astrolake optimize silver_sdss_dr14_skyserver
   astrolake history silver_sdss_dr14_skyserver
   astrolake show silver_sdss_dr14_skyserver --version 0 --limit 5
+  astrolake cone --table silver_sdss_dr14_skyserver --ra 185.0 --dec 0.5 --radius 30arcmin --limit 5
+  astrolake xmatch --left gold_sdss_dr14_skyserver --left-key _key --right silver_sdss_dr7_galaxies \
+      --radius 1arcsec --mode best --out xmatch_dr14_dr7
+  astrolake xmatch --left silver_sdss_dr7_galaxies --self --radius 30arcsec --mode nearest --out pairs_dr7
   astrolake demo
   astrolake features sdss_dr17_stellar
   astrolake train sdss_dr17_stellar --family rf --param numTrees=100 --param maxDepth=12
@@ -146,6 +154,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, metavar="V", help="read the table as of version V")
     p.add_argument("--timestamp", metavar="TS", help="read the table as of a timestamp, e.g. '2026-11-25 12:00:00'")
     p.add_argument("--limit", type=int, default=10, metavar="N", help="rows to print (default 10)")
+    _common(p)
+
+    p = sub.add_parser(
+        "cone",
+        help="rows of a table within a radius of a position (HEALPix data skipping)",
+        description="Cone search on a table with positions in degrees (silver's healpix_29 lets Delta "
+        "skip the files that cannot hold an answer). Prints the nearest rows, sorted by sep_arcsec, "
+        "and how many of the table's files were read; --out writes every row found.",
+    )
+    p.add_argument("--table", required=True, metavar="TABLE", help="table name or Delta path")
+    p.add_argument("--ra", required=True, type=float, metavar="DEG", help="right ascension of the centre, degrees")
+    p.add_argument("--dec", required=True, type=float, metavar="DEG", help="declination of the centre, degrees")
+    p.add_argument(
+        "--radius",
+        required=True,
+        metavar="R",
+        help="1arcsec, 2.5arcmin, 0.1deg ...; a bare number is in degrees (at most 10 degrees)",
+    )
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="rows to print, nearest first (default 20)")
+    p.add_argument("--out", metavar="TABLE", help="also write every row found to this Delta table (replaced)")
+    _common(p)
+
+    p = sub.add_parser(
+        "xmatch",
+        help="cross-match two tables by position; the pairs to a Delta table",
+        description="Positional cross-match on HEALPix cells (see docs/sky.md). The key of a silver "
+        "table of a known catalog defaults to its contract's key when that is one column; "
+        "otherwise give --left-key / --right-key (unique, not null).",
+    )
+    p.add_argument("--left", required=True, metavar="TABLE", help="left table name or Delta path")
+    p.add_argument("--right", metavar="TABLE", help="right table name or Delta path (default with --self: --left)")
+    p.add_argument(
+        "--radius",
+        required=True,
+        metavar="R",
+        help="largest separation: 1arcsec, 0.5arcmin, 0.001deg ...; a bare number is in arcseconds",
+    )
+    p.add_argument(
+        "--mode",
+        choices=XMATCH_MODES,
+        default="all",
+        help="all: every pair (default); nearest; n_nearest: the --n nearest; left: like n_nearest plus "
+        "the left rows without a partner; anti: the left rows without a partner; best: mutual nearest",
+    )
+    p.add_argument(
+        "--n",
+        metavar="N",
+        help="partners per left row for --mode n_nearest and left (default 1; 'all' for left: every partner)",
+    )
+    p.add_argument("--min-radius", metavar="R", help="ignore pairs closer than this (same units as --radius)")
+    p.add_argument("--left-key", metavar="COL", help="unique key column of the left table")
+    p.add_argument("--right-key", metavar="COL", help="unique key column of the right table")
+    p.add_argument("--left-cols", metavar="A,B", help="left columns to carry (default: its ra, dec)")
+    p.add_argument("--right-cols", metavar="C,D", help="right columns to carry (default: its ra, dec)")
+    p.add_argument(
+        "--self",
+        dest="self_match",
+        action="store_true",
+        help="match a table with itself, leaving out each row's pair with itself",
+    )
+    p.add_argument("--out", required=True, metavar="TABLE", help="Delta table to write the matches to (replaced)")
     _common(p)
 
     p = sub.add_parser("demo", help="ingest the shipped SDSS sample end to end and summarise it")

@@ -25,6 +25,8 @@ VERBS = {
     "score",
     "table_report",
     "model_report",
+    "cone_search",
+    "crossmatch",
     "Lake",
     "Settings",
 }
@@ -70,10 +72,12 @@ def test_the_verbs_are_the_library_functions():
     from astrolake.ml import features, registry, scoring
     from astrolake.ml import search as search_module
     from astrolake.ml import train as train_module
+    from astrolake.sky import cone, xmatch
 
     assert astrolake.ingest is pipeline.ingest and astrolake.build_gold is features.build_gold
     assert astrolake.train is train_module.train and astrolake.search is search_module.search
     assert astrolake.promote is registry.promote and astrolake.score is scoring.score
+    assert astrolake.cone_search is cone.cone_search and astrolake.crossmatch is xmatch.crossmatch
     # the modules astrolake.ml.train / .search are still reachable as modules
     ml = importlib.import_module("astrolake.ml")
     assert ml.train is train_module and ml.search is search_module

@@ -52,6 +52,15 @@ def test_every_example_of_the_help_parses():
         assert args.command == argv[0] and args.command in cli.COMMANDS
 
 
+def test_every_job_runs_the_command_it_is_named_after():
+    jobs = sorted((ROOT / "jobs").glob("*.py"))
+    assert {"cone", "xmatch"} <= {p.stem for p in jobs}
+    for path in jobs:
+        command = path.stem.replace("_", "-")
+        assert command in cli.COMMANDS, path.name
+        assert f'main(["{command}", *sys.argv[1:]])' in path.read_text(), path.name
+
+
 def test_parser_reads_the_common_options():
     args = build_parser().parse_args(["ingest", CATALOG, "a.csv", "b.csv", "--base-path", "/tmp/l", "--verbose"])
     assert (args.catalog, args.paths, args.base_path) == (CATALOG, ["a.csv", "b.csv"], "/tmp/l")
@@ -86,6 +95,158 @@ def test_parser_rejects_bad_arguments_with_exit_2(capsys, argv, message):
     assert code == 2 and out == ""
     assert err[0].startswith("usage: astrolake")
     assert err[-1].startswith("astrolake") and ": error: " in err[-1] and message in err[-1]
+
+
+# ---------------------------------------------------------------------- sky: cone and xmatch
+def test_cone_and_xmatch_parse_their_arguments():
+    cone = build_parser().parse_args(
+        ["cone", "--table", "silver_x", "--ra", "10.5", "--dec", "-30", "--radius", "2.5arcmin", "--out", "near"]
+    )
+    assert (cone.table, cone.ra, cone.dec, cone.radius, cone.limit, cone.out) == (
+        "silver_x",
+        10.5,
+        -30.0,
+        "2.5arcmin",
+        20,
+        "near",
+    )
+    xm = build_parser().parse_args(
+        ["xmatch", "--left", "a", "--right", "b", "--radius", "1arcsec", "--out", "ab", "--left-cols", "g,r"]
+    )
+    assert (xm.left, xm.right, xm.radius, xm.mode, xm.n, xm.min_radius, xm.self_match) == (
+        "a",
+        "b",
+        "1arcsec",
+        "all",
+        None,
+        None,
+        False,
+    )
+    assert (xm.left_key, xm.right_key, xm.left_cols, xm.right_cols, xm.out) == (None, None, "g,r", None, "ab")
+    own = build_parser().parse_args(["xmatch", "--left", "a", "--self", "--radius", "3", "--mode", "best", "--out=o"])
+    assert (own.self_match, own.right, own.mode) == (True, None, "best")
+
+
+def test_xmatch_modes_are_the_library_modes():
+    from astrolake.cli_args import XMATCH_MODES
+    from astrolake.sky.xmatch import MODES
+
+    assert XMATCH_MODES == MODES
+
+
+@pytest.mark.parametrize(
+    "text, unit, value",
+    [
+        ("1arcsec", "deg", 1 / 3600),
+        ("2.5arcmin", "arcsec", 150.0),
+        ("0.1deg", "arcsec", 360.0),
+        ("0.1 deg", "deg", 0.1),
+        ("0.5", "deg", 0.5),  # a bare number is in the command's unit
+        ("0.5", "arcsec", 0.5),
+        ("10mas", "arcsec", 0.01),
+    ],
+)
+def test_angles_take_astropy_units_and_bare_numbers_in_the_commands_unit(text, unit, value):
+    assert cli._angle(text, "--radius", unit) == pytest.approx(value, rel=1e-12)
+
+
+CONE = ["cone", "--table", "stars", "--ra", "10", "--dec", "20", "--radius", "1arcsec"]
+XMATCH = ["xmatch", "--left", "seen", "--right", "stars", "--radius", "1arcsec", "--out", "pairs"]
+KEYS = ["--left-key", "id", "--right-key", "id"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([*CONE, "--radius", "1kg"], "--radius '1kg' is not an angle (unit kg)"),
+        ([*CONE, "--radius", "wide"], "--radius 'wide' is not an angle: give a number and a unit"),
+        ([*CONE, "--radius=-1arcsec"], "--radius must be a positive angle, got '-1arcsec'"),
+        ([*CONE, "--radius", "0deg"], "--radius must be a positive angle, got '0deg'"),
+        ([*CONE, "--radius", "nan"], "--radius must be a positive angle, got 'nan'"),
+        ([*CONE, "--radius", "11deg"], "cone radius must be > 0 and <= 10 degrees, not 11"),
+        ([*CONE, "--ra", "400"], "cone ra must be within [0, 360] degrees, not 400"),
+        ([*CONE, "--dec", "-91"], "cone dec must be within [-90, 90] degrees, not -91"),
+        ([*CONE, "--limit", "0"], "--limit must be at least 1, got 0"),
+        ([*CONE, "--out", "stars"], "--out 'stars' is a table the command reads"),
+        ([*XMATCH, *KEYS, "--radius", "1 %"], "--radius '1 %' is not an angle (unit %)"),
+        ([*XMATCH, *KEYS, "--radius=-2"], "--radius must be a positive angle, got '-2'"),
+        ([*XMATCH, *KEYS, "--radius", "20deg"], "--radius must be at most 14.66 deg, got '20deg'"),
+        ([*XMATCH, *KEYS, "--min-radius", "1arcsec"], "--min-radius (1arcsec) must be below --radius (1arcsec)"),
+        ([*XMATCH, *KEYS, "--min-radius=-1arcsec"], "--min-radius must be a non-negative angle, got '-1arcsec'"),
+        ([*XMATCH, *KEYS, "--mode", "n_nearest", "--n", "0"], "--n must be at least 1, got 0"),
+        ([*XMATCH, *KEYS, "--mode", "n_nearest", "--n", "two"], "--n must be a whole number or 'all', got 'two'"),
+        ([*XMATCH, *KEYS, "--mode", "n_nearest", "--n", "all"], "--n all applies to --mode left"),
+        ([*XMATCH, *KEYS, "--n", "3"], "--n applies to --mode n_nearest or left, not all"),
+        ([*XMATCH, *KEYS, "--out", "stars"], "--out 'stars' is a table the command reads"),
+        ([*XMATCH, "--left-key", "id"], "give --right-key: 'stars' is not the silver table of a known catalog"),
+        (
+            [*XMATCH, "--left-key", "id", "--right", "silver_sdss_dr14_skyserver"],
+            "give --right-key: the key of silver_sdss_dr14_skyserver is (plate, mjd, fiberid), several columns",
+        ),
+        ([*XMATCH, "--right", "silver_sdss_dr7_galaxies"], "give --left-key: 'seen' is not the silver table"),
+    ],
+    ids=[
+        "cone-not-an-angle-unit",
+        "cone-not-a-quantity",
+        "cone-negative-radius",
+        "cone-zero-radius",
+        "cone-nan-radius",
+        "cone-radius-too-large",
+        "cone-ra-out-of-range",
+        "cone-dec-out-of-range",
+        "cone-limit-zero",
+        "cone-out-is-the-table",
+        "xmatch-not-an-angle-unit",
+        "xmatch-negative-radius",
+        "xmatch-radius-too-large",
+        "xmatch-min-radius-not-below",
+        "xmatch-negative-min-radius",
+        "xmatch-n-zero",
+        "xmatch-n-not-a-number",
+        "xmatch-n-all-needs-left",
+        "xmatch-n-without-its-mode",
+        "xmatch-out-is-an-input",
+        "xmatch-no-default-key",
+        "xmatch-composite-key",
+        "xmatch-left-has-no-key",
+    ],
+)
+def test_sky_commands_refuse_bad_arguments_with_exit_2_before_spark(capsys, monkeypatch, tmp_path, argv, message):
+    """Each of these fails in the command's own checks, before a Spark session is asked for."""
+
+    def no_spark(args):
+        raise AssertionError("the command reached for Spark")
+
+    monkeypatch.setattr(cli, "_lake", no_spark)
+    code, out, err = run_main(capsys, *argv, "--base-path", str(tmp_path))
+    assert code == 2, err
+    assert out == ""
+    assert len(err) == 1, err
+    assert err[0].startswith(f"astrolake {argv[0]}: error: ")
+    assert message in err[0]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["cone", "--table", "t", "--ra", "1", "--dec", "2"], "the following arguments are required: --radius"),
+        (["cone", "--table", "t", "--ra", "1", "--dec", "2", "--radius", "-1arcsec"], "expected one argument"),
+        (["cone", "--table", "t", "--ra", "east", "--dec", "2", "--radius", "1"], "invalid float value: 'east'"),
+        (["xmatch", "--left", "a", "--right", "b", "--radius", "1", "--out=o", "--mode", "closest"], "invalid choice"),
+        (["xmatch", "--left", "a", "--right", "b", "--radius", "1"], "the following arguments are required: --out"),
+    ],
+    ids=["cone-no-radius", "cone-radius-looks-like-an-option", "cone-bad-ra", "xmatch-unknown-mode", "xmatch-no-out"],
+)
+def test_sky_commands_parser_errors_exit_2(capsys, argv, message):
+    code, out, err = run_main(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err[-1].startswith(f"astrolake {argv[0]}: error: ") and message in err[-1]
+
+
+def test_xmatch_without_right_or_self_is_refused():
+    args = build_parser().parse_args(["xmatch", "--left", "a", "--radius", "1arcsec", "--out", "o"])
+    with pytest.raises(UsageError, match=r"give --right, or --self"):
+        cli.run(args)
 
 
 # ----------------------------------------------------------------- user errors: exit 1 and 2
