@@ -6,8 +6,11 @@
 
 # COMMAND ----------
 
+import numpy as np
+
 from astrolake.notebook import lake_from_widgets, show, widget
 from astrolake.report import figures, stats, table_report
+from astrolake.sky import cone_search, crossmatch
 
 catalog = widget("catalog", "sdss_dr14_skyserver", "Catalog")
 report_dir = widget("report_dir", "reports", "Folder for the HTML report (a Volume path on Databricks)")
@@ -63,6 +66,39 @@ figs["redshift"] = figures.histograms_figure(
 show(figs["r_mag"])
 show(figs["redshift"])
 gold.unpersist()
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Sky queries: a cone search and a cross-match
+# MAGIC A cone of half a degree around the brightest object (in r) of the table: the HEALPix cells covering
+# MAGIC the cone become ranges of `healpix_29`, so Delta reads only the files that can hold an answer. Then
+# MAGIC every object's nearest neighbour within an arcminute, in another catalog's gold table when
+# MAGIC `match_with` names one (e.g. `sdss_dr17_stellar`), else in the same table (the object itself left
+# MAGIC out): the separation histogram shows the matching radius a survey's astrometry allows. See docs/sky.md.
+
+# COMMAND ----------
+
+match_with = widget("match_with", "", "Catalog to cross-match with (its gold table); empty: the catalog itself")
+left = lake.read(f"gold_{catalog}")
+target = left.orderBy("r").select("_key", "ra", "dec").first()
+near = cone_search(left, target["ra"], target["dec"], radius_deg=0.5)
+near.orderBy("sep_arcsec").select("sep_arcsec", "_key", "class", "r", "redshift").show(10)
+
+right = lake.read(f"gold_{match_with}") if match_with else left
+pairs = crossmatch(
+    left, right, radius_arcsec=60.0, mode="nearest", left_key="_key", right_key="_key", self_match=not match_with
+).cache()
+sep_edges = np.linspace(0.0, 60.0, 61)
+figs["separation"] = figures.histograms_figure(
+    {"nearest": stats.hist1d(pairs, "sep_arcsec", sep_edges)["all"]},
+    sep_edges,
+    "separation [arcsec]",
+    f"nearest neighbour of {catalog} in {match_with or 'itself'}",
+)
+show(figs["separation"])
+print(f"{pairs.count():,} of {left.count():,} objects have a neighbour within 60 arcsec")
+pairs.unpersist()
 
 # COMMAND ----------
 

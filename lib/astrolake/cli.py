@@ -331,6 +331,42 @@ def cmd_cone(args) -> int:
     return 0
 
 
+def cmd_export_hats(args) -> int:
+    from pathlib import Path as _Path
+
+    from astrolake.sky.hats import export_hats
+
+    _at_least(args.max_rows, 1, "--max-rows")
+    if not 0 <= args.max_order <= 29:
+        raise UsageError(f"--max-order must be in [0, 29], got {args.max_order}")
+    margin = _angle(args.margin, "--margin", "arcsec", positive=False)
+    ra_col, dec_col = _position(args.table)
+    lake = _table_lake(args)
+    name = args.name or _Path(lake.location(args.table).rstrip("/")).name
+    done = export_hats(
+        lake.read(args.table),
+        args.out,
+        name,
+        ra_col=ra_col,
+        dec_col=dec_col,
+        max_rows=args.max_rows,
+        margin_arcsec=margin or None,
+        max_order=args.max_order,
+        overwrite=args.overwrite,
+    )
+    orders = sorted({k for k, _, _ in done.partitions})
+    print(
+        f"{done.rows:,} rows in {len(done.partitions)} partition(s) (orders {orders[0]}-{orders[-1]}) at {done.catalog}"
+        if orders
+        else f"no rows with a position: nothing written at {done.catalog}"
+    )
+    if done.margin is not None:
+        print(f"{done.margin_rows:,} margin rows ({margin:g} arcsec) at {done.margin}")
+    if done.dropped_rows:
+        print(f"{done.dropped_rows:,} rows without a valid position left out")
+    return 0
+
+
 def cmd_xmatch(args) -> int:
     import time
 
@@ -643,6 +679,7 @@ COMMANDS: dict[str, Callable[..., int]] = {
     "show": cmd_show,
     "cone": cmd_cone,
     "xmatch": cmd_xmatch,
+    "export-hats": cmd_export_hats,
     "demo": cmd_demo,
     "features": cmd_features,
     "train": cmd_train,

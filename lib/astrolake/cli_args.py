@@ -177,6 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser(
+        "export-hats",
+        help="write a table as a HATS catalog (LSDB's HEALPix-partitioned Parquet) with its margin",
+        description="Write a table with positions as a HATS collection: the catalog <name>/ "
+        "(dataset/Norder=K/Dir=D/Npix=N.parquet, partition_info.csv, hats.properties, _metadata) and "
+        "its margin catalog <name>_<margin>arcs/, so that LSDB's cross-match is complete at pixel edges.",
+    )
+    p.add_argument("--table", required=True, metavar="TABLE", help="table name or Delta path")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder of the HATS collection (local or shared)")
+    p.add_argument("--name", metavar="NAME", help="catalog name (default: the table's name)")
+    p.add_argument("--max-rows", type=int, default=1_000_000, metavar="N", help="rows per partition at most")
+    p.add_argument("--margin", default="10arcsec", metavar="R", help="margin width: 10arcsec, 1arcmin ...; 0 for none")
+    p.add_argument("--max-order", type=int, default=10, metavar="K", help="finest partition order (default 10)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing collection in --out")
+    _common(p)
+
+    p = sub.add_parser(
         "xmatch",
         help="cross-match two tables by position; the pairs to a Delta table",
         description="Positional cross-match on HEALPix cells (see docs/sky.md). The key of a silver "

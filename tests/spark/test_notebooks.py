@@ -53,8 +53,12 @@ def test_notebooks_run_in_order_and_produce_their_outputs(spark, notebook_env, m
     assert ns["result"].ledgers[0].closes and lake.exists("gold_sdss_dr14_skyserver")
 
     ns = run_notebook(NOTEBOOKS[1])  # 02: exploration figures
-    assert set(ns["figs"]) == {"class_balance", "sky", "ug_gr", "gr_ri", "r_mag", "redshift"}
+    assert set(ns["figs"]) == {"class_balance", "sky", "ug_gr", "gr_ri", "r_mag", "redshift", "separation"}
     assert ns["balance"].sum() == 10_000 and ns["cells"].sum() == 10_000
+    # the cone holds its own centre first, at separation 0; the self-match never pairs a row with itself
+    nearest = ns["near"].orderBy("sep_arcsec").first()
+    assert nearest["_key"] == ns["target"]["_key"] and nearest["sep_arcsec"] < 1e-6
+    assert ns["pairs"].where("_key_l = _key_r").count() == 0
     html = Path(ns["report"].html_path)
     assert html == root / "reports" / "gold_sdss_dr14_skyserver" / "report.html" and "fig-sky" in html.read_text()
 

@@ -153,6 +153,7 @@ def test_angles_take_astropy_units_and_bare_numbers_in_the_commands_unit(text, u
 CONE = ["cone", "--table", "stars", "--ra", "10", "--dec", "20", "--radius", "1arcsec"]
 XMATCH = ["xmatch", "--left", "seen", "--right", "stars", "--radius", "1arcsec", "--out", "pairs"]
 KEYS = ["--left-key", "id", "--right-key", "id"]
+HATS = ["export-hats", "--table", "stars", "--out", "hats"]
 
 
 @pytest.mark.parametrize(
@@ -184,6 +185,10 @@ KEYS = ["--left-key", "id", "--right-key", "id"]
             "give --right-key: the key of silver_sdss_dr14_skyserver is (plate, mjd, fiberid), several columns",
         ),
         ([*XMATCH, "--right", "silver_sdss_dr7_galaxies"], "give --left-key: 'seen' is not the silver table"),
+        ([*HATS, "--margin", "5kg"], "--margin '5kg' is not an angle (unit kg)"),
+        ([*HATS, "--margin=-1arcsec"], "--margin must be a non-negative angle, got '-1arcsec'"),
+        ([*HATS, "--max-rows", "0"], "--max-rows must be at least 1, got 0"),
+        ([*HATS, "--max-order", "30"], "--max-order must be in [0, 29], got 30"),
     ],
     ids=[
         "cone-not-an-angle-unit",
@@ -209,6 +214,10 @@ KEYS = ["--left-key", "id", "--right-key", "id"]
         "xmatch-no-default-key",
         "xmatch-composite-key",
         "xmatch-left-has-no-key",
+        "export-hats-margin-not-an-angle",
+        "export-hats-negative-margin",
+        "export-hats-max-rows-zero",
+        "export-hats-max-order-too-fine",
     ],
 )
 def test_sky_commands_refuse_bad_arguments_with_exit_2_before_spark(capsys, monkeypatch, tmp_path, argv, message):

@@ -196,3 +196,37 @@ def test_a_missing_table_is_one_line_and_exit_1(sky, capsys, argv):
     assert err.strip().splitlines() == [
         f"astrolake {argv[0]}: error: no table 'no_such_table' at {lake.location('no_such_table')}"
     ]
+
+
+def test_export_hats_writes_every_row_once_in_the_partition_that_holds_it(sky, capsys, tmp_path):
+    """``astrolake export-hats``: the crowded field splits into finer partitions than the rest of the
+    sky, every row of the table lands once, in the partition whose cell holds it, and the margin
+    holds only rows from other partitions."""
+    import pyarrow.parquet as pq
+
+    from astrolake.sky.hats import hats_properties
+
+    lake, left, _ = sky
+    code, out, err = run(capsys, lake, "export-hats", "--table", LEFT, "--out", str(tmp_path), "--max-rows", "60")
+    assert code == 0, err
+    assert "600 rows in " in out and "margin rows (10 arcsec)" in out
+    catalog = tmp_path / LEFT
+    props = hats_properties(catalog)
+    assert props["hats_nrows"] == "600" and props["hats_col_healpix"] == "_healpix_29"
+    seen: dict[int, tuple[int, int]] = {}
+    for f in sorted((catalog / "dataset").glob("Norder=*/Dir=*/Npix=*.parquet")):
+        k = int(f.parent.parent.name.split("=")[1])
+        npix = int(f.stem.split("=")[1])
+        t = pq.read_table(f).to_pandas()
+        assert len(t) <= 60 or k == 10
+        assert ((t["_healpix_29"].to_numpy() >> (2 * (29 - k))) == npix).all(), f
+        for objid in t["objid"].tolist():
+            assert objid not in seen, objid
+            seen[objid] = (k, npix)
+    assert sorted(seen) == left["objid"].tolist()
+    orders = {k for k, _ in seen.values()}
+    assert len(orders) > 1  # the crowded field is split finer than the empty sky
+    margin = [p for p in tmp_path.iterdir() if p.name.startswith(LEFT + "_")]
+    assert len(margin) == 1 and margin[0].name.endswith("arcs")
+    code, _, err = run(capsys, lake, "export-hats", "--table", "no_such_table", "--out", str(tmp_path / "x"))
+    assert code == 1 and "no table 'no_such_table'" in err
