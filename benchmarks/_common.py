@@ -176,3 +176,26 @@ def memory_gib() -> float | None:
             return round(int(fh.readline().split()[1]) / 2**20, 1)
     except OSError:
         return None
+
+
+def timed(fn) -> float:
+    """Seconds ``fn()`` takes."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def driver_memory(spark, after_gc: bool = False) -> dict:
+    """JVM heap in use on the driver (and, with ``after_gc``, after a collection) and the Python
+    process's peak RSS, in MB."""
+    import resource
+
+    jvm = spark.sparkContext._jvm
+    rt = jvm.java.lang.Runtime.getRuntime()
+    out = dict(jvm_heap_used_mb=round((rt.totalMemory() - rt.freeMemory()) / 2**20, 1))
+    if after_gc:
+        jvm.java.lang.System.gc()
+        out["jvm_heap_after_gc_mb"] = round((rt.totalMemory() - rt.freeMemory()) / 2**20, 1)
+    out["jvm_heap_max_mb"] = round(rt.maxMemory() / 2**20, 1)
+    out["python_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out

@@ -43,12 +43,14 @@ from pathlib import Path
 
 from _common import (
     ROOT,
+    driver_memory,
     folder_bytes,
     git_state,
     loadavg,
     memory_gib,
     parse_rows,
     say,
+    timed,
     write_json,
 )  # puts lib/ on sys.path
 
@@ -139,24 +141,6 @@ def contract_schema(folder: Path) -> str:
     names = first.open().readline().strip().split(",")
     types = {col.source: col.type for col in c.columns}
     return ", ".join(f"`{n}` {types.get(n, 'string').upper()}" for n in names)
-
-
-def driver_memory(spark) -> dict:
-    """JVM heap in use on the driver and the Python process's peak RSS, in MB."""
-    import resource
-
-    rt = spark.sparkContext._jvm.java.lang.Runtime.getRuntime()
-    return dict(
-        jvm_heap_used_mb=round((rt.totalMemory() - rt.freeMemory()) / 2**20, 1),
-        jvm_heap_max_mb=round(rt.maxMemory() / 2**20, 1),
-        python_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    )
-
-
-def timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def run_b1(spark, folder: Path, out: Path) -> dict:

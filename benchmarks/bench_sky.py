@@ -60,7 +60,6 @@ import math
 import os
 import platform
 import re
-import resource
 import shutil
 import signal
 import statistics
@@ -71,7 +70,17 @@ import threading
 import time
 from pathlib import Path
 
-from _common import ROOT, git_state, loadavg, memory_gib, parse_rows, say, write_json  # puts lib/ on sys.path
+from _common import (
+    ROOT,
+    driver_memory,
+    git_state,
+    loadavg,
+    memory_gib,
+    parse_rows,
+    say,
+    timed,
+    write_json,
+)  # puts lib/ on sys.path
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -303,26 +312,6 @@ class Sampler(threading.Thread):
         return {f"{k}_peak_mb": round(v / 2**20, 1) for k, v in self.run_peak.items()}
 
 
-def driver_memory(spark) -> dict:
-    """JVM heap in use on the driver now, after a collection, and the Python process's peak RSS, MB."""
-    jvm = spark.sparkContext._jvm
-    rt = jvm.java.lang.Runtime.getRuntime()
-    used = (rt.totalMemory() - rt.freeMemory()) / 2**20
-    jvm.java.lang.System.gc()
-    return dict(
-        jvm_heap_used_mb=round(used, 1),
-        jvm_heap_after_gc_mb=round((rt.totalMemory() - rt.freeMemory()) / 2**20, 1),
-        jvm_heap_max_mb=round(rt.maxMemory() / 2**20, 1),
-        python_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    )
-
-
-def timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 # --------------------------------------------------------------------------------------------
 # the tools
 # --------------------------------------------------------------------------------------------
@@ -347,7 +336,7 @@ def run_astrolake(spark, left: Path, right: Path, out: Path) -> dict:
         right_key="id",
     )
     total_s = timed(lambda: pairs.write.mode("overwrite").parquet(str(out)))
-    memory = driver_memory(spark)  # before the write probe caches anything
+    memory = driver_memory(spark, after_gc=True)  # before the write probe caches anything
     cached = spark.read.parquet(str(out)).persist(StorageLevel.MEMORY_AND_DISK)
     n_pairs = cached.count()
     probe = out.with_name(out.name + "_write_probe")
@@ -823,7 +812,7 @@ def measure_cone(spark, settings, rows: int, work: Path, args, sampler: Sampler)
         table_bytes=int(detail[1]),
         cones=results,
         peak_disk_mb=sampler.take("cone")["disk_peak_mb"],
-        driver=driver_memory(spark),
+        driver=driver_memory(spark, after_gc=True),
     )
     if not args.keep:
         shutil.rmtree(work / "cone_lake", ignore_errors=True)
