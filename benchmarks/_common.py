@@ -24,19 +24,21 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
+def parse_count(text: str, minimum: int = 0) -> int:
+    """``"1e7"`` -> ``10000000``: a whole row count of at least ``minimum`` (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"row count {text!r} is not a number") from None
+    if value < minimum or value != int(value):
+        kind = "a positive integer" if minimum == 1 else f"a whole number >= {minimum}"
+        raise argparse.ArgumentTypeError(f"row count {text!r} is not {kind}")
+    return int(value)
+
+
 def parse_rows(text: str) -> list[int]:
     """``"1e5,1e6"`` -> ``[100000, 1000000]`` (argparse type; positive integers only)."""
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        if part:
-            try:
-                value = float(part)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"row count {part!r} is not a number") from None
-            if value < 1 or value != int(value):
-                raise argparse.ArgumentTypeError(f"row count {part!r} is not a positive integer")
-            sizes.append(int(value))
+    sizes = [parse_count(part.strip(), minimum=1) for part in text.split(",") if part.strip()]
     if not sizes:
         raise argparse.ArgumentTypeError("no row counts given")
     return sizes

@@ -76,6 +76,7 @@ from _common import (
     git_state,
     loadavg,
     memory_gib,
+    parse_count,
     parse_rows,
     say,
     timed,
@@ -955,17 +956,6 @@ def environment(spark, settings, args) -> dict:
         git=git_state(),
         command=" ".join([Path(sys.executable).name, *sys.argv]),
     )
-
-
-def parse_count(text: str) -> int:
-    """``"1e7"`` -> 10000000; 0 allowed (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"row count {text!r} is not a number") from None
-    if value < 0 or value != int(value):
-        raise argparse.ArgumentTypeError(f"row count {text!r} is not a whole number >= 0")
-    return int(value)
 
 
 def main(argv: list[str] | None = None) -> int:
