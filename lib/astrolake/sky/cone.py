@@ -48,6 +48,11 @@ _PAD_REL = 1e-9
 _PAD_DEG = 1e-9  # 3.6 microarcseconds, 100 times finer than an order-29 cell
 
 
+def padded(radius_deg: float) -> float:
+    """The covering radius of ``radius_deg`` (see ``_PAD_REL`` and ``_PAD_DEG``)."""
+    return radius_deg * (1 + _PAD_REL) + _PAD_DEG
+
+
 def cell_size_deg(order: int) -> float:
     """Nominal width of a HEALPix cell at ``order`` (square root of its area), in degrees.
 
@@ -147,8 +152,7 @@ def cone_ranges(ra: float, dec: float, radius_deg: float, order: int | None = No
         order = cone_order(radius_deg)
     if not 0 <= order <= HEALPIX_ORDER:
         raise UsageError(f"HEALPix order must be within 0..{HEALPIX_ORDER}, not {order}")
-    padded = radius_deg * (1 + _PAD_REL) + _PAD_DEG
-    cells = disc_cells(ra, dec, padded, order)
+    cells = disc_cells(ra, dec, padded(radius_deg), order)
     shift = 2 * (HEALPIX_ORDER - order)
     ranges: list[tuple[int, int]] = []
     for cell in cells.tolist():
@@ -218,7 +222,7 @@ def cone_search(
     missing = [c for c in (ra_col, dec_col) if c not in df.columns]
     if missing:
         raise UsageError(f"cone search: no column {', '.join(missing)} among {', '.join(df.columns)}")
-    pad = radius_deg * (1 + _PAD_REL) + _PAD_DEG
+    pad = padded(radius_deg)
     # the separation is never less than the difference in dec: a cheap extra filter (and one more
     # chance of skipping files, where Delta keeps statistics of the dec column)
     keep = (F.col(dec_col) >= dec - pad) & (F.col(dec_col) <= dec + pad)

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd  # at module level: the pandas UDF's type hints name it
 
 from astrolake.errors import UsageError
-from astrolake.sky.cone import _PAD_DEG, _PAD_REL, cell_size_deg, disc_cells, separation_deg
+from astrolake.sky.cone import cell_size_deg, disc_cells, padded, separation_deg
 from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def right_cells(ra_deg, dec_deg, radius_arcsec: float, order: int) -> list[np.nd
     >>> [c.tolist() for c in right_cells([10.0, float("nan")], [0.0, 0.0], 1.0, 5)]
     [[4517], []]
     """
-    radius_deg = float(radius_arcsec) / 3600.0 * (1 + _PAD_REL) + _PAD_DEG
+    radius_deg = padded(float(radius_arcsec) / 3600.0)
     ra = np.asarray(ra_deg, dtype="float64")
     dec = np.asarray(dec_deg, dtype="float64")
     empty = np.empty(0, dtype="int64")
