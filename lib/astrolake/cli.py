@@ -332,8 +332,6 @@ def cmd_cone(args) -> int:
 
 
 def cmd_export_hats(args) -> int:
-    from pathlib import Path as _Path
-
     from astrolake.sky.hats import export_hats
 
     _at_least(args.max_rows, 1, "--max-rows")
@@ -342,7 +340,7 @@ def cmd_export_hats(args) -> int:
     margin = _angle(args.margin, "--margin", "arcsec", positive=False)
     ra_col, dec_col = _position(args.table)
     lake = _table_lake(args)
-    name = args.name or _Path(lake.location(args.table).rstrip("/")).name
+    name = args.name or Path(lake.location(args.table).rstrip("/")).name
     done = export_hats(
         lake.read(args.table),
         args.out,
