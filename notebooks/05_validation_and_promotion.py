@@ -2,8 +2,8 @@
 # MAGIC %md
 # MAGIC # 05 · Validation and registry promotion
 # MAGIC The three steps of the deployment job (evaluation -> approval -> promotion), one per `step`, or all
-# MAGIC three with `step=all`. A model version becomes champion only when it beats the current champion on
-# MAGIC the test split of the same pinned Delta version.
+# MAGIC three with `step=all`. A model version becomes champion only when it beats the current champion
+# MAGIC beyond the noise (a paired bootstrap) on the hold-out split of the same pinned Delta version.
 
 # COMMAND ----------
 

@@ -625,7 +625,16 @@ def cmd_train_dnn(args) -> int:
 def cmd_promote(args) -> int:
     from astrolake.ml.registry import promote
 
-    r = promote(_lake(args), args.model_name, metric=args.metric, table_version=args.table_version)
+    r = promote(
+        _lake(args),
+        args.model_name,
+        metric=args.metric,
+        table_version=args.table_version,
+        min_gain=args.min_gain,
+        confidence=args.confidence,
+        n_boot=args.bootstrap,
+    )
+    g = r.gain
     _print_json(
         {
             "model_name": r.model_name,
@@ -635,6 +644,11 @@ def cmd_promote(args) -> int:
             "metric": r.metric,
             "challenger_value": r.challenger_value,
             "champion_value": r.champion_value,
+            "gain": g.gain if g else None,
+            "gain_interval": [g.low, g.high] if g else None,
+            "confidence": g.confidence if g else None,
+            "min_gain": r.min_gain,
+            "holdout_rows": r.rows,
             "table_version": r.table_version,
         }
     )

@@ -51,6 +51,37 @@ exit status:
 """
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {text}")
+    return value
+
+
+def _confidence(text: str) -> float:
+    value = _non_negative_float(text)
+    if not 0.5 <= value < 1:
+        raise argparse.ArgumentTypeError(f"a confidence is in [0.5, 1), not {text}")
+    return value
+
+
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"at least {low}, not {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("settings (override ASTROLAKE_* variables and --config)")
     g.add_argument("--config", metavar="YAML", help="settings file (base_path, uc_catalog, uc_schema, ...)")
@@ -295,10 +326,33 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-proc", type=int, default=2, help="workers of the refit (default 2)")
     _common(p)
 
-    p = sub.add_parser("promote", help="make the challenger champion only if it wins on the same test rows")
+    p = sub.add_parser(
+        "promote", help="make the challenger champion only if it wins beyond the noise on the hold-out rows"
+    )
     p.add_argument("model_name", help="registered model name")
-    p.add_argument("--metric", help="metric to compare by (default macro_f1 / sigma_nmad)")
-    p.add_argument("--table-version", type=int, metavar="V", help="gold version whose test split is used")
+    p.add_argument(
+        "--metric",
+        help="metric to compare by: macro_f1 (default) or accuracy; sigma_nmad (default), "
+        "outlier_fraction, rmse or mae for photo-z",
+    )
+    p.add_argument("--table-version", type=int, metavar="V", help="gold version whose hold-out split is used")
+    p.add_argument(
+        "--min-gain",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="X",
+        help="the whole bootstrap interval of the gain must exceed X, in the metric's units (default 0)",
+    )
+    p.add_argument(
+        "--confidence",
+        type=_confidence,
+        default=0.95,
+        metavar="P",
+        help="confidence of the paired-bootstrap interval (default 0.95)",
+    )
+    p.add_argument(
+        "--bootstrap", type=_at_least(100), default=1000, metavar="N", help="bootstrap resamples (default 1000)"
+    )
     _common(p)
 
     p = sub.add_parser("score", help="score a Delta table with a registered model; predictions to Delta")

@@ -20,15 +20,24 @@ table                         what
 ('gold_sdss_dr14_skyserver', 'sdss_dr14_skyserver')
 
 **Split.** A row's bucket is ``xxhash64(_key) mod 100``; it never changes as the table grows, so a
-test row never becomes training data.  :data:`SPLIT_BOUNDS` maps buckets to splits: below 70
-``train``, below 80 ``validation``, the rest ``test``.  A catalog that ships its own test file (or
-images with their own split) keeps it as ``test``, and buckets below
-:data:`CARVED_VALIDATION_END` of its training rows become ``validation``.
+test row never becomes training data.  :data:`SPLIT_BOUNDS` maps buckets to four splits: below 70
+``train`` (fitting), below 80 ``validation`` (choosing among models: tuning, search), below 90
+``holdout`` (champion against challenger in :func:`astrolake.ml.registry.promote`), the rest
+``test`` (reported once per model, never used to decide anything).  A catalog that ships its own
+test file (or images with their own split) keeps it as ``test``; of its training rows, buckets
+below :data:`CARVED_VALIDATION_END` become ``validation`` and those below
+:data:`CARVED_HOLDOUT_END` ``holdout``.
 
->>> [split_of(b) for b in (0, 69, 70, 79, 80, 99)]
-['train', 'train', 'validation', 'validation', 'test', 'test']
->>> split_of(5, shipped_test=False), split_of(50, shipped_test=False), split_of(50, shipped_test=True)
-('validation', 'train', 'test')
+>>> [split_of(b) for b in (0, 69, 70, 79, 80, 89, 90, 99)]
+['train', 'train', 'validation', 'validation', 'holdout', 'holdout', 'test', 'test']
+>>> split_of(5, shipped_test=False), split_of(20, shipped_test=False), split_of(50, shipped_test=False)
+('validation', 'holdout', 'train')
+>>> split_of(50, shipped_test=True)
+'test'
+
+Gold tables written before the hold-out existed said ``test`` for buckets 80-89;
+:func:`astrolake.ml.features.build_gold` rewrites their ``split`` column once (train and validation
+rows of hash-split catalogs do not move).
 """
 
 from __future__ import annotations
@@ -37,11 +46,13 @@ MANIFEST, QUARANTINE, LEDGER = "_manifest", "quarantine", "ledger"
 LAYERS = ("bronze", "silver", "gold")
 _PREFIXES = tuple(f"{layer}_" for layer in LAYERS) + ("predictions_",)
 
-SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "holdout", "test")
 BUCKETS = 100  # bucket = xxhash64(_key) mod BUCKETS
 # (split, first bucket *not* in it), in bucket order; the last one ends at BUCKETS
-SPLIT_BOUNDS = (("train", 70), ("validation", 80), ("test", BUCKETS))
-CARVED_VALIDATION_END = 12  # shipped test file: buckets below this of the training rows -> validation
+SPLIT_BOUNDS = (("train", 70), ("validation", 80), ("holdout", 90), ("test", BUCKETS))
+# a shipped test file: of the other rows, buckets below 12 -> validation, 12..23 -> holdout
+CARVED_VALIDATION_END = 12
+CARVED_HOLDOUT_END = 24
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,7 +110,9 @@ def split_of(bucket: int, shipped_test: bool | None = None) -> str:
     if not 0 <= bucket < BUCKETS:
         raise ValueError(f"bucket {bucket} outside 0..{BUCKETS - 1}")
     if shipped_test is not None:
-        return "test" if shipped_test else ("validation" if bucket < CARVED_VALIDATION_END else "train")
+        if shipped_test:
+            return "test"
+        return "validation" if bucket < CARVED_VALIDATION_END else "holdout" if bucket < CARVED_HOLDOUT_END else "train"
     for name, end in SPLIT_BOUNDS:
         if bucket < end:
             return name
@@ -110,7 +123,7 @@ def split_rule() -> str:
     """The split in words, as stored in a gold table's properties.
 
     >>> split_rule()
-    'xxhash64(_key) % 100: <70 train, <80 validation, else test'
+    'xxhash64(_key) % 100: <70 train, <80 validation, <90 holdout, else test'
     """
     parts = [f"<{end} {name}" for name, end in SPLIT_BOUNDS[:-1]]
     return f"xxhash64(_key) % {BUCKETS}: " + ", ".join(parts) + f", else {SPLIT_BOUNDS[-1][0]}"
@@ -127,13 +140,18 @@ def split_column(key: str = "_key", shipped_test=None):
     """Spark column with the split of each row (see :func:`split_of`).
 
     ``shipped_test``: a boolean Spark column, true for the rows of a shipped test set; with it the
-    other rows are split into train and a carved validation only.
+    other rows are split into train and a carved validation and hold-out.
     """
     from pyspark.sql import functions as F
 
     bucket = bucket_column(key)
     if shipped_test is not None:
-        return F.when(shipped_test, "test").when(bucket < CARVED_VALIDATION_END, "validation").otherwise("train")
+        return (
+            F.when(shipped_test, "test")
+            .when(bucket < CARVED_VALIDATION_END, "validation")
+            .when(bucket < CARVED_HOLDOUT_END, "holdout")
+            .otherwise("train")
+        )
     (first, end), *rest = SPLIT_BOUNDS
     out = F.when(bucket < end, first)
     for name, end in rest[:-1]:

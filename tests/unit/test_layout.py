@@ -51,20 +51,21 @@ def test_rejections():
         layout.split_of(-1)
 
 
-def test_split_boundaries_train_70_validation_10_test_20():
+def test_split_boundaries_train_70_validation_10_holdout_10_test_10():
     splits = [layout.split_of(b) for b in range(layout.BUCKETS)]
-    assert splits == ["train"] * 70 + ["validation"] * 10 + ["test"] * 20
+    # train and validation keep the buckets they had before the hold-out existed
+    assert splits == ["train"] * 70 + ["validation"] * 10 + ["holdout"] * 10 + ["test"] * 10
     assert tuple(dict.fromkeys(splits)) == layout.SPLITS
     ends = [end for _, end in layout.SPLIT_BOUNDS]
     assert ends == sorted(ends) and ends[-1] == layout.BUCKETS
-    assert layout.split_rule() == "xxhash64(_key) % 100: <70 train, <80 validation, else test"
+    assert layout.split_rule() == "xxhash64(_key) % 100: <70 train, <80 validation, <90 holdout, else test"
 
 
 def test_split_with_a_shipped_test_set():
     carved = [layout.split_of(b, shipped_test=False) for b in range(layout.BUCKETS)]
-    assert carved == ["validation"] * layout.CARVED_VALIDATION_END + ["train"] * (
-        layout.BUCKETS - layout.CARVED_VALIDATION_END
-    )
+    v, h = layout.CARVED_VALIDATION_END, layout.CARVED_HOLDOUT_END
+    assert carved == ["validation"] * v + ["holdout"] * (h - v) + ["train"] * (layout.BUCKETS - h)
+    assert h - v >= 10  # the carved hold-out is at least a tenth of the training file
     assert {layout.split_of(b, shipped_test=True) for b in range(layout.BUCKETS)} == {"test"}
 
 

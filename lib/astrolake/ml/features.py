@@ -11,9 +11,11 @@ by name), the derived photometric features, ``_key`` and ``split``.  Two feature
 ``full``
     ``photometry`` plus ``redshift``.
 
-The split is a hash of the key: 70 % train, 10 % validation, 20 % test, so a row keeps its split
-when the table grows.  A catalog that ships its own test file (``test_files`` in catalogs.yaml,
-e.g. the MLZ train/test files) keeps it, and validation is carved out of its training file.
+The split is a hash of the key: 70 % train, 10 % validation, 10 % hold-out (promotion), 10 % test,
+so a row keeps its split when the table grows (:mod:`astrolake.layout`).  A catalog that ships its
+own test file (``test_files`` in catalogs.yaml, e.g. the MLZ train/test files) keeps it, and
+validation and hold-out are carved out of its training file.  A gold table written under an older
+split rule has its ``split`` column rewritten once, on its next refresh.
 
 Gold refreshes incrementally from silver's change data feed: only rows inserted, updated or
 deleted in silver since the version gold last saw are merged (re-running is a no-op).
@@ -190,6 +192,30 @@ def _record_version(lake: Lake, gold: str, version: int, extra: dict[str, str] |
     lake.sql(f"ALTER TABLE {{t}} SET TBLPROPERTIES ({body})", t=gold)
 
 
+def _migrate_split(lake: Lake, gold: str, catalog: Catalog) -> int:
+    """Rewrite ``split`` of a gold table written under another split rule; returns the rows moved.
+
+    Gold tables from before the hold-out said ``test`` for buckets 80-89 (``holdout`` now); for a
+    catalog with a shipped test file, buckets 12-23 of its training rows become ``holdout``.
+    """
+    rule = _gold_ddl_props(catalog)["astrolake.split"]
+    props = {r["key"]: r["value"] for r in lake.sql("SHOW TBLPROPERTIES {t}", t=gold).collect()}
+    if props.get("astrolake.split") == rule:
+        return 0
+    new = split_column(catalog)
+    moved = lake.read(gold).where(~F.col("split").eqNullSafe(new))
+    counts = {r["split"]: r["count"] for r in moved.groupBy("split").count().collect()}
+    if counts:
+        lake.delta(gold).update(condition=~F.col("split").eqNullSafe(new), set={"split": new})
+    lake.sql(f"ALTER TABLE {{t}} SET TBLPROPERTIES ('astrolake.split' = {sql_string(rule)})", t=gold)
+    n = sum(counts.values())
+    log.warning(
+        f"{gold}: split rule is now '{rule}'; {n:,} rows moved"
+        + (" (from " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())) + ")" if counts else "")
+    )
+    return n
+
+
 def _enable_cdf(lake: Lake, silver: str) -> None:
     props = {r["key"]: r["value"] for r in lake.sql("SHOW TBLPROPERTIES {t}", t=silver).collect()}
     if props.get("delta.enableChangeDataFeed", "false").lower() != "true":
@@ -210,6 +236,8 @@ def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False) -> GoldResu
             f"ingest the catalog first (astrolake ingest {catalog_name} FILES)"
         )
     seen = None if rebuild or not lake.exists(gold) else _silver_version_seen(lake, gold)
+    if seen is not None:
+        _migrate_split(lake, gold, catalog)
     if seen is None:
         _enable_cdf(lake, silver)
         version = lake.version(silver)

@@ -1,10 +1,17 @@
-"""Champion / challenger: promote a registered model version only when it wins on the same data.
+"""Champion / challenger: promote a registered model version only when it wins beyond the noise.
 
-``promote`` re-scores the ``challenger`` and the ``champion`` on the test split of one pinned
+``promote`` scores the ``challenger`` and the ``champion`` on the **hold-out** split of one pinned
 Delta version of the gold table (by default the version the challenger was trained on), keeping
-only rows that both models can score, and moves ``champion`` to the challenger only when it is
-strictly better by the chosen metric (``macro_f1`` for classifiers, ``sigma_nmad`` for photo-z).
-The comparison is recorded as tags on the challenger's model version.
+only rows that both models can score.  The hold-out (buckets 80-89, :mod:`astrolake.layout`) is
+used for nothing else: train fits, validation selects (tuning, search), test is reported once per
+model.  So promotion decisions do not slowly turn the test rows into a selection set.
+
+The challenger wins when a **paired bootstrap** on those rows puts the whole interval of its gain
+(at ``confidence``, 95 % by default) above ``min_gain``: each resample draws the same rows for
+both models, so the noise of the rows cancels and only the models' disagreement counts.  A
+near-tie keeps the champion.  The metric is ``macro_f1`` (or ``accuracy``) for classifiers,
+``sigma_nmad`` (or ``outlier_fraction``, ``rmse``, ``mae``) for photo-z.  The comparison, with its
+interval, is recorded as tags on the challenger's model version.
 """
 
 from __future__ import annotations
@@ -17,9 +24,19 @@ from pyspark.sql import functions as F
 from astrolake.lake.tables import Lake
 from astrolake.ml import tracking
 from astrolake.ml.features import complete_rows
-from astrolake.ml.metrics import better, primary_metric
+from astrolake.ml.metrics import (
+    BOOTSTRAP_METRICS,
+    Gain,
+    paired_bootstrap_classes,
+    paired_bootstrap_redshift,
+    primary_metric,
+)
 
 log = logging.getLogger(__name__)
+
+SPLIT = "holdout"
+MIN_ROWS = 100  # fewer hold-out rows than this decide nothing: promote refuses
+MAX_REDSHIFT_ROWS = 1_000_000  # photo-z residuals are resampled on the driver: a seeded sample beyond
 
 
 @dataclass
@@ -33,39 +50,106 @@ class Promotion:
     champion_value: float | None
     table: str
     table_version: int
-    test_rows: int
+    rows: int  # hold-out rows both models scored
+    gain: Gain | None = None  # None: no champion to compare with
+    min_gain: float = 0.0
+    dry_run: bool = False
 
     @property
     def promoted(self) -> bool:
         return self.champion_after == self.challenger and self.champion_before != self.challenger
 
+    @property
+    def wins(self) -> bool:
+        """The challenger beats the champion beyond the noise, or there is no champion yet."""
+        if self.gain is None:
+            return self.champion_before is None
+        return self.gain.significant(self.min_gain)
+
     def line(self) -> str:
-        verdict = "promoted" if self.promoted else "kept the champion"
+        if self.dry_run:
+            verdict = "would win (dry run)" if self.wins else "would lose (dry run)"
+        else:
+            verdict = "promoted" if self.promoted else "kept the champion"
         versus = (
             "no champion yet"
             if self.champion_value is None
             else f"champion v{self.champion_before} {self.metric}={self.champion_value:.5f}"
         )
+        gain = f", {self.gain.line()}" if self.gain else ""
         return (
             f"promote {self.model_name}: challenger v{self.challenger} {self.metric}={self.challenger_value:.5f} "
-            f"vs {versus} on {self.table} v{self.table_version} test ({self.test_rows} rows): {verdict}; "
+            f"vs {versus} on {self.table} v{self.table_version} {SPLIT} ({self.rows:,} rows){gain}: {verdict}; "
             + (f"champion is v{self.champion_after}" if self.champion_after else "no champion")
         )
 
 
-def _metric_value(ref: tracking.ModelRef, rows, metric: str) -> float:
+def _outputs(ref: tracking.ModelRef, rows, column: str):
+    """``_key`` and the model's ``column`` output (``predicted_class`` or ``z_phot``) for ``rows``."""
     from astrolake.ml import scoring
-    from astrolake.ml.models import index_labels
-    from astrolake.ml.train import evaluate_predictions, metric_dict
 
-    if ref.task == "classification":
-        rows = index_labels(rows, ref.classes)
-    values = metric_dict(evaluate_predictions(scoring.predict(ref, rows), ref.task, ref.classes))
-    if metric not in values:
+    return scoring.predict(ref, rows).select("_key", F.col(column).alias("_out"))
+
+
+def compare(
+    challenger: tracking.ModelRef,
+    champion: tracking.ModelRef | None,
+    rows,
+    metric: str,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, Gain | None, int]:
+    """Challenger's value, its paired-bootstrap gain over ``champion`` (None without one), rows used.
+
+    ``rows`` hold the label (``class`` or ``redshift``) and every feature both models need.
+    """
+    from astrolake.ml.models import Z_PHOT
+
+    task = challenger.task
+    if metric not in BOOTSTRAP_METRICS.get(task, ()):
         raise tracking.ModelError(
-            f"unknown metric {metric!r} for a {ref.task} model; known: {', '.join(sorted(values))}"
+            f"promotion compares {task} models by {', '.join(BOOTSTRAP_METRICS.get(task, ())) or 'nothing'}, "
+            f"not {metric!r}"
         )
-    return values[metric]
+    column, label = ("predicted_class", "class") if task == "classification" else (Z_PHOT, "redshift")
+    truth = rows.select("_key", F.col(label).alias("_truth"))
+    a = _outputs(challenger, rows, column).withColumnRenamed("_out", "_a")
+    # without a champion the challenger is paired with itself (its gain is 0 and not used)
+    b = (
+        a.withColumnRenamed("_a", "_b")
+        if champion is None
+        else _outputs(champion, rows, column).withColumnRenamed("_out", "_b")
+    )
+    paired = truth.join(a, "_key").join(b, "_key").where(F.col("_a").isNotNull() & F.col("_b").isNotNull())
+    if task == "classification":
+        cells = paired.groupBy("_truth", "_a", "_b").count().collect()
+        names = list(challenger.classes) + sorted(
+            {c for r in cells for c in (r["_a"], r["_b"])} - set(challenger.classes)
+        )
+        index = {c: i for i, c in enumerate(names)}
+        gain = paired_bootstrap_classes(
+            [index[r["_truth"]] for r in cells],
+            [index[r["_a"]] for r in cells],
+            [index[r["_b"]] for r in cells],
+            k=len(names),
+            counts=[r["count"] for r in cells],
+            metric=metric,
+            n_boot=n_boot,
+            confidence=confidence,
+            seed=seed,
+        )
+    else:
+        paired = paired.where(~F.isnan("_a") & ~F.isnan("_b"))
+        n = paired.count()
+        if n > MAX_REDSHIFT_ROWS:
+            log.info(f"promote: resampling a seeded sample of {MAX_REDSHIFT_ROWS:,} of {n:,} hold-out rows")
+            paired = paired.sample(fraction=MAX_REDSHIFT_ROWS / n, seed=seed)
+        pdf = paired.select("_truth", "_a", "_b").toPandas()
+        gain = paired_bootstrap_redshift(
+            pdf["_truth"], pdf["_a"], pdf["_b"], metric=metric, n_boot=n_boot, confidence=confidence, seed=seed
+        )
+    return gain.challenger, (gain if champion is not None else None), gain.n
 
 
 def promote(
@@ -75,14 +159,26 @@ def promote(
     table_version: int | None = None,
     version: str | None = None,
     dry_run: bool = False,
+    min_gain: float = 0.0,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    min_rows: int = MIN_ROWS,
 ) -> Promotion:
-    """Compare challenger and champion of ``name`` on one pinned test split; move ``champion`` if won.
+    """Compare challenger and champion of ``name`` on one pinned hold-out split; move ``champion`` if won.
 
     ``version`` compares that version instead of the ``challenger`` alias (a deployment job's
-    model_version); ``dry_run`` records the comparison without moving the alias.
+    model_version); ``dry_run`` records the comparison without moving the alias.  The challenger
+    wins when the lower end of the paired-bootstrap interval of its gain exceeds ``min_gain``
+    (in the metric's units; positive means better, also for error-like metrics).
     """
     from mlflow import MlflowClient
 
+    if min_gain < 0:
+        raise tracking.ModelError(f"min_gain is a gain to exceed, >= 0, not {min_gain}")
+    if not 0.5 <= confidence < 1:
+        raise tracking.ModelError(f"confidence is in [0.5, 1), not {confidence}")
+    if n_boot < 100:
+        raise tracking.ModelError(f"the bootstrap needs at least 100 resamples, not {n_boot}")
     tracking.configure(lake.settings)
     challenger = tracking.resolve(f"models:/{name}/{version}" if version else f"models:/{name}@{tracking.CHALLENGER}")
     champion_v = tracking.alias_version(name, tracking.CHAMPION)
@@ -96,37 +192,72 @@ def promote(
         raise tracking.ModelError(
             f"champion ({champion.task}) and challenger ({challenger.task}) solve different tasks"
         )
+    if champion is not None and challenger.task == "classification" and champion.classes != challenger.classes:
+        raise tracking.ModelError(
+            f"champion (classes {champion.classes}) and challenger (classes {challenger.classes}) "
+            "predict different classes: compare them by hand"
+        )
     label = "redshift" if challenger.task == "photoz" else "class"
-    rows = lake.read(table, version=table_v).where((F.col("split") == "test") & F.col(label).isNotNull())
+    rows = lake.read(table, version=table_v).where((F.col("split") == SPLIT) & F.col(label).isNotNull())
     needed = set(challenger.features) | set(champion.features if champion else [])
     rows = complete_rows(rows, sorted(needed))  # the same rows for both: those every model can score
     if challenger.task == "classification":
         rows = rows.where(F.col("class").isin(challenger.classes))
     rows = rows.cache()
-    n = rows.count()
-    if n == 0:
-        raise tracking.ModelError(f"{table} v{table_v} has no test rows both models can score")
-    ch_value = _metric_value(challenger, rows, metric)
-    champ_value = _metric_value(champion, rows, metric) if champion else None
-    rows.unpersist()
+    try:
+        n = rows.count()
+        if n < min_rows:
+            raise tracking.ModelError(
+                f"{table} v{table_v} has {n} {SPLIT} rows both models can score; at least {min_rows} are "
+                "needed to decide (a gold table built before the hold-out existed is migrated by "
+                "`astrolake features`)"
+            )
+        compared = champion if champion is not None and challenger.version != champion_v else None
+        ch_value, gain, n = compare(challenger, compared, rows, metric, n_boot, confidence)
+    finally:
+        rows.unpersist()
+    champ_value = ch_value if champion is not None and compared is None else (gain.champion if gain else None)
+    result = Promotion(
+        name,
+        challenger.version,
+        champion_v,
+        champion_v,
+        metric,
+        ch_value,
+        champ_value,
+        table,
+        table_v,
+        n,
+        gain,
+        min_gain,
+        dry_run,
+    )
+    wins = result.wins
     client = MlflowClient()
-    after = champion_v
-    wins = champion_v is None or (challenger.version != champion_v and better(metric, ch_value, champ_value))
     if wins and not dry_run:
         client.set_registered_model_alias(name, tracking.CHAMPION, challenger.version)
-        after = challenger.version
-    result = Promotion(name, challenger.version, champion_v, after, metric, ch_value, champ_value, table, table_v, n)
+        result.champion_after = challenger.version
     t = tracking.TAG + "promotion."
     tags = {
         t + "metric": metric,
+        t + "split": SPLIT,
         t + "challenger_value": repr(ch_value),
         t + "table": table,
         t + "table_version": str(table_v),
-        t + "test_rows": str(n),
+        t + "rows": str(n),
         t + "champion_version": str(champion_v),
         t + "champion_value": repr(champ_value),
+        t + "min_gain": repr(min_gain),
         t + "result": ("wins" if wins else "loses") if dry_run else ("promoted" if result.promoted else "rejected"),
     }
+    if gain is not None:
+        tags |= {
+            t + "gain": repr(gain.gain),
+            t + "gain_low": repr(gain.low),
+            t + "gain_high": repr(gain.high),
+            t + "confidence": repr(gain.confidence),
+            t + "bootstrap_resamples": str(gain.n_boot),
+        }
     for k, v in tags.items():
         client.set_model_version_tag(name, challenger.version, k, v)
     log.info(result.line())

@@ -52,6 +52,7 @@ def fit(
     """Fit one family on the training split (optionally tuned by CV/TVS over its grid)."""
     models.family(task, family)
     params = dict(params or {})
+    seed = int(params.pop("seed", seed))  # a seed given among the family's params wins
     train = data.split("train")
     classes = sorted(r[0] for r in train.select(data.label).distinct().collect()) if task == "classification" else []
     if task == "classification" and len(classes) < 2:

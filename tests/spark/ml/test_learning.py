@@ -79,7 +79,8 @@ def test_gold_features_split_and_incremental_refresh(lake, dr17):
     shares = {r["split"]: r["count"] / 4800 for r in gold.groupBy("split").count().collect()}
     assert shares["train"] == pytest.approx(0.70, abs=0.03)
     assert shares["validation"] == pytest.approx(0.10, abs=0.02)
-    assert shares["test"] == pytest.approx(0.20, abs=0.03)
+    assert shares["holdout"] == pytest.approx(0.10, abs=0.02)
+    assert shares["test"] == pytest.approx(0.10, abs=0.02)
     before = {r["_key"]: r["split"] for r in gold.select("_key", "split").collect()}
 
     pipeline.ingest(lake, CAT, [str(dr17["later"])])
@@ -127,9 +128,38 @@ def test_split_honours_a_shipped_test_file(lake, tmp_path):
     assert counts[(True, "test")] == 1500 and (True, "train") not in counts
     assert (False, "test") not in counts
     assert counts[(False, "validation")] == pytest.approx(0.12 * 1500, abs=45)
+    assert counts[(False, "holdout")] == pytest.approx(0.12 * 1500, abs=45)  # carved from the train file
     # MLZ ships its own colour errors: gold keeps them; and computes the missing pairs in quadrature
     row = lake.read("gold_mlz_sdss_mgs").first()
     assert row["err_u_r"] == pytest.approx(np.hypot(row["err_u"], row["err_r"]))
+
+
+def test_gold_written_under_the_old_split_rule_is_migrated_once(lake, tmp_path):
+    """A gold table from before the hold-out (buckets 80-89 were test) is rewritten on its next refresh."""
+    from astrolake.lake import pipeline
+    from astrolake.ml.features import build_gold
+
+    cat, gold = "sdss_colours", "gold_sdss_colours"
+    pipeline.ingest(lake, cat, [str(TESTS_DATA / "ddastro_sdss_galaxy_colors_500.csv")])
+    build_gold(lake, cat)
+    current = {r["_key"]: r["split"] for r in lake.read(gold).select("_key", "split").collect()}
+    assert {"train", "validation", "holdout", "test"} == set(current.values())
+    # make it look like a table of the old rule
+    lake.sql("UPDATE {t} SET split = 'test' WHERE split = 'holdout'", t=gold)
+    lake.sql(
+        "ALTER TABLE {t} SET TBLPROPERTIES ('astrolake.split' = "
+        "'xxhash64(_key) % 100: <70 train, <80 validation, else test')",
+        t=gold,
+    )
+    old_version = lake.version(gold)
+    assert build_gold(lake, cat).mode == "unchanged"  # silver did not change; the split did
+    assert {r["_key"]: r["split"] for r in lake.read(gold).select("_key", "split").collect()} == current
+    props = {r["key"]: r["value"] for r in lake.sql("SHOW TBLPROPERTIES {t}", t=gold).collect()}
+    assert "holdout" in props["astrolake.split"]
+    migrated = lake.version(gold)
+    assert migrated > old_version
+    build_gold(lake, cat)
+    assert lake.version(gold) == migrated  # once: a second refresh writes nothing
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,25 +254,50 @@ def test_train_logs_reproducible_run_and_registers_challenger(lake, dr17):
     assert again.metrics["test_macro_f1"] == pytest.approx(first.metrics["test_macro_f1"], abs=1e-12)
 
 
-def test_promotion_moves_champion_only_on_a_win_and_scoring_is_incremental(lake, dr17):
+def test_promotion_moves_champion_only_on_a_win_beyond_the_noise_and_scoring_is_incremental(lake, dr17):
     from mlflow import MlflowClient
 
     from astrolake.ml import registry, scoring, train
 
     name = "t_promote"
+    rf = {"numTrees": 20, "maxDepth": 8}
     weak = train.train(lake, CAT, family="logreg", features=["u_g"], name=name)
     p1 = registry.promote(lake, name)
-    assert p1.promoted and p1.champion_after == weak.version  # no champion yet: the first one is
-    strong = train.train(lake, CAT, family="rf", params={"numTrees": 20, "maxDepth": 8}, name=name)
+    assert p1.promoted and p1.champion_after == weak.version and p1.gain is None  # no champion yet
+    holdout = lake.read(GOLD).where("split = 'holdout' AND u IS NOT NULL").count()
+    assert p1.rows == holdout > 300  # the hold-out split, not the test split
+    strong = train.train(lake, CAT, family="rf", params=rf, name=name)
+    # a required gain larger than the one there is keeps the champion (a dry run moves nothing anyway)
+    demanding = registry.promote(lake, name, min_gain=0.9, dry_run=True)
+    assert not demanding.wins and demanding.champion_after == weak.version
     p2 = registry.promote(lake, name)
     assert p2.promoted and p2.champion_after == strong.version
-    assert p2.challenger_value > p2.champion_value
-    weak2 = train.train(lake, CAT, family="logreg", features=["u_g"], name=name)
+    assert p2.gain.low > 0 and p2.gain.gain == pytest.approx(p2.challenger_value - p2.champion_value)
+    tags = MlflowClient().get_model_version(name, strong.version).tags
+    assert tags["astrolake.promotion.split"] == "holdout"
+    assert float(tags["astrolake.promotion.gain_low"]) == pytest.approx(p2.gain.low)
+    # a near-tie: the same forest grown from another seed that is better by a hair on the hold-out
+    # (a strict win by the point value, which the old rule promoted) does not win
+    for seed in range(1, 9):
+        twin = train.train(lake, CAT, family="rf", params={**rf, "seed": seed}, name=name)
+        if registry.promote(lake, name, dry_run=True).gain.gain > 0:
+            break
     p3 = registry.promote(lake, name)
-    assert not p3.promoted and p3.champion_after == strong.version  # a worse model never wins
+    assert p3.gain.gain > 0 and p3.challenger_value > p3.champion_value, "no seed gave a near-tie"
+    assert not p3.promoted and p3.champion_after == strong.version
+    assert p3.gain.low <= 0 < p3.gain.gain < 0.03
+    assert MlflowClient().get_model_version(name, twin.version).tags["astrolake.promotion.result"] == "rejected"
+    weak2 = train.train(lake, CAT, family="logreg", features=["u_g"], name=name)
+    p4 = registry.promote(lake, name)
+    assert not p4.promoted and p4.champion_after == strong.version  # a worse model never wins
+    assert p4.gain.high < 0
     tags = MlflowClient().get_model_version(name, weak2.version).tags
     assert tags["astrolake.promotion.result"] == "rejected"
-    assert float(tags["astrolake.promotion.champion_value"]) == pytest.approx(p3.champion_value)
+    assert float(tags["astrolake.promotion.champion_value"]) == pytest.approx(p4.champion_value)
+    with pytest.raises(registry.tracking.ModelError, match="at least 100000"):
+        registry.promote(lake, name, min_rows=100_000)
+    with pytest.raises(registry.tracking.ModelError, match="not 'rmse'"):
+        registry.promote(lake, name, metric="rmse")
 
     out = "predictions_t"
     r1 = scoring.score(lake, f"models:/{name}@champion", GOLD, out)
