@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -366,8 +367,11 @@ def test_search_runs_nested_trials_and_scores_test_once(lake, dr17):
     from astrolake.ml import search
 
     result = search.search(lake, CAT, families=["logreg", "rf"], grid_size="small", max_trials=3, name="t_search")
-    assert len(result.trials) == 3 and [t.family for t in result.trials] == ["logreg", "rf", "logreg"]
-    assert result.best.value == max(t.value for t in result.trials)
+    # first round: each family once; then the trial goes to the family that leads (rf, far ahead of
+    # a linear model on colours), not to the next grid point in plan order (logreg)
+    assert len(result.trials) == 3 and [t.family for t in result.trials] == ["logreg", "rf", "rf"]
+    assert result.best.value == max(t.value for t in result.trials) and result.best.family == "rf"
+    assert result.stopped_by == "max trials (3) reached"
     client = MlflowClient()
     children = client.search_runs(
         [client.get_run(result.run_id).info.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'"
@@ -376,6 +380,24 @@ def test_search_runs_nested_trials_and_scores_test_once(lake, dr17):
     assert all(not any(k.startswith("test_") for k in c.data.metrics) for c in children)  # validation only
     assert "test_macro_f1" in client.get_run(result.run_id).data.metrics
     assert result.version == "1"
+    board = json.loads((Path(client.download_artifacts(result.run_id, "leaderboard.json"))).read_text())
+    assert [r["status"] for r in board["plan"]].count("run") == 3
+    assert {r["status"] for r in board["plan"]} == {"run", "not reached"}  # small grids: 2 + 2 planned
+    assert board["trial_seconds"] > 0
+
+
+def test_a_trial_running_past_the_budget_is_cancelled(spark):
+    """The search's guard: a trial's Spark jobs are cancelled when the budget ends."""
+    import time
+
+    from astrolake.ml.search import TrialCancelled, _run_within
+
+    started = time.perf_counter()
+    with pytest.raises(TrialCancelled, match="budget ended"):
+        _run_within(spark, 2.0, lambda: spark.range(0, 10**12, numPartitions=4).selectExpr("sum(id)").collect())
+    assert time.perf_counter() - started < 60  # summing 1e12 numbers takes hours: it was stopped
+    assert _run_within(spark, 60.0, lambda: spark.range(10).count()) == 10  # in time: the result
+    assert spark.range(5).count() == 5  # the session is usable afterwards
 
 
 def test_photoz_with_calibrated_uncertainty(lake):
