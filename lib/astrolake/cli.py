@@ -706,12 +706,46 @@ COMMANDS: dict[str, Callable[..., int]] = {
 }
 
 
+#: command -> (argument, how the error names it) of each argument that names a table
+_TABLE_ARGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "optimize": (("table", "table name"),),
+    "vacuum": (("table", "table name"),),
+    "history": (("table", "table name"),),
+    "show": (("table", "table name"),),
+    "cone": (("table", "--table"), ("out", "--out")),
+    "export-hats": (("table", "--table"),),
+    "xmatch": (("left", "--left"), ("right", "--right"), ("out", "--out")),
+    "score": (("table", "--table"), ("out", "--out")),
+    "report": (("table", "--table"),),
+}
+
+
+def _check_names(args, settings) -> None:
+    """Refuse, before Spark starts, a catalog or table name that is not an identifier
+    (:mod:`astrolake.names`: no SQL, quotes, paths or lookalikes); a table may also be an absolute
+    Delta folder on a local lake.  ``uc_catalog`` / ``uc_schema`` were checked by the settings."""
+    from astrolake.names import check_delta_path, check_identifier, is_delta_path
+
+    if getattr(args, "catalog", None) is not None:
+        check_identifier(args.catalog, "catalog name")
+    for attr, what in _TABLE_ARGS.get(args.command, ()):
+        value = getattr(args, attr, None)
+        if value is None:
+            continue
+        if is_delta_path(value) and not settings.uses_unity_catalog:
+            check_delta_path(value, what)
+        else:
+            check_identifier(value, what)
+
+
 def run(args) -> int:
     """Run the parsed command: its exit status, or an :class:`~astrolake.errors.AstrolakeError`."""
     from astrolake.catalogs.contract import use_catalog_folders
 
     if hasattr(args, "config"):  # user contracts and catalogs, before any catalog name is looked up
-        use_catalog_folders(_settings(args).catalogs_path)
+        settings = _settings(args)  # checks uc_catalog / uc_schema
+        _check_names(args, settings)
+        use_catalog_folders(settings.catalogs_path)
     return COMMANDS[args.command](args)
 
 

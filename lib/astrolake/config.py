@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ from typing import Any
 import yaml
 
 from astrolake.errors import UserError
+from astrolake.names import check_delta_path, check_identifier, is_delta_path
 
 ENV_PREFIX = "ASTROLAKE_"
+_JVM_UNSAFE = re.compile(r"[\s'\"\x00-\x1f\x7f]")
 
 
 class SettingsError(UserError, ValueError):
@@ -42,6 +45,14 @@ class Settings:
     '/tmp/lake/silver_sdss_dr14'
     >>> Settings(uc_catalog="main", uc_schema="astro").table("silver_sdss_dr14")
     'main.astro.silver_sdss_dr14'
+
+    Table names, ``uc_catalog`` and ``uc_schema`` are identifiers (:mod:`astrolake.names`), so none
+    of them can change a SQL statement or leave ``base_path``:
+
+    >>> Settings(base_path="/tmp/lake").table("../etc")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    astrolake.names.IdentifierError: table name '../etc' refused: it holds '.' ...
     """
 
     base_path: str = "lakehouse"
@@ -57,15 +68,36 @@ class Settings:
     catalogs_path: str | None = None  # folders of user contracts + catalogs.yaml, os.pathsep-separated
     extra_spark_conf: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # set from a file, a variable, a flag or a notebook widget, they become SQL identifiers
+        for option in ("uc_catalog", "uc_schema"):
+            value = getattr(self, option)
+            if value not in (None, ""):
+                check_identifier(value, option)
+        # a local session passes base_path on the JVM's command line (-Dderby.system.home), which
+        # Spark splits at blanks and quotes: such a path would start no JVM, or add JVM options
+        bad = _JVM_UNSAFE.search(str(self.base_path))
+        if bad:
+            raise SettingsError(
+                f"base_path {str(self.base_path)[:80]!r} refused: it holds {bad.group()!r} "
+                "(blanks, quotes and control characters cannot reach the JVM's options)"
+            )
+
     @property
     def uses_unity_catalog(self) -> bool:
         return bool(self.uc_catalog and self.uc_schema)
 
     def table(self, name: str) -> str:
-        """The location of table ``name``: a Delta path locally, a three-part name on Unity Catalog."""
+        """The location of table ``name``: a Delta path locally, a three-part name on Unity Catalog.
+
+        ``name`` is an identifier (:func:`astrolake.names.check_identifier`), or, locally, an
+        absolute path to a Delta folder of the user's choosing (:func:`astrolake.names.check_delta_path`).
+        """
         if self.uses_unity_catalog:
-            return f"{self.uc_catalog}.{self.uc_schema}.{name}"
-        return str(Path(self.base_path).absolute() / name)
+            return f"{self.uc_catalog}.{self.uc_schema}.{check_identifier(name, 'table name')}"
+        if is_delta_path(name):
+            return str(Path(check_delta_path(name)))
+        return str(Path(self.base_path).absolute() / check_identifier(name, "table name"))
 
     @property
     def checkpoint_root(self) -> str:

@@ -19,6 +19,8 @@ table                         what
 >>> gold_table("sdss_dr14_skyserver"), catalog_of("gold_sdss_dr14_skyserver")
 ('gold_sdss_dr14_skyserver', 'sdss_dr14_skyserver')
 
+A catalog name is an identifier (:mod:`astrolake.names`): ``gold_table("x; DROP TABLE y")`` raises.
+
 **Split.** A row's bucket is ``xxhash64(_key) mod 100``; it never changes as the table grows, so a
 test row never becomes training data.  :data:`SPLIT_BOUNDS` maps buckets to four splits: below 70
 ``train`` (fitting), below 80 ``validation`` (choosing among models: tuning, search), below 90
@@ -42,6 +44,8 @@ rows of hash-split catalogs do not move).
 
 from __future__ import annotations
 
+from astrolake.names import IdentifierError, check_identifier
+
 MANIFEST, QUARANTINE, LEDGER = "_manifest", "quarantine", "ledger"
 LAYERS = ("bronze", "silver", "gold")
 _PREFIXES = tuple(f"{layer}_" for layer in LAYERS) + ("predictions_",)
@@ -59,9 +63,11 @@ CARVED_HOLDOUT_END = 24
 # table names
 # --------------------------------------------------------------------------------------------
 def _check(catalog: str) -> str:
+    """A catalog name becomes part of table names, hence of folders and SQL: an identifier
+    (:func:`astrolake.names.check_identifier`)."""
     if not catalog or not isinstance(catalog, str):
-        raise ValueError(f"a catalog name is a non-empty string, not {catalog!r}")
-    return catalog
+        raise IdentifierError(f"a catalog name is a non-empty string, not {catalog!r}")
+    return check_identifier(catalog, "catalog name")
 
 
 def bronze_table(catalog: str) -> str:

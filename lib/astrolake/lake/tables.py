@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from astrolake.config import Settings
 from astrolake.errors import UserError
+from astrolake.names import quote_identifier
 
 #: the session setting whose value Delta keeps in each commit's ``userMetadata``
 USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
@@ -39,17 +40,29 @@ class Lake:
 
     # --- names -------------------------------------------------------------------------------
     def location(self, name: str) -> str:
+        """The table's folder, or its ``catalog.schema.name`` on Unity Catalog; ``name`` (and the
+        Unity Catalog parts) checked by :mod:`astrolake.names`."""
         return self.settings.table(name)
 
     def sql_ident(self, name: str) -> str:
-        """How SQL refers to the table: ``delta.`/path``` locally, ``catalog.schema.name`` on UC."""
-        loc = self.location(name)
-        return loc if self.settings.uses_unity_catalog else f"delta.`{loc}`"
+        """How SQL refers to the table: ``delta.`/path``` locally (a backtick of the path doubled),
+        ```catalog`.`schema`.`name``` on UC: quoted, so that no name or folder can end the identifier."""
+        loc = self.location(name)  # checks the name
+        if self.settings.uses_unity_catalog:
+            return self._uc_name(name)
+        return "delta." + quote_identifier(loc)
+
+    def _uc_name(self, name: str) -> str:
+        """The table's three-part Unity Catalog name, each part backtick-quoted (after the checks
+        of :meth:`location`): what ``forName``, ``table``, ``saveAsTable`` and SQL are given."""
+        self.location(name)
+        s = self.settings
+        return ".".join(quote_identifier(str(part)) for part in (s.uc_catalog, s.uc_schema, name))
 
     # --- state -------------------------------------------------------------------------------
     def exists(self, name: str) -> bool:
         if self.settings.uses_unity_catalog:
-            return self.spark.catalog.tableExists(self.location(name))
+            return self.spark.catalog.tableExists(self._uc_name(name))
         loc = self.location(name)
         if "://" not in loc:  # local folder: look for the transaction log without a Spark job
             return os.path.isdir(os.path.join(loc, "_delta_log"))
@@ -57,7 +70,7 @@ class Lake:
 
     def delta(self, name: str) -> DeltaTable:
         if self.settings.uses_unity_catalog:
-            return DeltaTable.forName(self.spark, self.location(name))
+            return DeltaTable.forName(self.spark, self._uc_name(name))
         return DeltaTable.forPath(self.spark, self.location(name))
 
     def version(self, name: str) -> int:
@@ -106,12 +119,12 @@ class Lake:
         if timestamp is not None:
             reader = reader.option("timestampAsOf", timestamp)
         if self.settings.uses_unity_catalog:
-            return reader.table(self.location(name))
+            return reader.table(self._uc_name(name))
         return reader.load(self.location(name))
 
     def _save(self, writer, name: str) -> None:
         if self.settings.uses_unity_catalog:
-            writer.saveAsTable(self.location(name))
+            writer.saveAsTable(self._uc_name(name))
         else:
             writer.save(self.location(name))
 
@@ -158,7 +171,7 @@ class Lake:
         """``CREATE TABLE IF NOT EXISTS`` with column comments, liquid clustering and properties."""
         sql = f"CREATE TABLE IF NOT EXISTS {self.sql_ident(name)} ({ddl_columns}) USING DELTA"
         if cluster_by:
-            sql += " CLUSTER BY (" + ", ".join(cluster_by) + ")"
+            sql += " CLUSTER BY (" + ", ".join(quote_identifier(c) for c in cluster_by) + ")"
         if comment:
             sql += " COMMENT " + sql_string(comment)
         if properties:
@@ -170,9 +183,11 @@ class Lake:
         self.spark.sql(sql)
 
     def sql(self, statement: str, **names: str) -> DataFrame:
-        """Run SQL where ``{name}`` placeholders are replaced by table identifiers."""
+        """Run SQL where ``{name}`` placeholders are replaced by table identifiers (:meth:`sql_ident`:
+        checked and quoted; ``statement`` itself is the caller's text, never user input)."""
         return self.spark.sql(statement.format(**{k: self.sql_ident(v) for k, v in names.items()}))
 
 
 def sql_string(value: str) -> str:
+    """A SQL string literal: backslashes and single quotes escaped (Spark SQL's escapes)."""
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
