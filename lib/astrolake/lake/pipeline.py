@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -712,12 +713,44 @@ def _write_valid_rows(
 # --------------------------------------------------------------------------------------------
 # entry points
 # --------------------------------------------------------------------------------------------
+def check_planned_files(lake: Lake, catalog: Catalog, batch_id: int, plan: list[dict]) -> None:
+    """Before an unfinished batch re-reads its landing files: each must still be there with the
+    content it had when planned (its SHA-256), or the replay would ingest other rows than the plan
+    says.  A batch whose bronze rows were already committed does not read its files again."""
+    if lake.exists(catalog.bronze_table) and (
+        lake.read(catalog.bronze_table).where(F.col("_batch_id") == batch_id).limit(1).count()
+    ):
+        return
+    for p in plan:
+        path, planned = p["path"], p["sha256"]
+        if planned is None:
+            continue
+        how = (
+            f"restore it, or give up the batch: DELETE FROM {lake.sql_ident(MANIFEST)} "
+            f"WHERE catalog = {sql_string(catalog.name)} AND batch_id = {batch_id}"
+        )
+        local = landing.strip_scheme(path)
+        if not os.path.isfile(local):
+            raise landing.LandingError(
+                f"{path}: planned for unfinished batch {batch_id} of {catalog.name} but deleted since; {how}"
+            )
+        codec = landing.compression(local) if landing.has_suffix(local, landing.TEXT_SUFFIXES) else None
+        now = landing.sha256_of(local, codec=codec)
+        if now != planned:
+            raise landing.LandingError(
+                f"{path}: changed since it was planned for unfinished batch {batch_id} of {catalog.name} "
+                f"(SHA-256 {planned[:12]}... then, {now[:12]}... now); {how}"
+            )
+
+
 def _resume(lake: Lake, catalog: Catalog, result: IngestResult) -> CatalogState:
     """Finish an interrupted batch, if any; return the catalog's state afterwards."""
     state = CatalogState.read(lake, catalog)
     pending, plan = state.pending()
     if pending is not None:
         log.info(f"{catalog.name}: resuming unfinished batch {pending} ({len(plan)} file(s))")
+        if plan[0]["operation"] != "revalidate":
+            check_planned_files(lake, catalog, pending, plan)
         if plan[0]["operation"] == "revalidate":
             led = _rebuild(lake, catalog, pending)
         else:

@@ -171,3 +171,47 @@ def test_changed_row_updates_and_identical_row_is_an_unchanged_duplicate(lake, t
     res = pipeline.ingest(lake, "sdss_dr14_skyserver", [str(a)])
     assert res.notices and "re-delivered" in res.notices[0]
     assert res.ledgers[0].updated == 1
+
+
+def _plan_only(lake, catalog, paths):
+    """What a run killed right after planning leaves: the batch in _manifest, nothing else."""
+    from astrolake.catalogs.contract import get_catalog
+    from astrolake.sources import files as landing
+
+    cat = get_catalog(catalog)
+    surveyed = landing.survey_all([str(p) for p in paths], cat.contract)
+    pipeline.ensure_tables(lake, cat)
+    state = pipeline.CatalogState.read(lake, cat)
+    batch, _, _ = pipeline.plan_batch(lake, cat, surveyed, "ingest", state)
+    return batch
+
+
+def test_a_planned_file_changed_or_deleted_before_the_replay_is_refused(lake, tmp_path):
+    cat = "sdss_dr14_skyserver"
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    original = "\n".join([HEADER, row(fiber=1), row(fiber=2)]) + "\n"
+    a.write_text(original)
+    b.write_text("\n".join([HEADER, row(fiber=3)]) + "\n")
+    assert _plan_only(lake, cat, [a, b]) == 1
+    a.write_text(original + row(fiber=9) + "\n")  # changed after the plan: a replay would take fiber 9
+    other = tmp_path / "c.csv"
+    other.write_text("\n".join([HEADER, row(fiber=4)]) + "\n")
+    with pytest.raises(LandingError, match=r"a\.csv: changed since it was planned for unfinished batch 1") as err:
+        pipeline.ingest(lake, cat, [str(other)])
+    assert "DELETE FROM" in str(err.value)
+    assert lake.read(pipeline.LEDGER).count() == 0 and lake.read("bronze_" + cat).count() == 0
+    a.write_text(original)  # restored: the replay goes on with exactly the planned content
+    res = pipeline.ingest(lake, cat, [str(other)])
+    assert [(led.batch_id, led.read, led.inserted) for led in res.ledgers] == [(1, 3, 3), (2, 1, 1)]
+    assert sorted(r["fiberid"] for r in lake.read("silver_" + cat).collect()) == [1, 2, 3, 4]
+
+    # deleted after the plan: refused, until the user gives the batch up with the statement offered
+    d = tmp_path / "d.csv"
+    d.write_text("\n".join([HEADER, row(fiber=5)]) + "\n")
+    assert _plan_only(lake, cat, [d]) == 3
+    d.unlink()
+    with pytest.raises(LandingError, match=r"d\.csv: planned for unfinished batch 3 .* deleted since") as err:
+        pipeline.ingest(lake, cat, [str(other)])
+    lake.spark.sql(str(err.value).split("give up the batch: ", 1)[1])
+    assert pipeline.ingest(lake, cat, [str(other)]).ledgers == []  # c.csv was ingested; nothing pending
+    assert sorted(r["fiberid"] for r in lake.read("silver_" + cat).collect()) == [1, 2, 3, 4]
