@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("catalog", help="catalog (or gold table) to train on")
     p.add_argument("--task", choices=["classification", "photoz", "clustering"], default="classification")
     p.add_argument("--family", default="rf", help="model family (see `astrolake families`; default rf)")
-    p.add_argument("--feature-set", choices=["photometry", "full"], default="photometry")
+    p.add_argument("--feature-set", choices=["photometry", "full", "dereddened"], default="photometry")
     p.add_argument("--features", metavar="A,B,...", help="only these columns (must be in the feature set)")
     p.add_argument(
         "--param",
@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("catalog", help="catalog (or gold table) to train on")
     p.add_argument("--task", choices=["classification", "photoz"], default="classification")
     p.add_argument("--family", action="append", metavar="NAME", help="families to search (repeatable; default: all)")
-    p.add_argument("--feature-set", choices=["photometry", "full"], default="photometry")
+    p.add_argument("--feature-set", choices=["photometry", "full", "dereddened"], default="photometry")
     p.add_argument("--budget-minutes", type=float, default=20.0, help="stop starting trials after this (default 20)")
     p.add_argument("--max-trials", type=int, help="at most this many trials")
     p.add_argument("--metric", help="validation metric to select by (default macro_f1 / sigma_nmad)")

