@@ -309,7 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=["classification", "photoz"], default="classification")
     p.add_argument("--family", action="append", metavar="NAME", help="families to search (repeatable; default: all)")
     p.add_argument("--feature-set", choices=["photometry", "full", "dereddened"], default="photometry")
-    p.add_argument("--budget-minutes", type=float, default=20.0, help="stop starting trials after this (default 20)")
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=20.0,
+        help="time for the whole search: trials that no longer fit are skipped, "
+        "one still running at the end is cancelled (default 20)",
+    )
     p.add_argument("--max-trials", type=int, help="at most this many trials")
     p.add_argument("--metric", help="validation metric to select by (default macro_f1 / sigma_nmad)")
     p.add_argument("--grid", choices=["small", "default"], default="default", help="grid size (default: default)")

@@ -17,6 +17,7 @@ interval, is recorded as tags on the challenger's model version.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from pyspark.sql import functions as F
@@ -91,6 +92,62 @@ def _outputs(ref: tracking.ModelRef, rows, column: str):
     return scoring.predict(ref, rows).select("_key", F.col(column).alias("_out"))
 
 
+def problems(
+    features: list[str],
+    signature_inputs: list[str] | None,
+    columns: list[str],
+    value: float | None = None,
+    silent: int = 0,
+    rows: int = 0,
+) -> list[str]:
+    """Why a model version must not become champion (empty: it may).
+
+    ``signature_inputs``: the column names of its MLflow signature ([] for a tensor signature,
+    None for no signature at all); ``columns``: the gold table's; ``value``: its metric on the
+    hold-out; ``silent``: hold-out rows (of ``rows``) it gave no prediction for.
+
+    >>> problems(["u_g"], ["u_g"], ["u_g", "class"], 0.8, 0, 500)
+    []
+    >>> problems(["u_g", "w1"], ["u_g"], ["u_g"], float("nan"), 3, 500)  # doctest: +NORMALIZE_WHITESPACE
+    ['its signature lacks feature(s) w1', 'feature(s) w1 missing from the table',
+     'no prediction for 3 of 500 hold-out rows', 'its metric is not a number']
+    """
+    out = []
+    if signature_inputs is None:
+        out.append("it has no MLflow signature")
+    elif signature_inputs:  # a column signature (a tensor signature names no columns)
+        if not features:
+            out.append("it records no features")
+        lacking = [f for f in features if f not in signature_inputs]
+        if lacking:
+            out.append(f"its signature lacks feature(s) {', '.join(lacking)}")
+    absent = [f for f in features if f not in columns]
+    if absent:
+        out.append(f"feature(s) {', '.join(absent)} missing from the table")
+    if silent:
+        out.append(f"no prediction for {silent} of {rows} hold-out rows")
+    if value is not None and not math.isfinite(value):
+        out.append("its metric is not a number")
+    return out
+
+
+def signature_inputs(ref: tracking.ModelRef) -> list[str] | None:
+    """Column names of the model's MLflow signature; [] for a tensor signature; None without one."""
+    from mlflow.models import get_model_info
+
+    sig = get_model_info(ref.source).signature
+    if sig is None or sig.inputs is None:
+        return None
+    return list(sig.inputs.input_names()) if sig.inputs.has_input_names() else []
+
+
+def _refuse(client, ref: tracking.ModelRef, found: list[str]) -> None:
+    t = tracking.TAG + "promotion."
+    client.set_model_version_tag(ref.name, ref.version, t + "result", "invalid")
+    client.set_model_version_tag(ref.name, ref.version, t + "problems", "; ".join(found))
+    raise tracking.ModelError(f"{ref.uri} cannot become champion: {'; '.join(found)}")
+
+
 def compare(
     challenger: tracking.ModelRef,
     champion: tracking.ModelRef | None,
@@ -99,8 +156,9 @@ def compare(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
-) -> tuple[float, Gain | None, int]:
-    """Challenger's value, its paired-bootstrap gain over ``champion`` (None without one), rows used.
+) -> tuple[float, Gain | None, int, int]:
+    """Challenger's value, its paired-bootstrap gain over ``champion`` (None without one), rows used,
+    and the rows the challenger gave no prediction for (null, NaN or dropped).
 
     ``rows`` hold the label (``class`` or ``redshift``) and every feature both models need.
     """
@@ -121,7 +179,14 @@ def compare(
         if champion is None
         else _outputs(champion, rows, column).withColumnRenamed("_out", "_b")
     )
-    paired = truth.join(a, "_key").join(b, "_key").where(F.col("_a").isNotNull() & F.col("_b").isNotNull())
+    paired = truth.join(a, "_key", "left").join(b, "_key", "left")
+    if task == "photoz":
+        paired = paired.withColumn("_a", F.nanvl("_a", F.lit(None))).withColumn("_b", F.nanvl("_b", F.lit(None)))
+    total = rows.count()
+    silent = paired.where(F.col("_a").isNull()).count()  # rows the challenger does not predict
+    paired = paired.where(F.col("_a").isNotNull() & F.col("_b").isNotNull())
+    if silent == total:
+        return float("nan"), None, 0, silent
     if task == "classification":
         cells = paired.groupBy("_truth", "_a", "_b").count().collect()
         names = list(challenger.classes) + sorted(
@@ -140,7 +205,6 @@ def compare(
             seed=seed,
         )
     else:
-        paired = paired.where(~F.isnan("_a") & ~F.isnan("_b"))
         n = paired.count()
         if n > MAX_REDSHIFT_ROWS:
             log.info(f"promote: resampling a seeded sample of {MAX_REDSHIFT_ROWS:,} of {n:,} hold-out rows")
@@ -149,7 +213,7 @@ def compare(
         gain = paired_bootstrap_redshift(
             pdf["_truth"], pdf["_a"], pdf["_b"], metric=metric, n_boot=n_boot, confidence=confidence, seed=seed
         )
-    return gain.challenger, (gain if champion is not None else None), gain.n
+    return gain.challenger, (gain if champion is not None else None), gain.n, silent
 
 
 def promote(
@@ -198,7 +262,12 @@ def promote(
             "predict different classes: compare them by hand"
         )
     label = "redshift" if challenger.task == "photoz" else "class"
-    rows = lake.read(table, version=table_v).where((F.col("split") == SPLIT) & F.col(label).isNotNull())
+    client = MlflowClient()
+    gold = lake.read(table, version=table_v)
+    found = problems(challenger.features, signature_inputs(challenger), gold.columns)
+    if found:  # checked before any scoring: a model that cannot be scored here never competes
+        _refuse(client, challenger, found)
+    rows = gold.where((F.col("split") == SPLIT) & F.col(label).isNotNull())
     needed = set(challenger.features) | set(champion.features if champion else [])
     rows = complete_rows(rows, sorted(needed))  # the same rows for both: those every model can score
     if challenger.task == "classification":
@@ -213,7 +282,10 @@ def promote(
                 "`astrolake features`)"
             )
         compared = champion if champion is not None and challenger.version != champion_v else None
-        ch_value, gain, n = compare(challenger, compared, rows, metric, n_boot, confidence)
+        ch_value, gain, n, silent = compare(challenger, compared, rows, metric, n_boot, confidence)
+        found = problems(challenger.features, [], gold.columns, ch_value, silent, n + silent)
+        if found:
+            _refuse(client, challenger, found)
     finally:
         rows.unpersist()
     champ_value = ch_value if champion is not None and compared is None else (gain.champion if gain else None)
@@ -233,7 +305,6 @@ def promote(
         dry_run,
     )
     wins = result.wins
-    client = MlflowClient()
     if wins and not dry_run:
         client.set_registered_model_alias(name, tracking.CHAMPION, challenger.version)
         result.champion_after = challenger.version

@@ -317,6 +317,43 @@ def test_promotion_moves_champion_only_on_a_win_beyond_the_noise_and_scoring_is_
         scoring.score(lake, f"models:/{name}@nosuchalias", GOLD, out)
 
 
+def test_a_model_that_fails_validation_never_becomes_champion(lake, dr17):
+    """Features the table lacks, or a model logged without a signature: refused, tagged, no alias moved."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.models import Model
+
+    from astrolake.ml import registry, tracking, train
+
+    name = "t_invalid"
+    bad = train.train(lake, CAT, family="logreg", features=["u_g", "g_r"], name=name)
+    client = MlflowClient()  # after train: it configures the tracking store
+    client.set_tag(bad.run_id, "astrolake.features", json.dumps(["u_g", "g_r", "w1_mag"]))
+    with pytest.raises(tracking.ModelError, match="cannot become champion: its signature lacks feature.s. w1_mag"):
+        registry.promote(lake, name)
+    assert tracking.alias_version(name, tracking.CHAMPION) is None  # even with no champion to beat
+    tags = client.get_model_version(name, bad.version).tags
+    assert (
+        tags["astrolake.promotion.result"] == "invalid"
+        and "missing from the table" in tags["astrolake.promotion.problems"]
+    )
+
+    # the same kind of pipeline, logged by hand without a signature
+    fitted = train.train(lake, CAT, family="logreg", features=["u_g", "g_r"], register=False)
+    with mlflow.start_run() as run:
+        mlflow.set_tags(
+            {k: v for k, v in client.get_run(fitted.run_id).data.tags.items() if k.startswith("astrolake.")}
+        )
+        # as astrolake logs its models (Model.log with the spark flavour), only without a signature
+        Model.log(artifact_path=None, name="model", flavor=mlflow.spark, spark_model=fitted.model)
+    version = tracking.register(run.info.run_id, "model", name)
+    with pytest.raises(tracking.ModelError, match="has no MLflow signature"):
+        registry.promote(lake, name, version=version)
+    assert tracking.alias_version(name, tracking.CHAMPION) is None
+    good = train.train(lake, CAT, family="logreg", features=["u_g", "g_r"], name=name)
+    assert registry.promote(lake, name).champion_after == good.version  # a valid one still can
+
+
 def _assert_named_classes(pred, rows, features, classes):
     """pyfunc output: class names, one probability column per class summing to 1, class = argmax."""
     assert list(pred.columns) == ["predicted_class"] + [f"prob_{c}" for c in classes]
