@@ -277,6 +277,31 @@ class CatalogState:
         return max([r["batch_id"] for r in self.planned] + list(self.done), default=0) + 1
 
 
+def drift_notes(path: str, header: Sequence[str], contract) -> list[str]:
+    """What a file's columns change against the contract, when it is still ingested: columns the
+    contract does not know (kept in bronze, ignored by silver) and absent optional columns (null).
+
+    >>> from astrolake.catalogs.contract import get_catalog
+    >>> c = get_catalog("sdss_dr14_skyserver").contract
+    >>> names = [n for n in c.source_columns if n != "redshift"] + ["flux_w1"]
+    >>> for line in drift_notes("f.csv", names, c):
+    ...     print(line)
+    f.csv: column(s) flux_w1 not in contract skyserver_csv: kept in bronze, ignored by silver
+    f.csv: optional column(s) redshift absent: null in silver for its rows
+    """
+    known = set(contract.source_columns)
+    extra = [n for n in header if n not in known]
+    absent = [n for n in contract.source_columns if n not in set(header)]
+    notes = []
+    if extra:
+        notes.append(
+            f"{path}: column(s) {', '.join(extra)} not in contract {contract.name}: kept in bronze, ignored by silver"
+        )
+    if absent:
+        notes.append(f"{path}: optional column(s) {', '.join(absent)} absent: null in silver for its rows")
+    return notes
+
+
 def plan_batch(
     lake: Lake, catalog: Catalog, surveyed: list[landing.Surveyed], operation: str, state: CatalogState
 ) -> tuple[int | None, list[dict], IngestResult]:
@@ -298,6 +323,10 @@ def plan_batch(
             result.notices.append(note)
             log.info(note)
         header, header_line = s.header.names, s.header.line
+        if c.header != "by_position":
+            for note in drift_notes(path, header, c):
+                result.notices.append(note)
+                log.warning(note)
         if c.format == "fits":
             missing = [col.source for col in c.required if col.source not in header]
             if missing:

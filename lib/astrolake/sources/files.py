@@ -253,8 +253,9 @@ def read_header(path: str, contract: Contract) -> Header:
 
     The header is the first line that is neither blank nor a ``#`` comment.  ``by_position``
     contracts ignore the file's header and use the contract's order.  Raises
-    :class:`LandingError` for an empty file, a missing required column, an unexpected column or a
-    repeated column name.
+    :class:`LandingError` for an empty file, a missing required column or a repeated column name.
+    A column the contract does not know is schema drift that loses nothing: it stays in bronze's
+    raw line and silver ignores it (the batch says so, see ``pipeline.drift_notes``).
     """
     from astrolake.sources import ecsv
 
@@ -281,12 +282,6 @@ def read_header(path: str, contract: Contract) -> Header:
         raise LandingError(
             f"{path}: missing required column(s) {', '.join(missing)} "
             f"(contract {contract.name} expects: {', '.join(expected)})"
-        )
-    extra = [n for n in names if n not in expected]
-    if extra:
-        raise LandingError(
-            f"{path}: unexpected column(s) {', '.join(extra)} not in contract {contract.name} "
-            f"(expected: {', '.join(expected)}); fix the file or the contract"
         )
     return Header(names, number)
 

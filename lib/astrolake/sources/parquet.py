@@ -2,10 +2,10 @@
 contract on the driver from the file footer (pyarrow), before any table is written.
 
 Columns are matched by source name.  A required contract column must be present; a column the
-contract does not know is refused (as in a CSV header); a present column's type must be able to
-hold the contract type (a ``double`` takes any number, an ``int``/``long`` any integer, a
-``string`` anything: its text is kept).  Bronze keeps each row as JSON with its provenance and the
-row's index in its file; there is no raw line to keep.
+contract does not know is kept in bronze's JSON row and ignored by silver (as in a CSV header); a
+present column's type must be able to hold the contract type (a ``double`` takes any number, an
+``int``/``long`` any integer, a ``string`` anything: its text is kept).  Bronze keeps each row as
+JSON with its provenance and the row's index in its file; there is no raw line to keep.
 """
 
 from __future__ import annotations
@@ -50,9 +50,6 @@ def columns(path: str, contract: Contract) -> list[str]:
     missing = [c.source for c in contract.required if c.source not in names]
     if missing:
         problems.append(f"missing required column(s) {', '.join(missing)}")
-    extra = [n for n in names if n not in contract.source_columns]
-    if extra:
-        problems.append(f"unexpected column(s) {', '.join(extra)} not in the contract")
     by_source = {c.source: c for c in contract.columns}
     for f in schema:
         want = by_source.get(f.name)
