@@ -38,7 +38,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Catalog, get_catalog
+from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Catalog, ContractError, get_catalog
 from astrolake.errors import IntegrityError
 from astrolake.lake.tables import Lake, sql_string
 from astrolake.lake.validate import REASONS, key_text, validate
@@ -181,6 +181,39 @@ def silver_ddl(catalog: Catalog) -> str:
         "_ingested_at TIMESTAMP",
     ]
     return ",\n".join(cols)
+
+
+def _add_contract_columns(lake: Lake, catalog: Catalog) -> list[str]:
+    """Before a re-validation: add to silver the columns a changed contract gained (schema
+    auto-merge is off), with their comments; a contract that drops or retypes a silver column is
+    refused, since silver's history and every reader would disagree with it."""
+    silver = catalog.silver_table
+    have = {f.name: f.dataType.simpleString() for f in lake.read(silver).schema.fields}
+    spark_type = {
+        "double": "double",
+        "float": "float",
+        "int": "int",
+        "long": "bigint",
+        "string": "string",
+        "date": "date",
+        "timestamp": "timestamp",
+        "boolean": "boolean",
+    }
+    added, clash = [], []
+    for col in catalog.contract.columns:
+        if col.name not in have:
+            added.append(f"`{col.name}` {col.type.upper()} COMMENT {sql_string(col.comment())}")
+        elif spark_type.get(col.type, have[col.name]) != have[col.name]:
+            clash.append(f"{col.name} ({have[col.name]} in silver, {col.type} in the contract)")
+    if clash:
+        raise ContractError(
+            f"{silver}: the contract retypes column(s) {', '.join(clash)}: add a new column instead, "
+            "or drop the silver table and ingest again"
+        )
+    if added:
+        lake.sql(f"ALTER TABLE {{t}} ADD COLUMNS ({', '.join(added)})", t=silver)
+        log.warning(f"{silver}: the contract gained column(s); added {', '.join(a.split()[0] for a in added)}")
+    return added
 
 
 def migrate(lake: Lake) -> list[str]:
@@ -498,6 +531,7 @@ def _write_silver(
     tag = _commit_tag(catalog, batch_id, "silver", retry)
     before = lake.version(silver_name)
     if rebuild:
+        _add_contract_columns(lake, catalog)
         lake.replace(src, silver_name, user_metadata=tag)
         return 0, lake.commit_metrics(silver_name, tag, after=before)
     silver = lake.read(silver_name)
@@ -839,6 +873,7 @@ def revalidate(lake: Lake, catalog_name: str) -> Ledger:
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
     batch = _resume(lake, catalog, result).next_batch_id()
+    _add_contract_columns(lake, catalog)  # a retyping contract is refused here, before the plan
     plan = [
         dict(
             catalog=catalog.name,
