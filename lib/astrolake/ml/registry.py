@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import functions as F
 
+from astrolake import faults
 from astrolake.lake.tables import Lake
 from astrolake.ml import tracking
 from astrolake.ml.features import complete_rows
@@ -304,11 +305,13 @@ def promote(
         min_gain,
         dry_run,
     )
-    wins = result.wins
-    if wins and not dry_run:
-        client.set_registered_model_alias(name, tracking.CHAMPION, challenger.version)
-        result.champion_after = challenger.version
+    already = champion_v is not None and challenger.version == champion_v  # e.g. a promote killed mid-way
+    wins = already or result.wins
     t = tracking.TAG + "promotion."
+    if dry_run:
+        outcome = "wins" if wins else "loses"
+    else:
+        outcome = "wins" if wins and not already else ("promoted" if already else "rejected")
     tags = {
         t + "metric": metric,
         t + "split": SPLIT,
@@ -319,7 +322,7 @@ def promote(
         t + "champion_version": str(champion_v),
         t + "champion_value": repr(champ_value),
         t + "min_gain": repr(min_gain),
-        t + "result": ("wins" if wins else "loses") if dry_run else ("promoted" if result.promoted else "rejected"),
+        t + "result": outcome,
     }
     if gain is not None:
         tags |= {
@@ -329,8 +332,17 @@ def promote(
             t + "confidence": repr(gain.confidence),
             t + "bootstrap_resamples": str(gain.n_boot),
         }
+    # Order: the comparison's tags (result "wins"), then the alias, then "promoted".  A process
+    # killed between two steps leaves the aliases pointing at versions, and the next promote
+    # finishes the job: a version already champion is marked promoted, never rejected.
     for k, v in tags.items():
         client.set_model_version_tag(name, challenger.version, k, v)
+    faults.point("promote.tagged")
+    if wins and not dry_run and not already:
+        client.set_registered_model_alias(name, tracking.CHAMPION, challenger.version)
+        result.champion_after = challenger.version
+        faults.point("promote.moved")
+        client.set_model_version_tag(name, challenger.version, t + "result", "promoted")
     log.info(result.line())
     return result
 

@@ -354,6 +354,58 @@ def test_a_model_that_fails_validation_never_becomes_champion(lake, dr17):
     assert registry.promote(lake, name).champion_after == good.version  # a valid one still can
 
 
+def _promote_killed_at(fault: str, settings, name: str) -> None:
+    """``registry.promote`` in a child process that SIGKILLs itself at ``fault`` (astrolake.faults)."""
+    import os
+    import signal
+
+    code = (
+        "from astrolake import Lake, Settings, get_spark\n"
+        "from astrolake.ml import registry\n"
+        f"s = Settings(base_path={settings.base_path!r}, tracking_uri={settings.tracking_uri!r}, "
+        f"experiment={settings.experiment!r}, spark_master='local[2]', shuffle_partitions=2, driver_memory='2g')\n"
+        f"registry.promote(Lake(get_spark(s), s), {name!r})\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTROLAKE_", "PYSPARK_GATEWAY"))}
+    env.update(ASTROLAKE_FAULT=fault, SPARK_LOCAL_IP="127.0.0.1", TF_USE_LEGACY_KERAS="1")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert f"fault point {fault}" in proc.stderr
+
+
+def test_a_promote_killed_between_its_steps_leaves_consistent_aliases(lake, dr17, ml_settings):
+    from mlflow import MlflowClient
+
+    from astrolake.ml import registry, tracking, train
+
+    name = "t_kill_promote"
+    weak = train.train(lake, CAT, family="logreg", features=["u_g"], name=name)
+    registry.promote(lake, name)
+    strong = train.train(lake, CAT, family="rf", params={"numTrees": 20, "maxDepth": 8}, name=name)
+    client = MlflowClient()
+
+    def state():
+        result = client.get_model_version(name, strong.version).tags.get("astrolake.promotion.result")
+        return tracking.alias_version(name, "champion"), tracking.alias_version(name, "challenger"), result
+
+    # killed after the comparison's tags, before the alias moved: the old champion stays, the
+    # challenger is marked as having won; the next promote moves the alias
+    _promote_killed_at("promote.tagged", ml_settings, name)
+    assert state() == (weak.version, strong.version, "wins")
+    assert registry.promote(lake, name).promoted and state() == (strong.version, strong.version, "promoted")
+
+    # killed after the alias moved, before the last tag: champion is the winner; the next promote
+    # completes the tag, and never marks the champion rejected
+    client.set_registered_model_alias(name, "champion", weak.version)  # a weak champion again, to be beaten
+    strong2 = train.train(lake, CAT, family="rf", params={"numTrees": 20, "maxDepth": 8, "seed": 3}, name=name)
+    _promote_killed_at("promote.moved", ml_settings, name)
+    assert tracking.alias_version(name, "champion") == strong2.version
+    assert client.get_model_version(name, strong2.version).tags["astrolake.promotion.result"] == "wins"
+    again = registry.promote(lake, name)
+    assert again.champion_after == strong2.version and not again.promoted
+    assert client.get_model_version(name, strong2.version).tags["astrolake.promotion.result"] == "promoted"
+
+
 def _assert_named_classes(pred, rows, features, classes):
     """pyfunc output: class names, one probability column per class summing to 1, class = argmax."""
     assert list(pred.columns) == ["predicted_class"] + [f"prob_{c}" for c in classes]

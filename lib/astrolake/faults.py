@@ -1,0 +1,33 @@
+"""Fault points for reliability tests: the process dies at a named point of its work.
+
+``ASTROLAKE_FAULT=<name>`` in the environment makes :func:`point` with that name send SIGKILL to
+its own process, as a machine that loses power or a scheduler that kills a job would: no
+``finally``, no ``atexit``.  Without the variable a point costs one dictionary lookup.
+
+Points (each placed between two writes whose order the code relies on):
+
+* ``promote.tagged``: the comparison's tags are on the challenger; the alias has not moved;
+* ``promote.moved``: ``champion`` points at the challenger; its result tag still says ``wins``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+ENV = "ASTROLAKE_FAULT"
+POINTS = ("promote.tagged", "promote.moved")
+
+log = logging.getLogger(__name__)
+
+
+def point(name: str) -> None:
+    """Die here (SIGKILL) when ``$ASTROLAKE_FAULT`` names this point."""
+    if name not in POINTS:
+        raise ValueError(f"unknown fault point {name!r}; known: {', '.join(POINTS)}")
+    if os.environ.get(ENV) == name:
+        log.warning(f"fault point {name}: killing this process (SIGKILL)")
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
