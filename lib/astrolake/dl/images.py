@@ -83,9 +83,10 @@ def ingest_images(lake: Lake, labels_csv, table: str, key_col: str) -> int:
 
     Notes
     -----
-    ``split``: with a ``split`` column, its ``validation``/``test`` rows become ``test`` and 12 %
-    of its ``train`` rows (``xxhash64(_key) % 100 < 12``) become ``validation``; without one,
-    the 70/10/20 hash split of the tabular gold tables.  Idempotent: rows are MERGEd on ``_key``;
+    ``split``: with a ``split`` column, its ``validation``/``test`` rows become ``test``, and of
+    its ``train`` rows 12 % (``xxhash64(_key) % 100 < 12``) become ``validation`` and the next
+    12 % ``holdout`` (promotion); without one, the 70/10/10/10 hash split of the tabular gold
+    tables (:mod:`astrolake.layout`).  Idempotent: rows are MERGEd on ``_key``;
     a re-run finds nothing new from file metadata alone and writes nothing.  Rows are never
     deleted.  A labels row whose image is missing is skipped and counted.
     """
@@ -108,7 +109,9 @@ def ingest_images(lake: Lake, labels_csv, table: str, key_col: str) -> int:
         return F.regexp_replace(c, r"^(file|dbfs):(//)?", "")
 
     rel = F.regexp_replace(F.col("path"), r"^\./", "")
-    if "split" in labels.columns:  # the images' own validation/test rows are test; carve validation from train
+    if (
+        "split" in labels.columns
+    ):  # the images' own validation/test rows are test; carve validation and holdout from train
         given = F.lower(F.trim(F.col("split")))
         split = layout.split_column("_key", shipped_test=given.isin("validation", "val", "test"))
     else:

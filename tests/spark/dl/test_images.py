@@ -65,7 +65,7 @@ def test_ingest_gz1_bytes_splits_and_idempotence(img_lake, gz1):
     data = (labels.parent / sample.path).read_bytes()
     assert bytes(got["content"]) == data and got["length"] == len(data) and got["label"] == sample.label
     splits = {r["split"]: r["count"] for r in df.groupBy("split").count().collect()}
-    assert set(splits) == {"train", "validation", "test"} and 0.65 < splits["train"] / len(rows) < 0.75
+    assert set(splits) == {"train", "validation", "holdout", "test"} and 0.65 < splits["train"] / len(rows) < 0.75
 
     version = img_lake.version(GZ1)
     again = ingest_images(img_lake, labels, GZ1, "objid")
@@ -163,8 +163,8 @@ def test_transfer_learning_smoke(img_lake, gz1_cnn):
     labels = shared_file("galaxyzoo2_spiral/labels.csv")
     assert ingest_images(img_lake, labels, GZ2, "image_id") == 2000
     splits = {r["split"]: r["count"] for r in img_lake.read(GZ2).groupBy("split").count().collect()}
-    assert splits["test"] == 600 and splits["train"] + splits["validation"] == 1400
-    assert 0.08 < splits["validation"] / 1400 < 0.16
+    assert splits["test"] == 600 and splits["train"] + splits["validation"] + splits["holdout"] == 1400
+    assert 0.08 < splits["validation"] / 1400 < 0.16 and 0.08 < splits["holdout"] / 1400 < 0.16
 
     out = transfer_learning(img_lake, gz1_cnn["model"], GZ2, epochs=1, head_epochs=1, max_images=300, mlflow_run=False)
     assert out["counts"]["test"] == 600 and out["counts"]["train"] < 400
