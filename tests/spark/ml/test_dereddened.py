@@ -23,21 +23,6 @@ NEW += ["r0_i0", "r0_z0", "i0_z0"]
 
 
 @pytest.fixture(scope="module")
-def ml_settings(tmp_path_factory, settings):
-    root = tmp_path_factory.mktemp("dered")
-    return settings.with_overrides(
-        base_path=str(root / "lake"), tracking_uri=f"sqlite:///{root}/mlflow.db", experiment="astrolake-tests"
-    )
-
-
-@pytest.fixture(scope="module")
-def lake(spark, ml_settings):
-    from astrolake.lake.tables import Lake
-
-    return Lake(spark, ml_settings)
-
-
-@pytest.fixture(scope="module")
 def dr17(lake):
     """The 5,000-row DR17 sample ingested and featurised."""
     from astrolake.lake import pipeline

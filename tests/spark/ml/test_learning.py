@@ -22,21 +22,6 @@ GOLD = "gold_sdss_dr17_stellar"
 
 
 @pytest.fixture(scope="module")
-def ml_settings(tmp_path_factory, settings):
-    root = tmp_path_factory.mktemp("ml")
-    return settings.with_overrides(
-        base_path=str(root / "lake"), tracking_uri=f"sqlite:///{root}/mlflow.db", experiment="astrolake-tests"
-    )
-
-
-@pytest.fixture(scope="module")
-def lake(spark, ml_settings):
-    from astrolake.lake.tables import Lake
-
-    return Lake(spark, ml_settings)
-
-
-@pytest.fixture(scope="module")
 def dr17(lake, tmp_path_factory):
     """DR17 sample: 4,800 rows ingested and featurised; the last 200 kept back in a second file."""
     from astrolake.lake import pipeline
