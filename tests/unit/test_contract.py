@@ -52,3 +52,13 @@ def test_kaggle_contract_renames_but_keeps_rules():
 def test_unknown_catalog_lists_known_ones():
     with pytest.raises(ContractError, match="known catalogs: .*sdss_dr14_skyserver"):
         get_catalog("sdss_dr99")
+
+
+@pytest.mark.parametrize("bad", ["ra`; DROP TABLE x; --", "flux w1", "1st", "", "ra\u0430"])
+def test_a_contract_column_name_that_is_not_an_identifier_is_refused(bad):
+    from astrolake.catalogs.contract import ContractError, _column
+
+    spec = {"name": bad, "source": "x", "type": "double", "description": "d"}
+    with pytest.raises(ContractError, match=r"contract c: column name .* refused"):
+        _column(spec, "c")
+    assert _column({**spec, "name": "flux_w1"}, "c").name == "flux_w1"

@@ -176,6 +176,12 @@ def _column(spec: dict, contract_name: str) -> Column:
     }
     if unknown:
         raise ContractError(f"contract {contract_name}: column {spec.get('name')} has unknown fields {sorted(unknown)}")
+    from astrolake.names import IdentifierError, check_identifier
+
+    try:  # the silver column name reaches SQL (CREATE TABLE, ALTER TABLE): an identifier only
+        check_identifier(spec.get("name"), "column name")
+    except IdentifierError as exc:
+        raise ContractError(f"contract {contract_name}: {exc}") from None
     if spec["type"] not in SPARK_TYPES:
         raise ContractError(
             f"contract {contract_name}: column {spec['name']} has type {spec['type']!r}; allowed: {sorted(SPARK_TYPES)}"
