@@ -262,20 +262,24 @@ def test_promotion_moves_champion_only_on_a_win_beyond_the_noise_and_scoring_is_
     tags = MlflowClient().get_model_version(name, strong.version).tags
     assert tags["astrolake.promotion.split"] == "holdout"
     assert float(tags["astrolake.promotion.gain_low"]) == pytest.approx(p2.gain.low)
-    # a near-tie: the same forest grown from another seed that is better by a hair on the hold-out
-    # (a strict win by the point value, which the old rule promoted) does not win
-    for seed in range(1, 9):
-        twin = train.train(lake, CAT, family="rf", params={**rf, "seed": seed}, name=name)
-        if registry.promote(lake, name, dry_run=True).gain.gain > 0:
-            break
+    # a near-tie: the same forest grown from another seed; whichever of the two is better by a hair
+    # is made the challenger, so that the old rule (any strict win) would promote it: it must not
+    twin = train.train(lake, CAT, family="rf", params={**rf, "seed": 7}, name=name)
+    probe = registry.promote(lake, name, dry_run=True)
+    assert probe.gain.low <= 0 <= probe.gain.high and abs(probe.gain.gain) < 0.03  # a tie within the noise
+    client = MlflowClient()
+    if probe.gain.gain < 0:  # the first forest is the better one: it challenges the twin
+        client.set_registered_model_alias(name, "champion", twin.version)
+        client.set_registered_model_alias(name, "challenger", strong.version)
     p3 = registry.promote(lake, name)
-    assert p3.gain.gain > 0 and p3.challenger_value > p3.champion_value, "no seed gave a near-tie"
-    assert not p3.promoted and p3.champion_after == strong.version
-    assert p3.gain.low <= 0 < p3.gain.gain < 0.03
-    assert MlflowClient().get_model_version(name, twin.version).tags["astrolake.promotion.result"] == "rejected"
+    champion = p3.champion_before
+    assert p3.gain.gain >= 0 and p3.challenger_value >= p3.champion_value
+    assert not p3.promoted and p3.gain.low <= 0
+    result = client.get_model_version(name, p3.challenger).tags["astrolake.promotion.result"]
+    assert result == "rejected"
     weak2 = train.train(lake, CAT, family="logreg", features=["u_g"], name=name)
     p4 = registry.promote(lake, name)
-    assert not p4.promoted and p4.champion_after == strong.version  # a worse model never wins
+    assert not p4.promoted and p4.champion_after == champion  # a worse model never wins
     assert p4.gain.high < 0
     tags = MlflowClient().get_model_version(name, weak2.version).tags
     assert tags["astrolake.promotion.result"] == "rejected"
@@ -287,7 +291,7 @@ def test_promotion_moves_champion_only_on_a_win_beyond_the_noise_and_scoring_is_
 
     out = "predictions_t"
     r1 = scoring.score(lake, f"models:/{name}@champion", GOLD, out)
-    assert r1.scored == lake.read(GOLD).where(F.col("u").isNotNull()).count() and r1.model_version == strong.version
+    assert r1.scored == lake.read(GOLD).where(F.col("u").isNotNull()).count() and r1.model_version == champion
     preds = lake.read(out)
     row = preds.first()
     assert sum(row["probabilities"].values()) == pytest.approx(1.0)
@@ -467,9 +471,10 @@ def test_a_trial_running_past_the_budget_is_cancelled(spark):
     from astrolake.ml.search import TrialCancelled, _run_within
 
     started = time.perf_counter()
+    endless = spark.range(0, 10**13, numPartitions=4).selectExpr("max(id % 1000)")  # hours of work, no overflow
     with pytest.raises(TrialCancelled, match="budget ended"):
-        _run_within(spark, 2.0, lambda: spark.range(0, 10**12, numPartitions=4).selectExpr("sum(id)").collect())
-    assert time.perf_counter() - started < 60  # summing 1e12 numbers takes hours: it was stopped
+        _run_within(spark, 2.0, endless.collect)
+    assert time.perf_counter() - started < 120  # it was stopped
     assert _run_within(spark, 60.0, lambda: spark.range(10).count()) == 10  # in time: the result
     assert spark.range(5).count() == 5  # the session is usable afterwards
 
