@@ -191,7 +191,8 @@ class Gain:
         return f"gain {self.gain:+.5f} ({pct} interval {self.low:+.5f} .. {self.high:+.5f}, {self.n:,} rows)"
 
 
-def _check_bootstrap(n_boot: int, confidence: float) -> None:
+def check_bootstrap(n_boot: int, confidence: float) -> None:
+    """ValueError unless ``n_boot`` >= 100 resamples and ``confidence`` in [0.5, 1)."""
     if n_boot < 100:
         raise ValueError(f"a bootstrap needs at least 100 resamples, not {n_boot}")
     if not 0.5 <= confidence < 1:
@@ -237,7 +238,7 @@ def paired_bootstrap_classes(
     >>> round(g.gain, 2), g.low > 0, g.significant(), paired_bootstrap_classes(y, b, a, 2).significant()
     (0.2, True, True, False)
     """
-    _check_bootstrap(n_boot, confidence)
+    check_bootstrap(n_boot, confidence)
     if metric not in BOOTSTRAP_METRICS["classification"]:
         raise ValueError(f"no bootstrap for {metric!r}; choose one of {', '.join(BOOTSTRAP_METRICS['classification'])}")
     y, a, b = (np.asarray(v, dtype=np.int64) for v in (label, challenger, champion))
@@ -297,7 +298,7 @@ def paired_bootstrap_redshift(
     >>> paired_bootstrap_redshift(z, good, bad).significant(), paired_bootstrap_redshift(z, bad, good).significant()
     (True, False)
     """
-    _check_bootstrap(n_boot, confidence)
+    check_bootstrap(n_boot, confidence)
     if metric not in BOOTSTRAP_METRICS["photoz"]:
         raise ValueError(f"no bootstrap for {metric!r}; choose one of {', '.join(BOOTSTRAP_METRICS['photoz'])}")
     z, a, b = (np.asarray(v, dtype=np.float64) for v in (z_spec, challenger, champion))

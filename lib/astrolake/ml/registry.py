@@ -29,6 +29,7 @@ from astrolake.ml.features import complete_rows
 from astrolake.ml.metrics import (
     BOOTSTRAP_METRICS,
     Gain,
+    check_bootstrap,
     paired_bootstrap_classes,
     paired_bootstrap_redshift,
     primary_metric,
@@ -183,10 +184,12 @@ def compare(
     paired = truth.join(a, "_key", "left").join(b, "_key", "left")
     if task == "photoz":
         paired = paired.withColumn("_a", F.nanvl("_a", F.lit(None))).withColumn("_b", F.nanvl("_b", F.lit(None)))
+    cached = paired.cache()  # each model scores each row once: counted here, resampled below
     total = rows.count()
-    silent = paired.where(F.col("_a").isNull()).count()  # rows the challenger does not predict
-    paired = paired.where(F.col("_a").isNotNull() & F.col("_b").isNotNull())
+    silent = cached.where(F.col("_a").isNull()).count()  # rows the challenger does not predict
+    paired = cached.where(F.col("_a").isNotNull() & F.col("_b").isNotNull())
     if silent == total:
+        cached.unpersist()
         return float("nan"), None, 0, silent
     if task == "classification":
         cells = paired.groupBy("_truth", "_a", "_b").count().collect()
@@ -214,6 +217,7 @@ def compare(
         gain = paired_bootstrap_redshift(
             pdf["_truth"], pdf["_a"], pdf["_b"], metric=metric, n_boot=n_boot, confidence=confidence, seed=seed
         )
+    cached.unpersist()
     return gain.challenger, (gain if champion is not None else None), gain.n, silent
 
 
@@ -240,10 +244,10 @@ def promote(
 
     if min_gain < 0:
         raise tracking.ModelError(f"min_gain is a gain to exceed, >= 0, not {min_gain}")
-    if not 0.5 <= confidence < 1:
-        raise tracking.ModelError(f"confidence is in [0.5, 1), not {confidence}")
-    if n_boot < 100:
-        raise tracking.ModelError(f"the bootstrap needs at least 100 resamples, not {n_boot}")
+    try:
+        check_bootstrap(n_boot, confidence)
+    except ValueError as exc:
+        raise tracking.ModelError(str(exc)) from None
     tracking.configure(lake.settings)
     challenger = tracking.resolve(f"models:/{name}/{version}" if version else f"models:/{name}@{tracking.CHALLENGER}")
     champion_v = tracking.alias_version(name, tracking.CHAMPION)
