@@ -132,6 +132,8 @@ def cmd_ingest(args) -> int:
     _catalog(args.catalog)  # unknown catalog -> clear error before Spark starts
     expand(args.paths, LANDING_SUFFIXES)  # missing file -> clear error before Spark starts
     lake = _lake(args)
+    if args.dry_run:
+        return _dry_run(lake, args.catalog, args.paths)
     result = pipeline.ingest(lake, args.catalog, args.paths)
     _print_ledgers(result.ledgers)
     _refresh_gold(lake, args.catalog)
@@ -145,9 +147,21 @@ def cmd_refresh(args) -> int:
     if not Path(args.landing).is_dir():
         raise UserError(f"landing folder not found: {args.landing}")
     lake = _lake(args)
+    if args.dry_run:
+        return _dry_run(lake, args.catalog, [args.landing])
     result = pipeline.refresh(lake, args.catalog, args.landing)
     _print_ledgers(result.ledgers)
     _refresh_gold(lake, args.catalog)
+    return 0
+
+
+def _dry_run(lake, catalog: str, paths: list[str]) -> int:
+    from astrolake.lake.preview import preview
+
+    result = preview(lake, catalog, paths)
+    for line in result.notices:
+        print(line, file=sys.stderr)
+    print("\n".join(result.lines()))
     return 0
 
 

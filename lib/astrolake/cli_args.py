@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("catalog", help="catalog name (see `astrolake catalogs`)")
     p.add_argument("paths", nargs="+", help="landing files, folders or globs")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the files it would read and the rows it would add, change and quarantine; write nothing",
+    )
     _common(p)
 
     p = sub.add_parser(
@@ -154,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("catalog", help="catalog name")
     p.add_argument("--landing", required=True, metavar="DIR", help="landing folder to pick new files from")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the files it would read and the rows it would add, change and quarantine; write nothing",
+    )
     _common(p)
 
     p = sub.add_parser("revalidate", help="rebuild silver and quarantine from bronze under the current contract")

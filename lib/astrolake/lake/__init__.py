@@ -1,5 +1,5 @@
 """The lake: :class:`Lake` (table names -> Delta locations), the ingest pipeline (bronze,
-quarantine, silver, ledger) and table maintenance.
+quarantine, silver, ledger), its dry run (:func:`preview`) and table maintenance.
 
 Public names load lazily: importing the package imports none of its modules.
 """
@@ -15,14 +15,16 @@ _EXPORTS = {
     "ingest": "astrolake.lake.pipeline",
     "refresh": "astrolake.lake.pipeline",
     "revalidate": "astrolake.lake.pipeline",
+    "preview": "astrolake.lake.preview",
     "optimize": "astrolake.lake.maintenance",
     "vacuum": "astrolake.lake.maintenance",
     "history": "astrolake.lake.maintenance",
 }
-__all__ = ["Lake", "ingest", "refresh", "revalidate", "optimize", "vacuum", "history"]
+__all__ = ["Lake", "ingest", "refresh", "revalidate", "preview", "optimize", "vacuum", "history"]
 __getattr__, __dir__ = exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
     from astrolake.lake.maintenance import history, optimize, vacuum
     from astrolake.lake.pipeline import ingest, refresh, revalidate
+    from astrolake.lake.preview import preview
     from astrolake.lake.tables import Lake

@@ -335,11 +335,11 @@ def drift_notes(path: str, header: Sequence[str], contract) -> list[str]:
     return notes
 
 
-def plan_batch(
-    lake: Lake, catalog: Catalog, surveyed: list[landing.Surveyed], operation: str, state: CatalogState
-) -> tuple[int | None, list[dict], IngestResult]:
-    """Register the new files among ``surveyed`` (see :func:`~astrolake.sources.files.survey_all`)
-    as the next batch; skip content already ingested."""
+def new_files(
+    catalog: Catalog, surveyed: list[landing.Surveyed], state: CatalogState
+) -> tuple[list[dict], IngestResult]:
+    """The files among ``surveyed`` whose content the catalog has not taken in, in arrival order
+    (modification time, then path), with the notices about them; nothing is written."""
     result = IngestResult(catalog.name)
     c = catalog.contract
     known = {r["sha256"]: r["path"] for r in state.planned if r["sha256"]}
@@ -378,9 +378,18 @@ def plan_batch(
                 mtime=info.mtime,
             )
         )
+    rows.sort(key=lambda r: (r["mtime"], r["path"]))
+    return rows, result
+
+
+def plan_batch(
+    lake: Lake, catalog: Catalog, surveyed: list[landing.Surveyed], operation: str, state: CatalogState
+) -> tuple[int | None, list[dict], IngestResult]:
+    """Register the new files among ``surveyed`` (see :func:`~astrolake.sources.files.survey_all`)
+    as the next batch; skip content already ingested."""
+    rows, result = new_files(catalog, surveyed, state)
     if not rows:
         return None, [], result
-    rows.sort(key=lambda r: (r["mtime"], r["path"]))
     batch = state.next_batch_id()
     now = _now()
     plan = [
