@@ -28,6 +28,7 @@ from pathlib import Path
 
 from astrolake.cli_args import build_parser
 from astrolake.errors import EXIT_BUG, UsageError, UserError, classify, describe
+from astrolake.layout import live
 
 __all__ = ["COMMANDS", "build_parser", "main", "run"]
 
@@ -162,6 +163,22 @@ def _dry_run(lake, catalog: str, paths: list[str]) -> int:
     for line in result.notices:
         print(line, file=sys.stderr)
     print("\n".join(result.lines()))
+    return 0
+
+
+def cmd_retract(args) -> int:
+    from astrolake.lake.retract import retract
+    from astrolake.layout import RETRACT_SUFFIX
+    from astrolake.sources.files import expand
+
+    _catalog(args.catalog)
+    expand(args.paths, (RETRACT_SUFFIX,))  # a missing list -> clear error before Spark starts
+    lake = _lake(args)
+    result = retract(lake, args.catalog, args.paths, reason=args.reason)
+    for path in result.skipped:
+        print(f"skipped {path}: applied before", file=sys.stderr)
+    _print_ledgers(result.ledgers)
+    _refresh_gold(lake, args.catalog)
     return 0
 
 
@@ -331,7 +348,7 @@ def cmd_cone(args) -> int:
     _not_an_input(args, args.out, [args.table])
     ra_col, dec_col = _position(args.table)
     lake = _table_lake(args)
-    found = cone_search(lake.read(args.table), args.ra, args.dec, radius, ra_col=ra_col, dec_col=dec_col)
+    found = cone_search(live(lake.read(args.table)), args.ra, args.dec, radius, ra_col=ra_col, dec_col=dec_col)
     files = cone_files(lake, args.table, args.ra, args.dec, radius, ra_col=ra_col, dec_col=dec_col)
     shown = found.select("sep_arcsec", *[c for c in found.columns if c != "sep_arcsec"]).orderBy("sep_arcsec")
     shown.show(args.limit, truncate=40)
@@ -356,7 +373,7 @@ def cmd_export_hats(args) -> int:
     lake = _table_lake(args)
     name = args.name or Path(lake.location(args.table).rstrip("/")).name
     done = export_hats(
-        lake.read(args.table),
+        live(lake.read(args.table)),
         args.out,
         name,
         ra_col=ra_col,
@@ -402,11 +419,11 @@ def cmd_xmatch(args) -> int:
     lake = _lake(args)
     for table in dict.fromkeys([args.left, right]):
         _check_table(lake, table)
-    left_df = lake.read(args.left)
+    left_df = live(lake.read(args.left))
     start = time.perf_counter()
     pairs = crossmatch(
         left_df,
-        lake.read(right),
+        live(lake.read(right)),
         radius,
         args.mode,
         left_key=left_key,
@@ -698,6 +715,7 @@ COMMANDS: dict[str, Callable[..., int]] = {
     "contract": cmd_contract,
     "ingest": cmd_ingest,
     "refresh": cmd_refresh,
+    "retract": cmd_retract,
     "revalidate": cmd_revalidate,
     "optimize": cmd_optimize,
     "vacuum": cmd_vacuum,

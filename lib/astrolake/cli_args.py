@@ -166,6 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
+    p = sub.add_parser(
+        "retract",
+        help="soft-delete withdrawn objects listed in *.retract.csv files (silver, then gold and predictions)",
+        description="Apply retraction lists: CSV files named *.retract.csv whose header names the catalog's key "
+        "columns and optionally 'reason'. Listed rows are marked retracted (never deleted) with the reason and "
+        "the batch; `astrolake features` and `astrolake score` carry the retraction on. A refresh applies the "
+        "lists it finds in its landing folder.",
+    )
+    p.add_argument("catalog", help="catalog name")
+    p.add_argument("paths", nargs="+", help="retraction lists (*.retract.csv), folders or globs")
+    p.add_argument("--reason", metavar="TEXT", help="the reason for rows whose list gives none")
+    _common(p)
+
     p = sub.add_parser("revalidate", help="rebuild silver and quarantine from bronze under the current contract")
     p.add_argument("catalog", help="catalog name")
     _common(p)

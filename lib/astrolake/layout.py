@@ -163,3 +163,35 @@ def split_column(key: str = "_key", shipped_test=None):
     for name, end in rest[:-1]:
         out = out.when(bucket < end, name)
     return out.otherwise(rest[-1][0])
+
+
+# --------------------------------------------------------------------------------------------
+# retractions
+# --------------------------------------------------------------------------------------------
+#: the soft-delete columns of silver, gold and predictions rows: (name, SQL type, comment); a row
+#: is live while ``_retracted_batch`` is null (see :mod:`astrolake.lake.retract`)
+RETRACTION_COLUMNS = (
+    ("_retracted_batch", "BIGINT", "batch that retracted the row (null: the row is live)"),
+    ("_retracted_at", "TIMESTAMP", "when the row was retracted"),
+    ("_retraction_reason", "STRING", "why the row was retracted (from the retraction list)"),
+)
+RETRACTED = RETRACTION_COLUMNS[0][0]
+
+#: a landing file whose name ends so is a retraction list, not data: a CSV header naming the
+#: catalog's key columns (silver or source names) and an optional ``reason`` column
+RETRACT_SUFFIX = ".retract.csv"
+
+
+def retraction_ddl() -> str:
+    """The soft-delete columns as DDL, for CREATE TABLE and ALTER TABLE ... ADD COLUMNS."""
+    return ", ".join(f"{name} {kind} COMMENT '{comment}'" for name, kind, comment in RETRACTION_COLUMNS)
+
+
+def live(df):
+    """The rows of ``df`` that are not retracted (all of them for a table without the columns).
+
+    Training, scoring and sky queries read live rows; the retracted ones stay in the tables with
+    their reason and batch, for audit and time travel."""
+    from pyspark.sql import functions as F
+
+    return df.where(F.col(RETRACTED).isNull()) if RETRACTED in df.columns else df

@@ -1,5 +1,7 @@
 """The lake: :class:`Lake` (table names -> Delta locations), the ingest pipeline (bronze,
-quarantine, silver, ledger), its dry run (:func:`preview`) and table maintenance.
+quarantine, silver, ledger) and table maintenance.  Dry runs are
+:func:`astrolake.lake.preview.preview` and retraction lists :func:`astrolake.lake.retract.retract`
+(each in the module of its name, which a package-level export would shadow).
 
 Public names load lazily: importing the package imports none of its modules.
 """
@@ -15,16 +17,14 @@ _EXPORTS = {
     "ingest": "astrolake.lake.pipeline",
     "refresh": "astrolake.lake.pipeline",
     "revalidate": "astrolake.lake.pipeline",
-    "preview": "astrolake.lake.preview",
     "optimize": "astrolake.lake.maintenance",
     "vacuum": "astrolake.lake.maintenance",
     "history": "astrolake.lake.maintenance",
 }
-__all__ = ["Lake", "ingest", "refresh", "revalidate", "preview", "optimize", "vacuum", "history"]
+__all__ = ["Lake", "ingest", "refresh", "revalidate", "optimize", "vacuum", "history"]
 __getattr__, __dir__ = exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
     from astrolake.lake.maintenance import history, optimize, vacuum
     from astrolake.lake.pipeline import ingest, refresh, revalidate
-    from astrolake.lake.preview import preview
     from astrolake.lake.tables import Lake

@@ -42,7 +42,7 @@ from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Catalog, Contra
 from astrolake.errors import IntegrityError
 from astrolake.lake.tables import Lake, sql_string
 from astrolake.lake.validate import REASONS, key_text, validate
-from astrolake.layout import LEDGER, MANIFEST, QUARANTINE
+from astrolake.layout import LEDGER, MANIFEST, QUARANTINE, RETRACT_SUFFIX, RETRACTION_COLUMNS, retraction_ddl
 from astrolake.log import Steps
 from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER, with_healpix
 from astrolake.sources import files as landing
@@ -79,7 +79,8 @@ LEDGER_DDL = """catalog STRING, batch_id BIGINT, operation STRING, files ARRAY<S
 started_at TIMESTAMP, finished_at TIMESTAMP, read BIGINT, inserted BIGINT, updated BIGINT,
 duplicates BIGINT, quarantined BIGINT, closes BOOLEAN, silver_version BIGINT,
 skipped BIGINT COMMENT 'blank and comment lines after the header',
-continuation BIGINT COMMENT 'lines that continue a record whose quoted field spans lines'"""
+continuation BIGINT COMMENT 'lines that continue a record whose quoted field spans lines',
+retracted BIGINT COMMENT 'silver rows a retraction list retracted'"""
 
 MANIFEST_DDL = """catalog STRING, batch_id BIGINT, operation STRING, path STRING, name STRING,
 sha256 STRING, size BIGINT, header ARRAY<STRING>, planned_at TIMESTAMP,
@@ -91,6 +92,7 @@ ADDED_COLUMNS = [
     (LEDGER, "skipped", "BIGINT COMMENT 'blank and comment lines after the header'"),
     (LEDGER, "continuation", "BIGINT COMMENT 'lines that continue a record whose quoted field spans lines'"),
     (MANIFEST, "header_line", "INT COMMENT '0-based line number of the header line (-1: columns by position)'"),
+    (LEDGER, "retracted", "BIGINT COMMENT 'silver rows a retraction list retracted'"),
 ]
 
 
@@ -121,11 +123,18 @@ class Ledger:
     silver_version: int | None = None
     skipped: int = 0
     continuation: int = 0
+    retracted: int = 0
 
     def balance(self) -> bool:
-        """read = inserted + updated + duplicates + quarantined + skipped + continuation"""
+        """read = inserted + updated + duplicates + quarantined + skipped + continuation + retracted"""
         return self.read == (
-            self.inserted + self.updated + self.duplicates + self.quarantined + self.skipped + self.continuation
+            self.inserted
+            + self.updated
+            + self.duplicates
+            + self.quarantined
+            + self.skipped
+            + self.continuation
+            + self.retracted
         )
 
     def other_lines(self) -> list[tuple[str, int]]:
@@ -134,10 +143,15 @@ class Ledger:
 
     def line(self) -> str:
         state = "closes" if self.closes else "DOES NOT CLOSE"
+        head = f"ledger {self.catalog} batch {self.batch_id} ({self.operation}): read {self.read:,} = "
+        if self.operation == "retract":
+            return (
+                f"{head}retracted {self.retracted:,} + duplicates {self.duplicates:,} "
+                f"+ quarantined {self.quarantined:,}  [{state}]"
+            )
         extra = "".join(f" + {name} {n:,}" for name, n in self.other_lines())
         return (
-            f"ledger {self.catalog} batch {self.batch_id} ({self.operation}): read {self.read:,} = "
-            f"inserted {self.inserted:,} + updated {self.updated:,} + duplicates {self.duplicates:,} "
+            f"{head}inserted {self.inserted:,} + updated {self.updated:,} + duplicates {self.duplicates:,} "
             f"+ quarantined {self.quarantined:,}{extra}  [{state}]"
         )
 
@@ -153,7 +167,7 @@ class IngestResult:
     notices: list[str] = field(default_factory=list)
 
 
-def _now() -> dt.datetime:
+def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
@@ -179,6 +193,7 @@ def silver_ddl(catalog: Catalog) -> str:
         "_batch_id BIGINT COMMENT 'batch that last inserted or updated the row'",
         "_first_batch_id BIGINT COMMENT 'batch that inserted the row'",
         "_ingested_at TIMESTAMP",
+        retraction_ddl(),
     ]
     return ",\n".join(cols)
 
@@ -234,11 +249,22 @@ def migrate(lake: Lake) -> list[str]:
     return added
 
 
+def add_retraction_columns(lake: Lake, table: str) -> bool:
+    """Give a silver, gold or predictions table written before retractions their soft-delete
+    columns (null: every row live); True when they were added."""
+    if RETRACTION_COLUMNS[0][0] in lake.read(table).columns:
+        return False
+    lake.sql(f"ALTER TABLE {{t}} ADD COLUMNS ({retraction_ddl()})", t=table)
+    log.info(f"migrated: {table} has the retraction columns now")
+    return True
+
+
 def ensure_tables(lake: Lake, catalog: Catalog) -> None:
     """Create the catalog's bronze and silver tables and the shared ones, if missing; bring the
     shared tables of an older lake up to date (:func:`migrate`)."""
     migrate(lake)
     if all(lake.exists(t) for t in (MANIFEST, QUARANTINE, LEDGER, catalog.bronze_table, catalog.silver_table)):
+        add_retraction_columns(lake, catalog.silver_table)
         return
     c = catalog.contract
     lake.create(MANIFEST, MANIFEST_DDL, comment="landing files planned per batch")
@@ -336,10 +362,11 @@ def drift_notes(path: str, header: Sequence[str], contract) -> list[str]:
 
 
 def new_files(
-    catalog: Catalog, surveyed: list[landing.Surveyed], state: CatalogState
+    catalog: Catalog, surveyed: list[landing.Surveyed], state: CatalogState, data: bool = True
 ) -> tuple[list[dict], IngestResult]:
     """The files among ``surveyed`` whose content the catalog has not taken in, in arrival order
-    (modification time, then path), with the notices about them; nothing is written."""
+    (modification time, then path), with the notices about them; nothing is written.  ``data``:
+    the files are data files, whose columns are compared with the contract (not retraction lists)."""
     result = IngestResult(catalog.name)
     c = catalog.contract
     known = {r["sha256"]: r["path"] for r in state.planned if r["sha256"]}
@@ -356,11 +383,11 @@ def new_files(
             result.notices.append(note)
             log.info(note)
         header, header_line = s.header.names, s.header.line
-        if c.header != "by_position":
+        if data and c.header != "by_position":
             for note in drift_notes(path, header, c):
                 result.notices.append(note)
                 log.warning(note)
-        if c.format == "fits":
+        if data and c.format == "fits":
             missing = [col.source for col in c.required if col.source not in header]
             if missing:
                 raise landing.LandingError(
@@ -390,8 +417,16 @@ def plan_batch(
     rows, result = new_files(catalog, surveyed, state)
     if not rows:
         return None, [], result
+    batch, plan = write_plan(lake, catalog, rows, operation, state)
+    return batch, plan, result
+
+
+def write_plan(
+    lake: Lake, catalog: Catalog, rows: list[dict], operation: str, state: CatalogState
+) -> tuple[int, list[dict]]:
+    """Append ``rows`` (from :func:`new_files`) to ``_manifest`` as the catalog's next batch."""
     batch = state.next_batch_id()
-    now = _now()
+    planned_at = now()
     plan = [
         dict(
             catalog=catalog.name,
@@ -402,7 +437,7 @@ def plan_batch(
             sha256=r["sha256"],
             size=r["size"],
             header=r["header"],
-            planned_at=now,
+            planned_at=planned_at,
             header_line=r["header_line"],
         )
         for r in rows
@@ -412,7 +447,7 @@ def plan_batch(
         MANIFEST,
         txn=(f"astrolake.plan.{catalog.name}", batch),
     )
-    return batch, plan, result
+    return batch, plan
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,6 +512,7 @@ def to_silver_rows(valid: DataFrame, catalog: Catalog, batch_id: int, extra: Seq
         F.lit(batch_id).cast("long").alias("_batch_id"),
         F.lit(batch_id).cast("long").alias("_first_batch_id"),
         "_ingested_at",
+        *[F.lit(None).cast(kind.lower()).alias(name) for name, kind, _ in RETRACTION_COLUMNS],
         *extra,
     )
     return out
@@ -541,6 +577,10 @@ def _write_silver(
     before = lake.version(silver_name)
     if rebuild:
         _add_contract_columns(lake, catalog)
+        # the retractions of the silver being replaced stay (bronze does not know them)
+        retracted = [name for name, _, _ in RETRACTION_COLUMNS]
+        kept = lake.read(silver_name).where(F.col(retracted[0]).isNotNull()).select(*key, *retracted)
+        src = src.drop(*retracted).join(kept, key, "left").select(*src.columns)
         lake.replace(src, silver_name, user_metadata=tag)
         return 0, lake.commit_metrics(silver_name, tag, after=before)
     silver = lake.read(silver_name)
@@ -550,7 +590,9 @@ def _write_silver(
     src = src.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         # rows equal to what silver holds from an earlier batch (a replay's own rows do not count)
-        existing = silver.select(*key, F.col("_row_hash").alias("_t_hash"), F.col("_batch_id").alias("_t_batch"))
+        existing = silver.where(F.col(RETRACTION_COLUMNS[0][0]).isNull()).select(
+            *key, F.col("_row_hash").alias("_t_hash"), F.col("_batch_id").alias("_t_batch")
+        )
         unchanged = (
             src.join(existing, key, "inner")
             .where((F.col("_t_hash") == F.col("_row_hash")) & (F.col("_t_batch") != batch_id))
@@ -565,7 +607,10 @@ def _write_silver(
                 lake.delta(silver_name)
                 .alias("t")
                 .merge(src.alias("s"), cond)
-                .whenMatchedUpdate(condition="t._row_hash <> s._row_hash", set=update)
+                # a changed row, or a retracted one delivered again (revived)
+                .whenMatchedUpdate(
+                    condition=f"t._row_hash <> s._row_hash OR t.{RETRACTION_COLUMNS[0][0]} IS NOT NULL", set=update
+                )
                 .whenNotMatchedInsertAll()
                 .execute()
             )
@@ -594,7 +639,7 @@ def process_batch(
     """
     rebuild = from_bronze is not None
     spark, c = lake.spark, catalog.contract
-    ledger = Ledger(catalog.name, batch_id, operation, [p["path"] for p in plan or []], _now())
+    ledger = Ledger(catalog.name, batch_id, operation, [p["path"] for p in plan or []], now())
     # a batch rolled back after its ledger did not close is written again under txn ids of its own
     # (Delta would skip a write whose txn id it has seen); the first attempt keeps the plain ids
     failed = (
@@ -669,7 +714,7 @@ def process_batch(
                 "_fields",
                 "_source_file",
                 ROW_NUMBER,
-                F.lit(_now()).alias("_quarantined_at"),
+                F.lit(now()).alias("_quarantined_at"),
             )
             q_tag = _commit_tag(catalog, batch_id, QUARANTINE, retry, operation)
             if rebuild:
@@ -706,12 +751,8 @@ def process_batch(
             _count_written(lake, catalog, ledger)
         ledger.closes = ledger.balance()
         ledger.silver_version = lake.version(catalog.silver_table)
-        ledger.finished_at = _now()
-        lake.append(
-            spark.createDataFrame([ledger.as_dict()], schema=_schema(LEDGER_DDL)),
-            LEDGER,
-            txn=(f"astrolake.ledger.{catalog.name}.{operation}{retry}", batch_id),
-        )
+        ledger.finished_at = now()
+        append_ledger(lake, catalog, ledger, retry)
         step.detail += f", silver v{ledger.silver_version}"
     log.info("%s in %.1f s", ledger.line(), steps.seconds)
     if not ledger.closes:
@@ -722,6 +763,15 @@ def process_batch(
             "to replay the batch"
         )
     return ledger
+
+
+def append_ledger(lake: Lake, catalog: Catalog, ledger: Ledger, retry: str = "") -> None:
+    """Append the batch's ledger row (idempotent: a replay's second append is skipped)."""
+    lake.append(
+        lake.spark.createDataFrame([ledger.as_dict()], schema=_schema(LEDGER_DDL)),
+        LEDGER,
+        txn=(f"astrolake.ledger.{catalog.name}.{ledger.operation}{retry}", ledger.batch_id),
+    )
 
 
 def _count_written(lake: Lake, catalog: Catalog, ledger: Ledger) -> None:
@@ -807,15 +857,15 @@ def check_planned_files(lake: Lake, catalog: Catalog, batch_id: int, plan: list[
                 f"{path}: planned for unfinished batch {batch_id} of {catalog.name} but deleted since; {how}"
             )
         codec = landing.compression(local) if landing.has_suffix(local, landing.TEXT_SUFFIXES) else None
-        now = landing.sha256_of(local, codec=codec)
-        if now != planned:
+        current = landing.sha256_of(local, codec=codec)
+        if current != planned:
             raise landing.LandingError(
                 f"{path}: changed since it was planned for unfinished batch {batch_id} of {catalog.name} "
-                f"(SHA-256 {planned[:12]}... then, {now[:12]}... now); {how}"
+                f"(SHA-256 {planned[:12]}... then, {current[:12]}... now); {how}"
             )
 
 
-def _resume(lake: Lake, catalog: Catalog, result: IngestResult) -> CatalogState:
+def resume(lake: Lake, catalog: Catalog, result: IngestResult) -> CatalogState:
     """Finish an interrupted batch, if any; return the catalog's state afterwards."""
     state = CatalogState.read(lake, catalog)
     pending, plan = state.pending()
@@ -825,6 +875,10 @@ def _resume(lake: Lake, catalog: Catalog, result: IngestResult) -> CatalogState:
             check_planned_files(lake, catalog, pending, plan)
         if plan[0]["operation"] == "revalidate":
             led = _rebuild(lake, catalog, pending)
+        elif plan[0]["operation"] == "retract":
+            from astrolake.lake import retract
+
+            led = retract.process(lake, catalog, pending, plan)
         else:
             led = process_batch(lake, catalog, pending, plan, plan[0]["operation"])
         result.ledgers.append(led)
@@ -841,20 +895,33 @@ def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str
     catalog = get_catalog(catalog_name)
     if isinstance(paths, str):
         paths = [paths]
+    from astrolake.lake import retract
+
     c = catalog.contract
+    found = landing.expand(paths, landing.suffixes_for(c) + (RETRACT_SUFFIX,))
+    lists = [p for p in found if retract.is_retraction(p)]
     # one pass over each file (format, header, SHA-256), several files at a time, before any
     # table is touched: a bad file is refused here
-    surveyed = landing.survey_all(landing.expand(paths, landing.suffixes_for(c)), c)
+    surveyed = landing.survey_all([p for p in found if not retract.is_retraction(p)], c)
+    surveyed_lists = retract.survey(lists, catalog)
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
-    state = _resume(lake, catalog, result)
+    state = resume(lake, catalog, result)
     batch, plan, planned = plan_batch(lake, catalog, surveyed, operation, state)
     result.skipped += planned.skipped
     result.notices += planned.notices
     if batch is None:
         log.info(f"{catalog.name}: nothing new to ingest")
-        return result
-    result.ledgers.append(process_batch(lake, catalog, batch, plan, operation))
+    else:
+        result.ledgers.append(process_batch(lake, catalog, batch, plan, operation))
+        state.done.add(batch)
+        state.planned += plan
+    if surveyed_lists:  # after the data: a list retracts what the folder's files delivered
+        rows, known = new_files(catalog, surveyed_lists, state, data=False)
+        result.skipped += known.skipped
+        if rows:
+            batch, plan = write_plan(lake, catalog, rows, "retract", state)
+            result.ledgers.append(retract.process(lake, catalog, batch, plan))
     return result
 
 
@@ -881,7 +948,7 @@ def revalidate(lake: Lake, catalog_name: str) -> Ledger:
     catalog = get_catalog(catalog_name)
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
-    batch = _resume(lake, catalog, result).next_batch_id()
+    batch = resume(lake, catalog, result).next_batch_id()
     _add_contract_columns(lake, catalog)  # a retyping contract is refused here, before the plan
     plan = [
         dict(
@@ -893,7 +960,7 @@ def revalidate(lake: Lake, catalog_name: str) -> Ledger:
             sha256=None,
             size=None,
             header=None,
-            planned_at=_now(),
+            planned_at=now(),
             header_line=None,
         )
     ]

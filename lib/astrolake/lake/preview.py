@@ -24,10 +24,10 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, get_catalog
-from astrolake.lake import pipeline
+from astrolake.lake import pipeline, retract
 from astrolake.lake.tables import Lake
 from astrolake.lake.validate import REASONS, validate
-from astrolake.layout import LEDGER, MANIFEST
+from astrolake.layout import LEDGER, MANIFEST, RETRACT_SUFFIX, RETRACTED
 from astrolake.sources import files as landing
 from astrolake.sources.readers import CONTINUATION, COUNTED_KINDS, DATA, KIND, RAW_COLUMNS, SKIPPED, classify
 
@@ -54,6 +54,11 @@ class Preview:
     quarantine: int = 0
     skipped: int = 0
     continuation: int = 0
+    lists: list[str] = field(default_factory=list)  # retraction lists that would be applied
+    listed: int = 0  # their rows = retract + retract_duplicates + retract_quarantine
+    retract: int = 0
+    retract_duplicates: int = 0
+    retract_quarantine: int = 0
 
     def balance(self) -> bool:
         """read = add + change + unchanged + superseded + quarantine + skipped + continuation"""
@@ -72,9 +77,16 @@ class Preview:
         if self.unfinished is not None:
             out.append(f"{self.catalog}: unfinished batch {self.unfinished} would be finished first")
         out += [f"would read {path}" for path in self.files]
+        out += [f"would apply retraction list {path}" for path in self.lists]
         out += [f"would skip {path}: already ingested" for path in self.already]
+        if self.lists:
+            out.append(
+                f"{self.catalog} retractions (dry run): listed {self.listed:,} = retract {self.retract:,} "
+                f"+ duplicates {self.retract_duplicates:,} + quarantine {self.retract_quarantine:,}"
+            )
         if not self.files:
-            out.append(f"{self.catalog} (dry run): nothing new; nothing written")
+            what = "no new data file" if self.lists else "nothing new"
+            out.append(f"{self.catalog} (dry run): {what}; nothing written")
             return out
         extra = "".join(
             f" + {name} {n:,}" for name, n in (("skipped", self.skipped), ("continuation", self.continuation)) if n
@@ -93,6 +105,30 @@ def _state(lake: Lake, catalog) -> pipeline.CatalogState:
     return pipeline.CatalogState([], set())
 
 
+def _preview_lists(lake: Lake, catalog, lists: list[dict], out: Preview) -> None:
+    """Count what the retraction lists would do to silver as it is now (the data files of the
+    same run are not taken into account: a key they bring counts as not in silver)."""
+    out.lists = [p["path"] for p in lists]
+    key = list(catalog.contract.key)
+    rows = retract.read_lists(lake, catalog, [dict(p, batch_id=PREVIEW_BATCH) for p in lists], None)
+    out.listed = rows.count()
+    parsed = rows.dropna(subset=key)
+    distinct = parsed.select(*key).distinct()
+    n_distinct = distinct.count()
+    live = 0
+    if lake.exists(catalog.silver_table):
+        silver = lake.read(catalog.silver_table)
+        if RETRACTED in silver.columns:
+            silver = silver.where(F.col(RETRACTED).isNull())
+        live = distinct.join(silver.select(*key), key).count()
+        in_silver = distinct.join(lake.read(catalog.silver_table).select(*key), key).count()
+    else:
+        in_silver = 0
+    out.retract = live
+    out.retract_quarantine = (out.listed - parsed.count()) + (n_distinct - in_silver)
+    out.retract_duplicates = out.listed - out.retract - out.retract_quarantine
+
+
 def preview(lake: Lake, catalog_name: str, paths: list[str] | str) -> Preview:
     """What ``ingest(lake, catalog_name, paths)`` (or a refresh of a landing folder) would do.
 
@@ -102,10 +138,17 @@ def preview(lake: Lake, catalog_name: str, paths: list[str] | str) -> Preview:
     catalog = get_catalog(catalog_name)
     c = catalog.contract
     paths = [paths] if isinstance(paths, str) else list(paths)
-    surveyed = landing.survey_all(landing.expand(paths, landing.suffixes_for(c)), c)
+    everything = landing.expand(paths, landing.suffixes_for(c) + (RETRACT_SUFFIX,))
+    lists = [p for p in everything if retract.is_retraction(p)]
+    surveyed = landing.survey_all([p for p in everything if p not in lists], c)
+    surveyed_lists = retract.survey(lists, catalog)
     state = _state(lake, catalog)
     rows, found = pipeline.new_files(catalog, surveyed, state)
     out = Preview(catalog.name, already=found.skipped, notices=found.notices)
+    new_lists, known = pipeline.new_files(catalog, surveyed_lists, state, data=False)
+    out.already += known.skipped
+    if new_lists:
+        _preview_lists(lake, catalog, new_lists, out)
     pending, pending_plan = state.pending()
     plan = [dict(r, batch_id=PREVIEW_BATCH) for r in rows]
     if pending is not None:

@@ -433,7 +433,7 @@ def training_data(
     if task == "photoz" and feature_set == "full":
         raise FeatureError("the 'full' feature set contains redshift, the photo-z target; use 'photometry'")
     cols = feature_columns(df.columns, feature_set, features)
-    frame = complete_rows(df.where(F.col(label).isNotNull()), cols)
+    frame = complete_rows(layout.live(df).where(F.col(label).isNotNull()), cols)
     if classes:
         frame = frame.where(F.col(label).isin(list(classes)))
     return TrainingData(table, version, cols, label, frame)

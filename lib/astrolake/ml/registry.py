@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 
 from astrolake import faults
 from astrolake.lake.tables import Lake
+from astrolake.layout import live
 from astrolake.ml import tracking
 from astrolake.ml.features import complete_rows
 from astrolake.ml.metrics import (
@@ -268,7 +269,7 @@ def promote(
         )
     label = "redshift" if challenger.task == "photoz" else "class"
     client = MlflowClient()
-    gold = lake.read(table, version=table_v)
+    gold = live(lake.read(table, version=table_v))  # retracted rows never decide a promotion
     found = problems(challenger.features, signature_inputs(challenger), gold.columns)
     if found:  # checked before any scoring: a model that cannot be scored here never competes
         _refuse(client, challenger, found)

@@ -14,6 +14,10 @@ photo-z, ``cluster`` for clustering (the other task's columns null), ``source_ta
 Incremental: rows already scored by the model (any version) are skipped; ``rescore=True`` scores
 them again under the given version (only rows that version has not scored yet).  Re-running is a
 no-op.
+
+Retractions (:mod:`astrolake.lake.retract`): rows retracted in the scored table are not scored,
+and their predictions (every model's) are soft-deleted with the same batch, time and reason at
+the next run; a row revived later is scored again.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from astrolake.errors import UserError
+from astrolake.lake import pipeline
 from astrolake.lake.tables import Lake, TableNotFoundError
+from astrolake.layout import RETRACTED, RETRACTION_COLUMNS, live, retraction_ddl
 from astrolake.ml import models, tracking
 from astrolake.ml.features import complete_rows
 from astrolake.ml.pyfunc import CLASS, PREFIX, spark_result_type
@@ -47,7 +53,7 @@ PREDICTION_COLUMNS = [
     ("source_version", "bigint"),
     ("scored_at", "timestamp"),
 ]
-PREDICTIONS_DDL = ", ".join(f"{n} {t.upper()}" for n, t in PREDICTION_COLUMNS)
+PREDICTIONS_DDL = ", ".join(f"{n} {t.upper()}" for n, t in PREDICTION_COLUMNS) + ", " + retraction_ddl()
 _OUTPUTS = ("predicted_class", "z_phot", "z_phot_err", "cluster", "probabilities")
 
 
@@ -146,12 +152,36 @@ class ScoreResult:
     out: str
     scored: int
     skipped: int
+    retracted: int = 0
 
     def line(self) -> str:
         return (
             f"score: {self.model_name} v{self.model_version} on {self.table} v{self.table_version} -> "
             f"{self.out}: {self.scored} rows scored, {self.skipped} already scored"
+            + (f", {self.retracted} predictions retracted" if self.retracted else "")
         )
+
+
+def _retract_predictions(lake: Lake, rows: DataFrame, out: str) -> int:
+    """Carry the retractions of the scored table's rows to their live predictions (every model's);
+    returns how many predictions were retracted now."""
+    if RETRACTED not in rows.columns:
+        return 0
+    gone = rows.where(F.col(RETRACTED).isNotNull()).select("_key", *[f"`{n}`" for n, _, _ in RETRACTION_COLUMNS])
+    if gone.limit(1).count() == 0:
+        return 0
+    before = lake.version(out)
+    (
+        lake.delta(out)
+        .alias("p")
+        .merge(gone.alias("r"), f"p._key = r._key AND p.{RETRACTED} IS NULL")
+        .whenMatchedUpdate(set={n: F.col(f"r.{n}") for n, _, _ in RETRACTION_COLUMNS})
+        .execute()
+    )
+    if lake.version(out) == before:
+        return 0
+    metrics = lake.delta(out).history(1).select("operationMetrics").collect()[0][0] or {}
+    return int(metrics.get("numTargetRowsUpdated", 0))
 
 
 def score(
@@ -173,7 +203,10 @@ def score(
     if "_key" not in rows.columns:
         raise UserError(f"{table} has no _key column: score a gold table (astrolake features CATALOG)")
     lake.create(out, PREDICTIONS_DDL, comment="model predictions, one row per object, model and version")
-    done = lake.read(out).where(F.col("model_name") == ref.name)
+    pipeline.add_retraction_columns(lake, out)
+    retracted = _retract_predictions(lake, rows, out)
+    rows = live(rows)
+    done = live(lake.read(out)).where(F.col("model_name") == ref.name)
     if rescore:
         done = done.where(F.col("model_version") == ref.version)
     done_keys = done.select("_key").distinct()
@@ -190,12 +223,13 @@ def score(
         }
     )
     before = lake.version(out)
-    lake.append(pred.select(*[n for n, _ in PREDICTION_COLUMNS]), out)
+    nulls = [F.lit(None).cast(kind.lower()).alias(name) for name, kind, _ in RETRACTION_COLUMNS]
+    lake.append(pred.select(*[n for n, _ in PREDICTION_COLUMNS], *nulls), out)
     after = lake.version(out)
     scored = 0
     if after > before:
         metrics = lake.delta(out).history(1).select("operationMetrics").collect()[0][0] or {}
         scored = int(metrics.get("numOutputRows", 0))
-    result = ScoreResult(ref.name, ref.version, table, version, out, scored, skipped)
+    result = ScoreResult(ref.name, ref.version, table, version, out, scored, skipped, retracted)
     log.info("%s ... %.1f s", result.line(), time.perf_counter() - t0)
     return result

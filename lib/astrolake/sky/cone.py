@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from astrolake.errors import UsageError
+from astrolake.layout import live
 from astrolake.sky.healpix import HEALPIX_COLUMN, HEALPIX_ORDER
 
 if TYPE_CHECKING:
@@ -265,7 +266,8 @@ def cone_files(
     the ``number of files read`` metric of the query's file scans once it has run (Delta's data
     skipping decides which files the scan lists).  Both count data files of the current version.
     """
-    found = cone_search(lake.read(table), ra, dec, radius_deg, ra_col=ra_col, dec_col=dec_col, index_col=index_col)
+    rows = live(lake.read(table))
+    found = cone_search(rows, ra, dec, radius_deg, ra_col=ra_col, dec_col=dec_col, index_col=index_col)
     total = int(lake.delta(table).detail().select("numFiles").collect()[0][0])
     execution = found._jdf.queryExecution()
     rows = int(execution.toRdd().count())  # runs the query once, filling the scans' metrics
