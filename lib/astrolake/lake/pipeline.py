@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -39,7 +40,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Catalog, ContractError, get_catalog
-from astrolake.errors import IntegrityError
+from astrolake.errors import EnvError, IntegrityError
 from astrolake.lake.tables import Lake, sql_string
 from astrolake.lake.validate import REASONS, key_text, validate
 from astrolake.layout import LEDGER, MANIFEST, QUARANTINE, RETRACT_SUFFIX, RETRACTION_COLUMNS, retraction_ddl
@@ -100,6 +101,64 @@ def _schema(ddl: str):
     from pyspark.sql.types import StructType
 
     return StructType.fromDDL(" ".join(ddl.split()))
+
+
+class ConcurrentRunError(EnvError, RuntimeError):
+    """Another writer kept changing the catalog's tables while this run retried (exit 4)."""
+
+
+#: seconds to wait before each retry of a run that met another writer's commit
+CONFLICT_BACKOFF = (2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+def _conflicts() -> tuple[type[BaseException], ...]:
+    from delta.exceptions import (
+        ConcurrentAppendException,
+        ConcurrentDeleteDeleteException,
+        ConcurrentDeleteReadException,
+        ConcurrentTransactionException,
+        ConcurrentWriteException,
+        DeltaConcurrentModificationException,
+        MetadataChangedException,
+        ProtocolChangedException,
+    )
+
+    return (
+        ConcurrentAppendException,
+        ConcurrentDeleteDeleteException,
+        ConcurrentDeleteReadException,
+        ConcurrentTransactionException,
+        ConcurrentWriteException,
+        DeltaConcurrentModificationException,
+        MetadataChangedException,
+        ProtocolChangedException,
+    )
+
+
+def retrying_conflicts(what: str, run, backoff: Sequence[float] = CONFLICT_BACKOFF):
+    """Run ``run()``; when a Delta commit conflict stops it (another ingest, refresh or
+    revalidate of the same catalog committed first), wait and run it again from the start.
+
+    Safe because every step of a batch is idempotent and an unfinished batch is replayed with
+    exactly its planned files: the retry finishes what the other writer left, or finds that it
+    finished it.  When the conflicts outlast ``backoff``, :class:`ConcurrentRunError`.
+    """
+    conflicts = _conflicts()
+    for attempt, wait in enumerate([*backoff, None]):
+        try:
+            return run()
+        except conflicts as exc:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            if wait is None:
+                raise ConcurrentRunError(
+                    f"{what}: another writer kept committing to the same tables ({len(backoff)} retries); "
+                    f"run it again once the other job has finished ({first})"
+                ) from exc
+            log.warning(
+                f"{what}: another writer committed first ({type(exc).__name__}); retry {attempt + 1} in {wait:g} s"
+            )
+            time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 class LedgerError(IntegrityError, RuntimeError):
@@ -890,8 +949,13 @@ def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str
     """Ingest landing files into the catalog's bronze and silver tables (see module docstring).
 
     Returns the ledgers of the batches run; content already ingested is skipped, so running the
-    same command twice changes nothing the second time.
+    same command twice changes nothing the second time.  Two runs at once on the same catalog:
+    the one whose commit loses waits and runs again (:func:`retrying_conflicts`).
     """
+    return retrying_conflicts(f"{operation} {catalog_name}", lambda: _ingest(lake, catalog_name, paths, operation))
+
+
+def _ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str) -> IngestResult:
     catalog = get_catalog(catalog_name)
     if isinstance(paths, str):
         paths = [paths]
@@ -945,6 +1009,10 @@ def revalidate(lake: Lake, catalog_name: str) -> Ledger:
     and replaces both tables atomically, so an interrupted re-validation is finished by the
     next ``ingest``, ``refresh`` or ``revalidate``.
     """
+    return retrying_conflicts(f"revalidate {catalog_name}", lambda: _revalidate(lake, catalog_name))
+
+
+def _revalidate(lake: Lake, catalog_name: str) -> Ledger:
     catalog = get_catalog(catalog_name)
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
