@@ -373,14 +373,20 @@ class CatalogState:
 
     planned: list[dict]
     done: set[int]
+    failed: dict[int, int] = field(default_factory=dict)  # batch -> ledger rows that did not close
 
     @classmethod
     def read(cls, lake: Lake, catalog: Catalog) -> CatalogState:
         mine = F.col("catalog") == catalog.name
         planned = [r.asDict() for r in lake.read(MANIFEST).where(mine).collect()]
-        closed = F.coalesce(F.col("closes"), F.lit(True))  # a batch that did not close was rolled back
-        done = {r[0] for r in lake.read(LEDGER).where(mine & closed).select("batch_id").collect()}
-        return cls(planned, done)
+        done: set[int] = set()
+        failed: dict[int, int] = {}
+        for batch, closes in lake.read(LEDGER).where(mine).select("batch_id", "closes").collect():
+            if closes is False:  # a batch that did not close was rolled back, to be replayed
+                failed[batch] = failed.get(batch, 0) + 1
+            else:
+                done.add(batch)
+        return cls(planned, done, failed)
 
     def pending(self) -> tuple[int | None, list[dict]]:
         """The unfinished batch (planned, no ledger row) and its files, if any."""
@@ -643,22 +649,26 @@ def _write_silver(
         lake.replace(src, silver_name, user_metadata=tag)
         return 0, lake.commit_metrics(silver_name, tag, after=before)
     silver = lake.read(silver_name)
-    if silver.limit(1).count() == 0:
+    if lake.is_empty(silver_name):
         lake.append(src, silver_name, txn=(f"astrolake.silver.{catalog.name}{retry}", batch_id), user_metadata=tag)
         return 0, lake.commit_metrics(silver_name, tag, after=before)
     src = src.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        # rows equal to what silver holds from an earlier batch (a replay's own rows do not count)
-        existing = silver.where(F.col(RETRACTION_COLUMNS[0][0]).isNull()).select(
-            *key, F.col("_row_hash").alias("_t_hash"), F.col("_batch_id").alias("_t_batch")
-        )
-        unchanged = (
-            src.join(existing, key, "inner")
-            .where((F.col("_t_hash") == F.col("_row_hash")) & (F.col("_t_batch") != batch_id))
-            .count()
-        )
+
+        def unchanged_rows() -> int:
+            """Batch rows matched by a live silver row of an earlier batch with the same values
+            (true before the batch's MERGE and after it, where its own rows carry its id)."""
+            existing = silver.where(F.col(RETRACTION_COLUMNS[0][0]).isNull()).select(
+                *key, F.col("_row_hash").alias("_t_hash"), F.col("_batch_id").alias("_t_batch")
+            )
+            return (
+                src.join(existing, key, "inner")
+                .where((F.col("_t_hash") == F.col("_row_hash")) & (F.col("_t_batch") != batch_id))
+                .count()
+            )
+
         if lake.commit_metrics(silver_name, tag, after=None) is not None:
-            return unchanged, None  # a replay: the merge was committed before the interruption
+            return unchanged_rows(), None  # a replay: the merge was committed before the interruption
         cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
         update: dict[str, str | Column] = {f"`{col}`": f"s.`{col}`" for col in src.columns if col != "_first_batch_id"}
         with lake.commit_tag(tag):
@@ -673,7 +683,12 @@ def _write_silver(
                 .whenNotMatchedInsertAll()
                 .execute()
             )
-        return unchanged, lake.commit_metrics(silver_name, tag, after=before)
+        metrics = lake.commit_metrics(silver_name, tag, after=before)
+        source = metrics.pop("source", -1) if metrics else -1
+        if metrics is None or source < 0:
+            return unchanged_rows(), metrics
+        # keys are unique in src: a source row is inserted, updates its match, or is unchanged
+        return source - metrics["inserted"] - metrics["updated"], metrics
     finally:
         src.unpersist()
 
@@ -690,6 +705,7 @@ def process_batch(
     plan: list[dict] | None,
     operation: str,
     from_bronze: DataFrame | None = None,
+    failed: int | None = None,
 ) -> Ledger:
     """Run bronze (unless ``from_bronze`` is given), validation, quarantine, silver, ledger.
 
@@ -700,12 +716,14 @@ def process_batch(
     spark, c = lake.spark, catalog.contract
     ledger = Ledger(catalog.name, batch_id, operation, [p["path"] for p in plan or []], now())
     # a batch rolled back after its ledger did not close is written again under txn ids of its own
-    # (Delta would skip a write whose txn id it has seen); the first attempt keeps the plain ids
-    failed = (
-        lake.read(LEDGER)
-        .where((F.col("catalog") == catalog.name) & (F.col("batch_id") == batch_id) & ~F.col("closes"))
-        .count()
-    )
+    # (Delta would skip a write whose txn id it has seen); the first attempt keeps the plain ids.
+    # ``failed``: how many such ledger rows the batch has, when the caller has read the ledger
+    if failed is None:
+        failed = (
+            lake.read(LEDGER)
+            .where((F.col("catalog") == catalog.name) & (F.col("batch_id") == batch_id) & ~F.col("closes"))
+            .count()
+        )
     retry = f".retry{failed}" if failed else ""
     steps = Steps(f"{catalog.name} batch {batch_id}", total=3 if rebuild else 4, logger=log, spark=spark)
     if from_bronze is None:
@@ -933,13 +951,13 @@ def resume(lake: Lake, catalog: Catalog, result: IngestResult) -> CatalogState:
         if plan[0]["operation"] != "revalidate":
             check_planned_files(lake, catalog, pending, plan)
         if plan[0]["operation"] == "revalidate":
-            led = _rebuild(lake, catalog, pending)
+            led = _rebuild(lake, catalog, pending, failed=state.failed.get(pending, 0))
         elif plan[0]["operation"] == "retract":
             from astrolake.lake import retract
 
             led = retract.process(lake, catalog, pending, plan)
         else:
-            led = process_batch(lake, catalog, pending, plan, plan[0]["operation"])
+            led = process_batch(lake, catalog, pending, plan, plan[0]["operation"], failed=state.failed.get(pending, 0))
         result.ledgers.append(led)
         state.done.add(led.batch_id)
     return state
@@ -977,7 +995,7 @@ def _ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: st
     if batch is None:
         log.info(f"{catalog.name}: nothing new to ingest")
     else:
-        result.ledgers.append(process_batch(lake, catalog, batch, plan, operation))
+        result.ledgers.append(process_batch(lake, catalog, batch, plan, operation, failed=0))  # a new batch id
         state.done.add(batch)
         state.planned += plan
     if surveyed_lists:  # after the data: a list retracts what the folder's files delivered
@@ -1040,10 +1058,10 @@ def _revalidate(lake: Lake, catalog_name: str) -> Ledger:
     return _rebuild(lake, catalog, batch)
 
 
-def _rebuild(lake: Lake, catalog: Catalog, batch: int) -> Ledger:
+def _rebuild(lake: Lake, catalog: Catalog, batch: int, failed: int | None = None) -> Ledger:
     before = lake.read(QUARANTINE).where(F.col("catalog") == catalog.name).count()
     bronze = lake.read(catalog.bronze_table)
-    ledger = process_batch(lake, catalog, batch, None, "revalidate", from_bronze=bronze)
+    ledger = process_batch(lake, catalog, batch, None, "revalidate", from_bronze=bronze, failed=failed)
     log.info(f"{catalog.name}: quarantine held {before:,} rows before, {ledger.quarantined:,} now")
     return ledger
 

@@ -73,6 +73,11 @@ class Lake:
             return DeltaTable.forName(self.spark, self._uc_name(name))
         return DeltaTable.forPath(self.spark, self.location(name))
 
+    def is_empty(self, name: str) -> bool:
+        """True when the table holds no row: no data file in its current version (Delta drops a
+        file once all of its rows are deleted).  Read from the table's metadata, without a scan."""
+        return int(self.delta(name).detail().select("numFiles").collect()[0][0]) == 0
+
     def version(self, name: str) -> int:
         return int(self.delta(name).history(1).select("version").collect()[0][0])
 
@@ -107,6 +112,7 @@ class Lake:
             return {
                 "inserted": int(metrics.get("numTargetRowsInserted", 0)),
                 "updated": int(metrics.get("numTargetRowsUpdated", 0)),
+                "source": int(metrics.get("numSourceRows", -1)),
             }
         return {"inserted": int(metrics.get("numOutputRows", 0)), "updated": 0}
 
