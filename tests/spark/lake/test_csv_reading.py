@@ -101,17 +101,25 @@ def test_malformed_lines_count_quoted_separators_once(lake, tmp_path):
     assert quarantine(lake)['"a,b",c'] == ["malformed line: expected 18 fields, found 2"]
 
 
-@pytest.mark.parametrize("folder", ["with space", "with,comma", "with%percent", "with+plus"])
-def test_paths_that_need_escaping_keep_exact_provenance(lake, tmp_path, folder):
-    d = tmp_path / folder
-    d.mkdir()
-    f = d / "x y.csv"
-    f.write_text("\n".join([HEADER, row(fiber=1), row(fiber=2, ra="400")]) + "\n")
-    (led,) = pipeline.ingest(lake, CAT, [str(d)]).ledgers
-    assert (led.read, led.inserted, led.quarantined, led.closes) == (2, 1, 1, True)
-    assert [r["_source_file"] for r in lake.read(SILVER).collect()] == [str(f)]
-    assert [r["_source_file"] for r in lake.read(pipeline.QUARANTINE).collect()] == [str(f)]
-    assert {r["_source_file"] for r in lake.read(f"bronze_{CAT}").collect()} == {str(f)}
+FOLDERS = ["with space", "with,comma", "with%percent", "with+plus"]
+
+
+def test_paths_that_need_escaping_keep_exact_provenance(lake, tmp_path):
+    """One batch of files whose folders need escaping in a URI: each row keeps its exact path."""
+    files = []
+    for i, folder in enumerate(FOLDERS):
+        d = tmp_path / folder
+        d.mkdir()
+        f = d / "x y.csv"
+        f.write_text("\n".join([HEADER, row(plate=300 + i, fiber=1), row(plate=300 + i, fiber=2, ra="400")]) + "\n")
+        files.append(str(f))
+    (led,) = pipeline.ingest(lake, CAT, [str(tmp_path / folder) for folder in FOLDERS]).ledgers
+    assert (led.read, led.inserted, led.quarantined, led.closes) == (8, 4, 4, True)
+    expected = {300 + i: f for i, f in enumerate(files)}
+    assert {r["plate"]: r["_source_file"] for r in lake.read(SILVER).collect()} == expected
+    assert sorted(r["_source_file"] for r in lake.read(pipeline.QUARANTINE).collect()) == sorted(files)
+    bronze = lake.read(f"bronze_{CAT}").groupBy("_source_file").count().collect()
+    assert {r["_source_file"]: r["count"] for r in bronze} == {f: 3 for f in files}
 
 
 OLD_LEDGER_DDL = """catalog STRING, batch_id BIGINT, operation STRING, files ARRAY<STRING>,
