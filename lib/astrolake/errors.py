@@ -73,16 +73,18 @@ _ENV_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EPERM, errno.EDQUO
 
 # (text found in a JVM/third-party error, one line for the user)
 _ENV_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("Read-only file system", "the output folder is on a read-only file system"),
     ("No space left on device", "no space left on device while writing: free disk space or choose another --base-path"),
     ("Disk quota exceeded", "disk quota exceeded while writing: free space or choose another --base-path"),
     (
-        "DeltaSparkSessionExtension",
+        "ClassNotFoundException: io.delta",
         "the Delta Lake jars are not on Spark's classpath: run `make setup`, pass --jars with "
         "delta-spark_4.2_2.13-4.4.0.jar and delta-storage-4.4.0.jar to spark-submit (or use scripts/submit), "
         "or --packages io.delta:delta-spark_4.2_2.13:4.4.0 on a cluster",
     ),
     (
-        "org.apache.spark.sql.delta",
+        # the class itself missing: any Delta error's stack trace names org.apache.spark.sql.delta
+        "ClassNotFoundException: org.apache.spark.sql.delta",
         "the Delta Lake jars are not on Spark's classpath: run `make setup`, pass --jars with "
         "delta-spark_4.2_2.13-4.4.0.jar and delta-storage-4.4.0.jar to spark-submit (or use scripts/submit), "
         "or --packages io.delta:delta-spark_4.2_2.13:4.4.0 on a cluster",
@@ -96,7 +98,6 @@ _ENV_PATTERNS: tuple[tuple[str, str], ...] = (
     ("Max retries exceeded with url", "the MLflow tracking server is unreachable: check MLFLOW_TRACKING_URI"),
     ("Connection refused", "a service astrolake needs refused the connection (MLflow tracking server?)"),
     ("Permission denied", "permission denied: the output folder is not writable"),
-    ("Read-only file system", "the output folder is on a read-only file system"),
 )
 
 

@@ -20,7 +20,7 @@ import yaml
 from astrolake import cli
 from astrolake.cli_args import EXAMPLES, build_parser, command_names
 from astrolake.demo import demo_file
-from astrolake.errors import EnvError, UsageError, UserError
+from astrolake.errors import EnvError, UsageError, UserError, classify
 from conftest import ROOT
 
 CATALOG = "sdss_dr14_skyserver"
@@ -366,6 +366,31 @@ def test_a_full_disk_is_an_environment_error_exit_4(capsys, monkeypatch, tmp_pat
     code, out, err = run_main(capsys, "catalogs")
     assert code == 4
     assert err == [f"astrolake catalogs: error: No space left on device: {tmp_path / 'part-0.parquet'}"]
+
+
+@pytest.mark.parametrize(
+    "jvm_text, line",
+    [
+        (
+            "Job aborted.\n\tat org.apache.spark.sql.delta.files.DeltaFileFormatWriter$.write\n"
+            "Caused by: java.io.FileNotFoundException: /lake/_manifest/part-0.parquet (Read-only file system)",
+            "the output folder is on a read-only file system",
+        ),
+        (
+            "Job aborted.\n\tat org.apache.spark.sql.delta.DeltaLog.withNewTransaction\n"
+            "Caused by: java.io.IOException: No space left on device",
+            "no space left on device while writing: free disk space or choose another --base-path",
+        ),
+        ("java.lang.ClassNotFoundException: org.apache.spark.sql.delta.catalog.DeltaCatalog", "Delta Lake jars"),
+        ("java.lang.ClassNotFoundException: io.delta.sql.DeltaSparkSessionExtension", "Delta Lake jars"),
+    ],
+)
+def test_a_delta_stack_trace_is_classified_by_its_cause_not_by_its_class_names(jvm_text, line):
+    """Every Delta error's trace names org.apache.spark.sql.delta classes: only a missing class
+    means missing jars; a full or read-only disk inside a Delta write is that cause."""
+    found = classify(RuntimeError(jvm_text))
+    assert isinstance(found, EnvError) and line in str(found)
+    assert classify(RuntimeError("\tat org.apache.spark.sql.delta.commands.MergeIntoCommand.run")) is None
 
 
 def test_env_error_with_debug_shows_its_chain(capsys, monkeypatch):
