@@ -1,5 +1,5 @@
-"""Broken surroundings, for real: a lake on a small tmpfs that fills during the write, and one
-remounted read-only.  Each is one line naming the cause, exit 4, and leaves no partial table: the
+"""Broken surroundings, for real: a lake on a small tmpfs that fills during the write, one
+remounted read-only, and a tracking server that is not there.  Each is one line naming the cause, exit 4, and leaves no partial table: the
 batch is planned but nothing of it is committed, and once space is back the next run finishes it
 exactly once.  Mounting needs root (or CAP_SYS_ADMIN); where it is refused the tests skip."""
 
@@ -75,3 +75,20 @@ def test_a_read_only_lake_is_one_line_exit_4(spark, settings, small_disk, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["astrolake ingest: error: the output folder is on a read-only file system"]
     assert sorted(os.listdir(os.path.join(base, f"silver_{CATALOG}", "_delta_log"))) == before
+
+
+def test_an_unreachable_tracking_server_is_one_line_exit_4(spark, fresh_settings, capsys, monkeypatch):
+    """Nothing listens at the tracking URI (a port just closed): promote stops at its first MLflow
+    call with one line naming the store, exit 4 (MLflow's retries off to keep the test short)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("ASTROLAKE_TRACKING_URI", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    assert cli.main(["promote", "any_model", "--base-path", fresh_settings.base_path, "--quiet"]) == 4
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "astrolake promote: error: the MLflow tracking server is unreachable: check MLFLOW_TRACKING_URI"
+    ]
