@@ -619,6 +619,12 @@ def _inspect_hdu(path: str, index: int, hdu) -> _TableInfo:
     data_bytes = nrows * row_bytes + pcount
     _check_size(path, index, nrows, row_bytes, data_offset, data_bytes)
     columns = tuple(_column_spec(path, i, c) for i, c in enumerate(hdu.columns))
+    widths = int(hdu.columns.dtype.itemsize)
+    if widths != row_bytes:  # the standard: a row is its fields, back to back
+        raise FitsSourceError(
+            f"{path}: HDU {index} declares {row_bytes} bytes per row (NAXIS1) but its columns (TFORMn) take "
+            f"{widths}: the header is damaged, and every row would be read shifted"
+        )
     return _TableInfo(
         path=path,
         hdu_index=index,

@@ -349,10 +349,23 @@ def fits_columns(path: str, hdu) -> list[str]:
 
     from astrolake.sources.fits import FitsSourceError
 
-    with fits.open(path, memmap=True) as hdul:
-        if hdu is None:
-            tables = [h for h in hdul if isinstance(h, fits.BinTableHDU)]
-            if not tables:
-                raise FitsSourceError(f"{path}: no binary table HDU")
-            return list(tables[0].columns.names)
-        return list(hdul[hdu].columns.names)
+    try:
+        with fits.open(path, memmap=True) as hdul:
+            if hdu is None:
+                tables = [h for h in hdul if isinstance(h, fits.BinTableHDU)]
+                if not tables:
+                    raise FitsSourceError(f"{path}: no binary table HDU")
+                return list(tables[0].columns.names)
+            if not isinstance(hdu, str) and not 0 <= int(hdu) < len(hdul):
+                raise FitsSourceError(
+                    f"{path}: has {len(hdul)} readable HDU(s), no HDU {hdu} (a damaged or truncated header?)"
+                )
+            table = hdul[hdu]
+            if not isinstance(table, fits.BinTableHDU):
+                raise FitsSourceError(f"{path}: HDU {hdu} is a {type(table).__name__}, not a binary table")
+            return list(table.columns.names)
+    except FitsSourceError:
+        raise
+    except (OSError, ValueError, KeyError, IndexError, TypeError, fits.VerifyError) as exc:
+        # astropy's own complaint about a damaged file (header cards, TFORM codes, truncation)
+        raise FitsSourceError(f"{path}: not a readable FITS binary table ({type(exc).__name__}: {exc})") from exc

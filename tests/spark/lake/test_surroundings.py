@@ -1,5 +1,6 @@
 """Broken surroundings, for real: a lake on a small tmpfs that fills during the write, one
-remounted read-only, and a tracking server that is not there.  Each is one line naming the cause, exit 4, and leaves no partial table: the
+remounted read-only, and a tracking server that is not there.  Each is one line naming the
+cause, exit 4, and leaves no partial table: the
 batch is planned but nothing of it is committed, and once space is back the next run finishes it
 exactly once.  Mounting needs root (or CAP_SYS_ADMIN); where it is refused the tests skip."""
 
