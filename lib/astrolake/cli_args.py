@@ -82,6 +82,14 @@ def _at_least(low: int):
     return parse
 
 
+def _dry_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the files it would read and the rows it would add, change and quarantine; write nothing",
+    )
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("settings (override ASTROLAKE_* variables and --config)")
     g.add_argument("--config", metavar="YAML", help="settings file (base_path, uc_catalog, uc_schema, ...)")
@@ -145,11 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("catalog", help="catalog name (see `astrolake catalogs`)")
     p.add_argument("paths", nargs="+", help="landing files, folders or globs")
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="list the files it would read and the rows it would add, change and quarantine; write nothing",
-    )
+    _dry_run(p)
     _common(p)
 
     p = sub.add_parser(
@@ -159,11 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("catalog", help="catalog name")
     p.add_argument("--landing", required=True, metavar="DIR", help="landing folder to pick new files from")
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="list the files it would read and the rows it would add, change and quarantine; write nothing",
-    )
+    _dry_run(p)
     _common(p)
 
     p = sub.add_parser(

@@ -32,7 +32,8 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 from pyspark import StorageLevel
@@ -111,28 +112,74 @@ class ConcurrentRunError(EnvError, RuntimeError):
 CONFLICT_BACKOFF = (2.0, 4.0, 8.0, 16.0, 32.0)
 
 
-def _conflicts() -> tuple[type[BaseException], ...]:
-    from delta.exceptions import (
-        ConcurrentAppendException,
-        ConcurrentDeleteDeleteException,
-        ConcurrentDeleteReadException,
-        ConcurrentTransactionException,
-        ConcurrentWriteException,
-        DeltaConcurrentModificationException,
-        MetadataChangedException,
-        ProtocolChangedException,
-    )
+#: Delta's commit-conflict exceptions (pyspark's captured forms, in delta.exceptions)
+CONFLICTS = (
+    "ConcurrentAppendException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentTransactionException",
+    "ConcurrentWriteException",
+    "DeltaConcurrentModificationException",
+    "MetadataChangedException",
+    "ProtocolChangedException",
+)
 
-    return (
-        ConcurrentAppendException,
-        ConcurrentDeleteDeleteException,
-        ConcurrentDeleteReadException,
-        ConcurrentTransactionException,
-        ConcurrentWriteException,
-        DeltaConcurrentModificationException,
-        MetadataChangedException,
-        ProtocolChangedException,
-    )
+
+def _conflicts() -> tuple[type[BaseException], ...]:
+    import delta.exceptions
+
+    return tuple(getattr(delta.exceptions, name) for name in CONFLICTS)
+
+
+#: how long a run waits for another run of the same catalog (same lake folder) to finish
+LOCK_WAIT_S = 600.0
+
+
+@contextmanager
+def catalog_lock(lake: Lake, catalog_name: str, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """One writer per catalog at a time on a local lake: an exclusive ``flock`` on
+    ``<base_path>/_locks/<catalog>.lock`` (released by the system when its process dies, even
+    by ``kill -9``).  A second run waits for it, up to ``wait_s``, then stops with
+    :class:`ConcurrentRunError`.  Where the lake is not a local folder (Unity Catalog, object
+    stores) or the lock file cannot be made, runs rely on Delta's conflict detection and
+    :func:`retrying_conflicts` alone."""
+    import fcntl
+
+    base = lake.settings.base_path
+    if lake.settings.uses_unity_catalog or "://" in str(base):
+        yield
+        return
+    path = os.path.join(landing.strip_scheme(str(base)), "_locks", f"{catalog_name}.lock")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handle = open(path, "a+")
+    except OSError as exc:  # a read-only or full folder: the first write says so, in one line
+        log.debug(f"no lock for {catalog_name} ({exc}); relying on Delta's conflict detection")
+        handle = None
+    if handle is None:  # yielded outside the except: the run's own errors do not chain to it
+        yield
+        return
+    with handle:
+        deadline = time.monotonic() + wait_s
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ConcurrentRunError(
+                        f"another run on {catalog_name} has held {path} for more than {wait_s:g} s; "
+                        "run again once it has finished"
+                    ) from None
+                if not told:
+                    log.warning(f"another run on {catalog_name} is writing; waiting for it ({path})")
+                    told = True
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def retrying_conflicts(what: str, run, backoff: Sequence[float] = CONFLICT_BACKOFF):
@@ -698,6 +745,26 @@ def _commit_tag(catalog: Catalog, batch_id: int, table: str, retry: str = "", op
     return f"astrolake {catalog.name} batch {int(batch_id)}{retry} {table}{' ' + operation if operation else ''}"
 
 
+def checked_columns(catalog: Catalog, after_reasons: Sequence[Column] = ()) -> list[str | Column]:
+    """What a batch keeps of its validated lines: the kind, the typed columns (and the file name
+    where it is part of the key), the reasons (then ``after_reasons``), provenance and arrival order."""
+    c = catalog.contract
+    return [
+        KIND,
+        *[F.col(f"`{col.name}`") for col in c.columns],
+        *([SOURCE_NAME] if SOURCE_NAME in c.key else []),
+        REASONS,
+        *after_reasons,
+        "_source_file",
+        ROW_NUMBER,
+        "_ingested_at",
+        "_batch_id",
+        "_file_index",
+        "_block",
+        "_row_order",
+    ]
+
+
 def process_batch(
     lake: Lake,
     catalog: Catalog,
@@ -754,19 +821,10 @@ def process_batch(
     checked = (
         validate(lines, c)
         .select(
-            KIND,
-            *[F.col(f"`{col.name}`") for col in c.columns],
-            *([SOURCE_NAME] if SOURCE_NAME in c.key else []),
-            REASONS,
-            F.when(is_bad, F.col("_raw")).alias("_raw"),
-            F.when(is_bad, F.col("_fields")).alias("_fields"),
-            "_source_file",
-            ROW_NUMBER,
-            "_ingested_at",
-            "_batch_id",
-            "_file_index",
-            "_block",
-            "_row_order",
+            *checked_columns(
+                catalog,
+                [F.when(is_bad, F.col("_raw")).alias("_raw"), F.when(is_bad, F.col("_fields")).alias("_fields")],
+            )
         )
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
@@ -970,7 +1028,8 @@ def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str
     same command twice changes nothing the second time.  Two runs at once on the same catalog:
     the one whose commit loses waits and runs again (:func:`retrying_conflicts`).
     """
-    return retrying_conflicts(f"{operation} {catalog_name}", lambda: _ingest(lake, catalog_name, paths, operation))
+    with catalog_lock(lake, catalog_name):
+        return retrying_conflicts(f"{operation} {catalog_name}", lambda: _ingest(lake, catalog_name, paths, operation))
 
 
 def _ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str) -> IngestResult:
@@ -1027,7 +1086,8 @@ def revalidate(lake: Lake, catalog_name: str) -> Ledger:
     and replaces both tables atomically, so an interrupted re-validation is finished by the
     next ``ingest``, ``refresh`` or ``revalidate``.
     """
-    return retrying_conflicts(f"revalidate {catalog_name}", lambda: _revalidate(lake, catalog_name))
+    with catalog_lock(lake, catalog_name):
+        return retrying_conflicts(f"revalidate {catalog_name}", lambda: _revalidate(lake, catalog_name))
 
 
 def _revalidate(lake: Lake, catalog_name: str) -> Ledger:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
-from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, get_catalog
+from astrolake.catalogs.contract import get_catalog
 from astrolake.lake import pipeline, retract
 from astrolake.lake.tables import Lake
 from astrolake.lake.validate import REASONS, validate
@@ -173,23 +173,7 @@ def preview(lake: Lake, catalog_name: str, paths: list[str] | str) -> Preview:
         )
     )
     lines = classify(bronze, c, pipeline.text_files(lake, catalog, plan)).where(F.col(KIND).isin(DATA, *COUNTED_KINDS))
-    checked = (
-        validate(lines, c)
-        .select(
-            KIND,
-            *[F.col(f"`{col.name}`") for col in c.columns],
-            *([SOURCE_NAME] if SOURCE_NAME in c.key else []),
-            REASONS,
-            "_source_file",
-            ROW_NUMBER,
-            "_ingested_at",
-            "_batch_id",
-            "_file_index",
-            "_block",
-            "_row_order",
-        )
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
+    checked = validate(lines, c).select(*pipeline.checked_columns(catalog)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         is_data = F.col(KIND) == DATA
         tally = checked.agg(

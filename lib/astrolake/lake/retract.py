@@ -231,6 +231,11 @@ def retract(lake: Lake, catalog_name: str, paths: list[str] | str, reason: str |
             f"{catalog.name} has no silver table yet: there is nothing to retract (ingest the catalog first)"
         )
     surveyed = survey(paths, catalog)
+    with pipeline.catalog_lock(lake, catalog.name):
+        return pipeline.retrying_conflicts(f"retract {catalog.name}", lambda: _retract(lake, catalog, surveyed, reason))
+
+
+def _retract(lake: Lake, catalog: Catalog, surveyed: list[landing.Surveyed], reason: str | None):
     pipeline.ensure_tables(lake, catalog)
     result = pipeline.IngestResult(catalog.name)
     state = pipeline.resume(lake, catalog, result)

@@ -1,7 +1,7 @@
 """Two writers at once on one catalog (two threads of one Spark application, each a real Delta
-writer with its own transactions): the run whose commit loses waits and runs again, and the
-final state is exact: every key once in silver, each batch once in bronze, one closing ledger
-row per batch."""
+writer with its own transactions and its own open lock file): the second waits on the catalog's
+lock for the first to finish, and the final state is exact: every key once in silver, each batch
+once in bronze, one closing ledger row per batch."""
 
 from __future__ import annotations
 
