@@ -7,7 +7,12 @@ its own process, as a machine that loses power or a scheduler that kills a job w
 Points (each placed between two writes whose order the code relies on):
 
 * ``promote.tagged``: the comparison's tags are on the challenger; the alias has not moved;
-* ``promote.moved``: ``champion`` points at the challenger; its result tag still says ``wins``.
+* ``promote.moved``: ``champion`` points at the challenger; its result tag still says ``wins``;
+* ``batch.bronze``: a batch's bronze rows are committed, its quarantine rows not;
+* ``batch.quarantine``: its quarantine rows are committed (a re-validation: replaced), silver not;
+* ``batch.silver``: silver is written, the ledger row (the batch's commit mark) not;
+* ``gold.written``: a first (or full) gold build is written, the silver version it saw not recorded;
+* ``gold.merged``: an incremental gold refresh has merged its changes, the new version not recorded.
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ import os
 import signal
 
 ENV = "ASTROLAKE_FAULT"
-POINTS = ("promote.tagged", "promote.moved")
+POINTS = (
+    "promote.tagged",
+    "promote.moved",
+    "batch.bronze",
+    "batch.quarantine",
+    "batch.silver",
+    "gold.written",
+    "gold.merged",
+)
 
 log = logging.getLogger(__name__)
 

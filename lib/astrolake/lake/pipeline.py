@@ -40,6 +40,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from astrolake import faults
 from astrolake.catalogs.contract import ROW_NUMBER, SOURCE_NAME, Catalog, ContractError, get_catalog
 from astrolake.errors import EnvError, IntegrityError
 from astrolake.lake.tables import Lake, sql_string
@@ -807,6 +808,7 @@ def process_batch(
                 F.lit(batch_id).cast("long").alias("_batch_id"),
             )
             lake.append(bronze, catalog.bronze_table, txn=(f"astrolake.bronze.{catalog.name}{retry}", batch_id))
+        faults.point("batch.bronze")
         batch_rows = lake.read(catalog.bronze_table).where(F.col("_batch_id") == batch_id)
     else:
         batch_rows = from_bronze
@@ -862,12 +864,14 @@ def process_batch(
                     user_metadata=q_tag,
                 )
             q_metrics = lake.commit_metrics(QUARANTINE, q_tag, after=quarantine_before)
+            faults.point("batch.quarantine")
             step.detail = f"{ledger.read:,} rows read, {rejected:,} to quarantine" + "".join(
                 f", {n:,} {name}" for name, n in ledger.other_lines()
             )
         with steps.step("silver") as step:
             before = {"silver": lake.version(catalog.silver_table), "quarantine": quarantine_before}
             ledger.duplicates, s_metrics = _write_valid_rows(lake, catalog, checked, batch_id, rebuild, retry)
+            faults.point("batch.silver")
             valid = ledger.read - rejected - ledger.skipped - ledger.continuation
             step.detail = f"{valid:,} valid rows, {ledger.duplicates:,} duplicates"
     finally:

@@ -39,7 +39,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 from pyspark.sql.window import Window
 
-from astrolake import layout
+from astrolake import faults, layout
 from astrolake.catalogs.contract import SOURCE_NAME, Catalog, get_catalog
 from astrolake.errors import UserError
 from astrolake.lake.tables import Lake, TableNotFoundError, sql_string
@@ -313,6 +313,7 @@ def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False) -> GoldResu
             f"build {gold} from {silver} v{version}"
         ) as step:
             lake.replace(rows, gold, overwrite_schema=True)
+            faults.point("gold.written")
             _record_version(lake, gold, version, _gold_ddl_props(catalog))
             n = lake.read(gold).count()
             step.detail = f"{n:,} rows written"
@@ -376,6 +377,7 @@ def build_gold(lake: Lake, catalog_name: str, rebuild: bool = False) -> GoldResu
             "rebuilding from a snapshot"
         )
         return build_gold(lake, catalog_name, rebuild=True)
+    faults.point("gold.merged")
     _record_version(lake, gold, latest)
     result = GoldResult(gold, "incremental", latest, n_up, n_del, lake.read(gold).count())
     log.info(result.line())
