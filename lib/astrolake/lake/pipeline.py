@@ -1036,19 +1036,26 @@ def ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str
         return retrying_conflicts(f"{operation} {catalog_name}", lambda: _ingest(lake, catalog_name, paths, operation))
 
 
+def survey_landing(catalog: Catalog, paths: list[str]) -> tuple[list[landing.Surveyed], list[landing.Surveyed]]:
+    """The data files and the retraction lists (``*.retract.csv``) among ``paths``, each checked
+    and hashed: what an ingest, a refresh or their dry run works from."""
+    from astrolake.lake import retract
+
+    found = landing.expand(paths, landing.suffixes_for(catalog.contract) + (RETRACT_SUFFIX,))
+    lists = [p for p in found if retract.is_retraction(p)]
+    data = [p for p in found if not retract.is_retraction(p)]
+    return landing.survey_all(data, catalog.contract), retract.survey(lists, catalog)
+
+
 def _ingest(lake: Lake, catalog_name: str, paths: list[str] | str, operation: str) -> IngestResult:
     catalog = get_catalog(catalog_name)
     if isinstance(paths, str):
         paths = [paths]
     from astrolake.lake import retract
 
-    c = catalog.contract
-    found = landing.expand(paths, landing.suffixes_for(c) + (RETRACT_SUFFIX,))
-    lists = [p for p in found if retract.is_retraction(p)]
     # one pass over each file (format, header, SHA-256), several files at a time, before any
     # table is touched: a bad file is refused here
-    surveyed = landing.survey_all([p for p in found if not retract.is_retraction(p)], c)
-    surveyed_lists = retract.survey(lists, catalog)
+    surveyed, surveyed_lists = survey_landing(catalog, paths)
     ensure_tables(lake, catalog)
     result = IngestResult(catalog.name)
     state = resume(lake, catalog, result)

@@ -27,8 +27,7 @@ from astrolake.catalogs.contract import get_catalog
 from astrolake.lake import pipeline, retract
 from astrolake.lake.tables import Lake
 from astrolake.lake.validate import REASONS, validate
-from astrolake.layout import LEDGER, MANIFEST, RETRACT_SUFFIX, RETRACTED
-from astrolake.sources import files as landing
+from astrolake.layout import LEDGER, MANIFEST, RETRACTED
 from astrolake.sources.readers import CONTINUATION, COUNTED_KINDS, DATA, KIND, RAW_COLUMNS, SKIPPED, classify
 
 log = logging.getLogger(__name__)
@@ -115,15 +114,16 @@ def _preview_lists(lake: Lake, catalog, lists: list[dict], out: Preview) -> None
     parsed = rows.dropna(subset=key)
     distinct = parsed.select(*key).distinct()
     n_distinct = distinct.count()
-    live = 0
-    if lake.exists(catalog.silver_table):
+    live = in_silver = 0
+    if lake.exists(catalog.silver_table):  # one join: keys in silver, and those of them still live
         silver = lake.read(catalog.silver_table)
-        if RETRACTED in silver.columns:
-            silver = silver.where(F.col(RETRACTED).isNull())
-        live = distinct.join(silver.select(*key), key).count()
-        in_silver = distinct.join(lake.read(catalog.silver_table).select(*key), key).count()
-    else:
-        in_silver = 0
+        state = F.col(RETRACTED) if RETRACTED in silver.columns else F.lit(None).cast("long")
+        counts = (
+            distinct.join(silver.select(*key, state.alias("_t_retracted")), key)
+            .agg(F.count(F.lit(1)).alias("in"), F.count_if(F.col("_t_retracted").isNull()).alias("live"))
+            .collect()[0]
+        )
+        in_silver, live = int(counts["in"]), int(counts["live"] or 0)
     out.retract = live
     out.retract_quarantine = (out.listed - parsed.count()) + (n_distinct - in_silver)
     out.retract_duplicates = out.listed - out.retract - out.retract_quarantine
@@ -138,10 +138,7 @@ def preview(lake: Lake, catalog_name: str, paths: list[str] | str) -> Preview:
     catalog = get_catalog(catalog_name)
     c = catalog.contract
     paths = [paths] if isinstance(paths, str) else list(paths)
-    everything = landing.expand(paths, landing.suffixes_for(c) + (RETRACT_SUFFIX,))
-    lists = [p for p in everything if retract.is_retraction(p)]
-    surveyed = landing.survey_all([p for p in everything if p not in lists], c)
-    surveyed_lists = retract.survey(lists, catalog)
+    surveyed, surveyed_lists = pipeline.survey_landing(catalog, paths)
     state = _state(lake, catalog)
     rows, found = pipeline.new_files(catalog, surveyed, state)
     out = Preview(catalog.name, already=found.skipped, notices=found.notices)
