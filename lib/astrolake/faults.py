@@ -12,7 +12,14 @@ Points (each placed between two writes whose order the code relies on):
 * ``batch.quarantine``: its quarantine rows are committed (a re-validation: replaced), silver not;
 * ``batch.silver``: silver is written, the ledger row (the batch's commit mark) not;
 * ``gold.written``: a first (or full) gold build is written, the silver version it saw not recorded;
-* ``gold.merged``: an incremental gold refresh has merged its changes, the new version not recorded.
+* ``gold.merged``: an incremental gold refresh has merged its changes, the new version not recorded;
+* ``score.retracted``: predictions of retracted rows are soft-deleted, the new predictions not appended;
+* ``dnn.epoch``: a training rank 0 has checkpointed an epoch (weights, epoch, run id), more remain;
+* ``dnn.registered``: rank 0 has registered the trained model, the run is not marked finished and the
+  launcher has not removed the checkpoint.
+
+A point inside a training rank sees the variable when it is set before the training starts: the
+launchers pass the environment on to their worker processes.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ POINTS = (
     "batch.silver",
     "gold.written",
     "gold.merged",
+    "score.retracted",
+    "dnn.epoch",
+    "dnn.registered",
 )
 
 log = logging.getLogger(__name__)

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+ROWS = 2_000
 
 
 def run_notebook(path: Path) -> dict:
@@ -24,7 +25,12 @@ def run_notebook(path: Path) -> dict:
 @pytest.fixture(scope="module")
 def notebook_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("notebooks")
+    from astrolake.demo import demo_file
+
+    sample = root / "sample.csv"  # the first ROWS objects of the shipped sample
+    sample.write_text("\n".join(open(demo_file()).read().splitlines()[: ROWS + 1]) + "\n")
     env = {
+        "ASTROLAKE_WIDGET_SOURCE": str(sample),
         "ASTROLAKE_WIDGET_BASE_PATH": str(root / "lake"),
         "ASTROLAKE_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
         "ASTROLAKE_EXPERIMENT": "astrolake-notebooks",
@@ -54,7 +60,7 @@ def test_notebooks_run_in_order_and_produce_their_outputs(spark, notebook_env, m
 
     ns = run_notebook(NOTEBOOKS[1])  # 02: exploration figures
     assert set(ns["figs"]) == {"class_balance", "sky", "ug_gr", "gr_ri", "r_mag", "redshift", "separation"}
-    assert ns["balance"].sum() == 10_000 and ns["cells"].sum() == 10_000
+    assert ns["balance"].sum() == ROWS and ns["cells"].sum() == ROWS
     # the cone holds its own centre first, at separation 0; the self-match never pairs a row with itself
     nearest = ns["near"].orderBy("sep_arcsec").first()
     assert nearest["_key"] == ns["target"]["_key"] and nearest["sep_arcsec"] < 1e-6
@@ -75,8 +81,8 @@ def test_notebooks_run_in_order_and_produce_their_outputs(spark, notebook_env, m
     assert {"fig-confusion", "fig-importance"} <= set(ns["report"].figures) and ns["report"].artifact_uri
 
     ns = run_notebook(NOTEBOOKS[5])  # 06: the champion (a Keras model, through pyfunc) scores gold
-    assert ns["result"].scored == 10_000 and ns["predicted"].sum() == 10_000
-    assert lake.read("predictions_sdss_dr14_skyserver").count() == 10_000
+    assert ns["result"].scored == ROWS and ns["predicted"].sum() == ROWS
+    assert lake.read("predictions_sdss_dr14_skyserver").count() == ROWS
     sample = ns["sample_predictions"]  # plain mlflow.pyfunc: class names and per-class probabilities
     probs = sample.drop(columns="predicted_class")
     assert list(probs.columns) == ["prob_GALAXY", "prob_QSO", "prob_STAR"] and len(sample) == 10

@@ -72,7 +72,6 @@ def train_dnn(
     hosts: str | None = None,
     threads_per_rank: int = 1,
     return_keys: bool = False,
-    stop_after_epoch: int | None = None,
     extra_tags: dict | None = None,
 ) -> DnnResult:
     """Train the deep MLP (classifier or photo-z regressor) with ``num_proc`` workers."""
@@ -129,7 +128,6 @@ def train_dnn(
         "register_name": model_name,
         "threads_per_rank": threads_per_rank,
         "return_keys": return_keys,
-        "stop_after_epoch": stop_after_epoch,
         "verbose": verbosity() >= NORMAL,  # rank 0's per-epoch lines
     }
     state = ckpt / "state.json"

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from astrolake import faults
+
 
 def _threads(config: dict) -> int:
     n = int(config.get("threads_per_rank") or 1)
@@ -172,6 +174,7 @@ def train_worker(config: dict) -> dict:
     else:
         model = compile_model()
 
+    epochs = int(config.get("epochs", 10))
     ckpt = Path(config["checkpoint_dir"])
     state_file = ckpt / "state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
@@ -236,11 +239,10 @@ def train_worker(config: dict) -> dict:
                         for k, v in (logs or {}).items()
                     ],
                 )
-            if config.get("stop_after_epoch") and epoch + 1 >= int(config["stop_after_epoch"]):
-                os._exit(9)  # test hook: die like a killed job, right after a checkpoint
+            if epoch + 1 < epochs:
+                faults.point("dnn.epoch")
 
     callbacks.append(RankZeroState())
-    epochs = int(config.get("epochs", 10))
     t0 = time.perf_counter()
     history = model.fit(
         train_ds,
@@ -330,6 +332,15 @@ def _finish(tf, model, snap, config: dict, run_id: str | None) -> dict:
             mlflow.entities.Metric(k, v, int(time.time() * 1000), 0) for k, v in out.items() if isinstance(v, float)
         ],
     )
+    name: str | None = config.get("register_name")
+    done = tracking.version_of_run(name, run_id) if name else None
+    if name and done is not None:
+        # a run killed after it registered, run again from its last checkpoint: the version it
+        # registered is the result (one run, one version), not a second copy of the same model
+        out["version"], out["model_name"] = done, name
+        tracking.ensure_alias(name, done)
+        client.set_terminated(run_id)
+        return out
     with mlflow.start_run(run_id=run_id):
         # Keras flavour, pyfunc with named outputs: feature columns in, class names and prob_<CLASS>
         # (or z_phot, z_phot_err) out
@@ -342,8 +353,9 @@ def _finish(tf, model, snap, config: dict, run_id: str | None) -> dict:
             pip_requirements=[f"tensorflow-cpu=={tf.__version__}", "tf-keras", f"mlflow=={mlflow.__version__}"],
         )
         mlflow.log_dict({"features": snap.features, "classes": snap.classes}, "features.json")
-        if config.get("register_name"):
-            out["version"] = tracking.register(run_id, "model", config["register_name"])
-            out["model_name"] = config["register_name"]
+        if name:
+            out["version"] = tracking.register(run_id, "model", name)
+            out["model_name"] = name
+            faults.point("dnn.registered")
     client.set_terminated(run_id)
     return out

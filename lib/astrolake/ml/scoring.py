@@ -30,6 +30,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from astrolake import faults
 from astrolake.errors import UserError
 from astrolake.lake import pipeline
 from astrolake.lake.tables import Lake, TableNotFoundError
@@ -205,6 +206,7 @@ def score(
     lake.create(out, PREDICTIONS_DDL, comment="model predictions, one row per object, model and version")
     pipeline.add_retraction_columns(lake, out)
     retracted = _retract_predictions(lake, rows, out)
+    faults.point("score.retracted")
     rows = live(rows)
     done = live(lake.read(out)).where(F.col("model_name") == ref.name)
     if rescore:

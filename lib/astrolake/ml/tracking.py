@@ -136,6 +136,28 @@ def register(run_id: str, artifact_path: str, name: str, tags: dict[str, str] | 
     return str(mv.version)
 
 
+def version_of_run(name: str, run_id: str) -> str | None:
+    """The version of ``name`` registered from run ``run_id``, if there is one (the lowest)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = [v for v in MlflowClient().search_model_versions(f"run_id = '{run_id}'") if v.name == name]
+    except MlflowException:
+        return None
+    return str(min(int(v.version) for v in found)) if found else None
+
+
+def ensure_alias(name: str, version: str) -> None:
+    """Make ``version`` the challenger unless an alias already points at it (a register that died
+    between registering and setting the alias)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    if not client.get_model_version(name, version).aliases:
+        client.set_registered_model_alias(name, CHALLENGER, version)
+
+
 @dataclass
 class ModelRef:
     """A registered model version and what its training run recorded."""

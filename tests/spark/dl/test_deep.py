@@ -97,23 +97,37 @@ def test_two_worker_training(dl_lake, backend):
     assert tracking.alias_version(name, "challenger") == "1"
 
 
-def test_killed_run_resumes_from_its_checkpoint(dl_lake):
+def test_killed_run_resumes_from_its_checkpoint_and_registers_once(dl_lake, monkeypatch):
+    """Rank 0 is SIGKILLed (``astrolake.faults``) after its first checkpoint, then, resumed, right
+    after it registered the model: the third run trains no epoch again and registers no second copy."""
     from astrolake.dl.train import train_dnn
+    from astrolake.ml import tracking
 
     name = "t_dnn_resume"
     params = {**FAST, "epochs": 4}
-    with pytest.raises(Exception, match="exited with non-zero|exit"):  # both ranks die after epoch 2
-        train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, stop_after_epoch=2)
+    monkeypatch.setenv("ASTROLAKE_FAULT", "dnn.epoch")
+    with pytest.raises(Exception, match="exited with non-zero|exit"):
+        train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name)
     ckpts = list((Path(dl_lake.settings.checkpoint_root) / "dnn").glob(f"{GOLD}-*"))
-    assert any((c / "state.json").is_file() for c in ckpts)
+    assert [json.loads((c / "state.json").read_text())["epoch"] for c in ckpts] == [1]
     # resumed on plain hosts: horovodrun -np 2 -H localhost:2 (the same training function)
-    result = train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, launcher="horovodrun")
-    r0 = result.ranks[0]
-    assert r0["initial_epoch"] == 2 and r0["epochs_run"] == 2  # epochs 3 and 4 only
-    assert result.ranks[1]["weights"] == r0["weights"]
+    monkeypatch.setenv("ASTROLAKE_FAULT", "dnn.registered")
+    with pytest.raises(RuntimeError, match="horovodrun failed"):
+        train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name, launcher="horovodrun")
     client, versions = _runs_and_versions(name)
-    assert len(versions) == 1  # the resumed run is the same MLflow run
-    assert len(client.get_metric_history(result.run_id, "loss")) == 4
+    assert [str(v.version) for v in versions] == ["1"]
+    monkeypatch.delenv("ASTROLAKE_FAULT")
+    result = train_dnn(dl_lake, CAT, backend="horovod", num_proc=2, params=params, name=name)
+    r0 = result.ranks[0]
+    assert r0["initial_epoch"] == 4 and r0["epochs_run"] == 0  # every epoch was done before the kill
+    assert result.ranks[1]["weights"] == r0["weights"]
+    assert result.version == "1" and result.run_id == versions[0].run_id
+    client, versions = _runs_and_versions(name)
+    assert len(versions) == 1  # one run, one version
+    assert len(client.get_metric_history(result.run_id, "loss")) == 4  # epoch 1, then epochs 2-4
+    tracking.configure(dl_lake.settings)
+    assert tracking.alias_version(name, "challenger") == "1"
+    assert not list((Path(dl_lake.settings.checkpoint_root) / "dnn").glob(f"{GOLD}-*"))
 
 
 @pytest.fixture(scope="module")
