@@ -151,7 +151,7 @@ def soak_fuzz(spark, settings, seeds: int, work: Path) -> dict:
             path.write_bytes(content)
             out["fits_files_fuzzed"] += 1
             err = io.StringIO()
-            with contextlib.redirect_stderr(err):
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
                 code = cli.main(["ingest", test_fuzz.FITS_CATALOG, str(path), "--base-path", str(folder / f"l{n}")])
             if code == 1:
                 out["files_refused"] += 1

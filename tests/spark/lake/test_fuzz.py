@@ -1,5 +1,5 @@
-"""A fuzzer on real catalog bytes, with a fixed seed: mutated lines of the DR17 sample and mutated
-header and structure bytes of the DR7 FITS sample.
+"""A fuzzer on real catalog bytes, with a fixed seed: over 10,000 mutated lines made from the DR17
+sample, and mutated header and structure bytes of the DR7 FITS sample.
 
 Whatever the damage, astrolake never crashes and never loses a line: a CSV file's ledger closes
 and every row of silver satisfies the contract's rules; a damaged FITS file is either ingested
@@ -23,6 +23,7 @@ from astrolake.layout import LEDGER, QUARANTINE
 from conftest import TESTS_DATA
 
 SEEDS = range(int(os.environ.get("ASTROLAKE_FUZZ_SEEDS", "1")))
+ROWS = 14_000  # about 10,500 of them mutated
 CSV_CATALOG, FITS_CATALOG = "sdss_dr17_kaggle", "sdss_dr7_galaxies"
 DR17 = TESTS_DATA / "sdss_dr17_star_classification_500.csv"
 DR7 = TESTS_DATA / "sdss_dr7_galaxies_1202.fits"
@@ -49,20 +50,25 @@ MUTATIONS = {
 }
 
 
-def fuzzed_csv(seed: int, folder) -> tuple[list, dict[str, int]]:
-    """The first 300 rows of the sample, about two in three mutated, and the header repeated once
-    in the middle; lines with a stray quote go to a second file, where the quoted field they open
-    runs on over the lines after it (RFC 4180) and would hide what the other mutations do.
+def fuzzed_csv(seed: int, folder, rows: int = ROWS) -> tuple[list, dict[str, int]]:
+    """``rows`` lines made of the sample's 500 (repeated in turn), three in four mutated, and the
+    header repeated once in the middle; lines with a stray quote go to a second file, where the
+    quoted field they open runs on over the lines after it (RFC 4180) and would hide what the
+    other mutations do. A 1 MB line is made at most three times (each is a megabyte of file).
     Returns the two files and how many lines each mutation touched."""
     rng = random.Random(seed)
-    header, *rows = DR17.read_bytes().splitlines()[:301]
+    header, *sample = DR17.read_bytes().splitlines()
     used: dict[str, int] = {}
     out: dict[str, list[bytes]] = {"damaged": [header], "quoted": [header]}
-    for n, line in enumerate(rows):
-        if n == 150:
+    names = sorted(MUTATIONS)
+    for n in range(rows):
+        line = sample[n % len(sample)]
+        if n == rows // 2:
             out["damaged"].append(header)
             used["header again"] = 1
-        name = rng.choice(sorted(MUTATIONS)) if rng.random() < 0.66 else None
+        name = rng.choice(names) if rng.random() < 0.75 else None
+        if name == "1 MB line" and used.get(name, 0) >= 3:
+            name = "numbers"
         if name:
             line = MUTATIONS[name](rng, line)
             used[name] = used.get(name, 0) + 1
@@ -80,6 +86,7 @@ def test_mutated_csv_lines_never_crash_and_every_line_is_accounted_for(spark, fr
     lake = Lake(spark, fresh_settings)
     files, used = fuzzed_csv(seed, tmp_path)
     assert set(used) == {*MUTATIONS, "header again"}, f"seed {seed} leaves a mutation untried: {used}"
+    assert sum(used.values()) >= 10_000
     (led,) = pipeline.ingest(lake, CSV_CATALOG, [str(f) for f in files]).ledgers
     assert led.closes, led.line()
     # every line after each header is counted once, however the damage split or joined them

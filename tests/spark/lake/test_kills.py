@@ -176,6 +176,7 @@ def score_case(spark, settings, root, seed: int = SEED) -> dict:
 
     from .test_concurrent import at_once
 
+    root.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{root}/mlflow.db"
     lake = Lake(spark, settings.with_overrides(base_path=str(root / "lake"), tracking_uri=uri, experiment="k"))
     header, *lines = open(demo_file()).read().splitlines()
