@@ -515,6 +515,8 @@ def cmd_train(args) -> int:
     models.family(args.task, args.family)  # unknown family -> clear error before Spark starts
     params = _params(args.param)
     _at_least(args.folds, 2, "--folds")
+    if args.split_by == "sky" and not args.no_register:
+        raise UsageError("--split-by sky trains a model for evaluation only: add --no-register")
     features = [c.strip() for c in args.features.split(",")] if args.features else None
     r = train(
         _lake(args),
@@ -530,6 +532,7 @@ def cmd_train(args) -> int:
         table_version=args.table_version,
         register=not args.no_register,
         name=args.model_name,
+        split_by=args.split_by,
     )
     _print_json(
         {
@@ -550,6 +553,8 @@ def cmd_search(args) -> int:
     if args.budget_minutes <= 0:
         raise UsageError(f"--budget-minutes must be positive, got {args.budget_minutes}")
     _at_least(args.max_trials, 1, "--max-trials")
+    if args.stack and (args.stack < 2 or args.task != "classification"):
+        raise UsageError("--stack combines at least 2 classifiers: give K >= 2 with --task classification")
     if args.family and "dnn" in args.family:
         if args.family != ["dnn"]:
             raise UsageError("--family dnn searches network architectures; give it alone")
@@ -570,6 +575,7 @@ def cmd_search(args) -> int:
         grid_size=args.grid,
         name=args.model_name,
         table_version=args.table_version,
+        stack=args.stack,
     )
     _print_json(
         {

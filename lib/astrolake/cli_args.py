@@ -320,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table-version", type=int, metavar="V", help="train on this gold version (default: latest)")
     p.add_argument("--model-name", metavar="NAME", help="registered model name (default astrolake_<task>_<catalog>)")
     p.add_argument("--no-register", action="store_true", help="log the run without registering the model")
+    p.add_argument(
+        "--split-by",
+        choices=["hash", "sky"],
+        default="hash",
+        help="hash: the gold table's split (default); sky: whole HEALPix order-3 cells go to one split "
+        "(evaluation only: needs --no-register)",
+    )
     _common(p)
 
     p = sub.add_parser(
@@ -341,6 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-trials", type=int, help="at most this many trials")
     p.add_argument("--metric", help="validation metric to select by (default macro_f1 / sigma_nmad)")
+    p.add_argument(
+        "--stack",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also try a stacked ensemble of the best trial of each of the K best families, its meta-learner "
+        "fitted on validation; selected only when it beats the best trial (classification; default 0: none)",
+    )
     p.add_argument("--grid", choices=["small", "default"], default="default", help="grid size (default: default)")
     p.add_argument("--table-version", type=int, metavar="V", help="search on this gold version")
     p.add_argument("--model-name", metavar="NAME", help="registered model name")

@@ -37,6 +37,17 @@ below :data:`CARVED_VALIDATION_END` become ``validation`` and those below
 >>> split_of(50, shipped_test=True)
 'test'
 
+**Split blocked by sky cell.** Neighbouring objects share a plate, a targeting program and a dust
+column, so a hash split puts near-twins in train and test.  :func:`sky_split_column` buckets whole
+HEALPix cells of order :data:`SKY_BLOCK_ORDER` (about 7.3 deg; 768 cells) instead of single rows, with
+the same bounds: every object of a cell is in one split.  Models that use position-like features
+(E(B-V), galactic latitude) are reported on it; it is computed when training data is read
+(``split_by="sky"``), never stored, and models trained on it are not registered (promotion compares
+on the hash split's hold-out).
+
+>>> sky_cell_of(0, order=3), sky_cell_of((767 << 52) + 12345, order=3)
+(0, 767)
+
 Gold tables written before the hold-out existed said ``test`` for buckets 80-89;
 :func:`astrolake.ml.features.build_gold` rewrites their ``split`` column once (train and validation
 rows of hash-split catalogs do not move).
@@ -57,6 +68,9 @@ SPLIT_BOUNDS = (("train", 70), ("validation", 80), ("holdout", 90), ("test", BUC
 # a shipped test file: of the other rows, buckets below 12 -> validation, 12..23 -> holdout
 CARVED_VALIDATION_END = 12
 CARVED_HOLDOUT_END = 24
+#: HEALPix order of the cells a sky-blocked split keeps whole (order 3: 768 cells of about 7.3 deg)
+SKY_BLOCK_ORDER = 3
+SPLIT_BY = ("hash", "sky")
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,6 +156,17 @@ def bucket_column(key: str = "_key"):
     return F.pmod(F.xxhash64(F.col(key)), F.lit(BUCKETS))
 
 
+def _bucket_split(bucket):
+    """Spark column: the split of a bucket column (0..99), by :data:`SPLIT_BOUNDS`."""
+    from pyspark.sql import functions as F
+
+    (first, end), *rest = SPLIT_BOUNDS
+    out = F.when(bucket < end, first)
+    for name, end in rest[:-1]:
+        out = out.when(bucket < end, name)
+    return out.otherwise(rest[-1][0])
+
+
 def split_column(key: str = "_key", shipped_test=None):
     """Spark column with the split of each row (see :func:`split_of`).
 
@@ -158,11 +183,26 @@ def split_column(key: str = "_key", shipped_test=None):
             .when(bucket < CARVED_HOLDOUT_END, "holdout")
             .otherwise("train")
         )
-    (first, end), *rest = SPLIT_BOUNDS
-    out = F.when(bucket < end, first)
-    for name, end in rest[:-1]:
-        out = out.when(bucket < end, name)
-    return out.otherwise(rest[-1][0])
+    return _bucket_split(bucket)
+
+
+def sky_cell_of(healpix_29: int, order: int = SKY_BLOCK_ORDER) -> int:
+    """The nested HEALPix cell of ``order`` that holds the order-29 cell ``healpix_29``."""
+    if not 0 <= order <= 29:
+        raise ValueError(f"HEALPix order {order} outside 0..29")
+    return int(healpix_29) >> (2 * (29 - order))
+
+
+def sky_split_column(healpix: str = "healpix_29", order: int = SKY_BLOCK_ORDER):
+    """Spark column: the split of each row's sky cell (order ``order``), with :data:`SPLIT_BOUNDS`.
+
+    The bucket is ``xxhash64(cell) mod 100``, so a cell's split never changes as the table grows."""
+    from pyspark.sql import functions as F
+
+    if not 0 <= order <= 29:
+        raise ValueError(f"HEALPix order {order} outside 0..29")
+    bucket = F.pmod(F.xxhash64(F.shiftright(F.col(healpix), 2 * (29 - order))), F.lit(BUCKETS))
+    return _bucket_split(bucket)
 
 
 # --------------------------------------------------------------------------------------------

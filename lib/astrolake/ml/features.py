@@ -396,6 +396,7 @@ class TrainingData:
     features: list[str]
     label: str
     frame: DataFrame  # all splits, rows with a label and every feature present
+    split_by: str = "hash"  # "sky": the split column is blocked by HEALPix cell (not the stored one)
 
     def split(self, name: str) -> DataFrame:
         if name not in SPLITS:
@@ -418,11 +419,16 @@ def training_data(
     features: list[str] | None = None,
     version: int | None = None,
     classes: list[str] | None = None,
+    split_by: str = "hash",
 ) -> TrainingData:
     """Gold rows with a label and complete features, from one pinned version of ``table``.
 
-    ``table`` is a gold table name (``gold_sdss_dr17_stellar``) or a catalog name.
+    ``table`` is a gold table name (``gold_sdss_dr17_stellar``) or a catalog name.  ``split_by``
+    ``"sky"`` replaces the stored hash split with one blocked by HEALPix order-3 cell
+    (:func:`astrolake.layout.sky_split_column`), for catalogs with positions.
     """
+    if split_by not in layout.SPLIT_BY:
+        raise FeatureError(f"unknown split_by {split_by!r}; choose one of {', '.join(layout.SPLIT_BY)}")
     if not layout.is_gold(table):
         table = get_catalog(table).gold_table
     if not lake.exists(table):
@@ -438,4 +444,8 @@ def training_data(
     frame = complete_rows(layout.live(df).where(F.col(label).isNotNull()), cols)
     if classes:
         frame = frame.where(F.col(label).isin(list(classes)))
-    return TrainingData(table, version, cols, label, frame)
+    if split_by == "sky":
+        if "healpix_29" not in df.columns:
+            raise FeatureError(f"{table} has no positions (healpix_29): it cannot be split by sky cell")
+        frame = frame.withColumn("split", layout.sky_split_column())
+    return TrainingData(table, version, cols, label, frame, split_by)

@@ -19,6 +19,12 @@ The search spends its budget (:class:`Budget`):
 * **no overrun**: a trial still running when the budget ends is cancelled (its Spark jobs are
   cancelled by job group), and a reserve is kept for the final test scoring and model logging.
 
+**Stacking** (``stack=k``, classification): the best trial of each of the ``k`` best families is
+combined by a meta-learner fitted on the validation split (:mod:`astrolake.ml.ensemble`).  Its
+validation value is cross-fitted (the meta-learner never scores a row it was fitted on), so it
+competes with the single trials on equal terms; the stack is selected only when it beats the
+best of them, and is then registered like any model.
+
 ``leaderboard.json`` of the parent run lists every planned trial with its estimate, the ones run,
 skipped or cancelled, and why.
 """
@@ -31,6 +37,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from astrolake import layout
 from astrolake.lake.tables import Lake
@@ -222,6 +229,36 @@ def trial_plan(task: str, families: list[str], grid_size: str) -> list[tuple[str
     return plan
 
 
+def _stacked(data, leaders: dict, k: int, metric: str, best: Trial, best_fit, number: int):
+    """The stack of the best trial of each of the ``k`` best families, logged as a nested run, and
+    (best, best_fit) replaced by it when its cross-fitted validation value beats ``best``'s."""
+    import mlflow
+
+    from astrolake.ml import ensemble
+
+    ranked = sorted(leaders.values(), key=lambda tf: tf[0].value, reverse=not lower_is_better(metric))[:k]
+    if len(ranked) < 2:
+        log.info(f"search: no stack: {len(ranked)} family finished a trial (2 needed)")
+        return best, best_fit
+    members = [f for _, f in ranked]
+    label = " + ".join(f"{t.family} (trial {t.number})" for t, _ in ranked)
+    with timed(log, f"search: stack of {label}"):
+        with mlflow.start_run(run_name=f"trial-{number}-stack", nested=True) as run:
+            validation = data.split("validation")
+            values = metric_dict(ensemble.cross_fitted_metrics(members, validation))
+            fitted = ensemble.stack(members, validation)
+            mlflow.log_params({"family": "stack", "members": json.dumps([t.number for t, _ in ranked])})
+            mlflow.set_tags({tracking.TAG + "family": "stack", tracking.TAG + "members": label})
+            mlflow.log_metrics({f"validation_{k}": v for k, v in values.items()})
+    trial = Trial(number, "stack", fitted.params, run.info.run_id, values[metric], fitted.fit_seconds)
+    wins = better(metric, trial.value, best.value)
+    log.info(
+        f"search: stack validation {metric}={trial.value:.4f} (cross-fitted) against the best trial's "
+        f"{best.value:.4f}: {'selected' if wins else 'not selected'}"
+    )
+    return (trial, fitted) if wins else (best, best_fit)
+
+
 def search(
     lake: Lake,
     table: str,
@@ -236,11 +273,13 @@ def search(
     name: str | None = None,
     table_version: int | None = None,
     tolerance: float = 0.01,
+    stack: int = 0,
 ) -> SearchResult:
     """Search ``families`` x their grids on the gold table within ``budget_minutes`` (see the module).
 
     ``tolerance``: after the first round, families whose best validation value is within it of
-    the leader's get the next trials.
+    the leader's get the next trials.  ``stack``: combine the best trial of each of the ``stack``
+    best families into a stacked ensemble (0: no stacking; classification only).
     """
     import mlflow
 
@@ -254,6 +293,8 @@ def search(
         raise tracking.ModelError("--budget-minutes must be positive")
     if max_trials is not None and max_trials < 1:
         raise tracking.ModelError("--max-trials must be at least 1")
+    if stack and (stack < 2 or task != "classification"):
+        raise tracking.ModelError(f"--stack combines at least 2 classifiers (got {stack} for {task})")
     tracking.configure(lake.settings)
     data = training_data(lake, table, task, feature_set, version=table_version)
     data.frame = data.frame.cache()
@@ -267,6 +308,7 @@ def search(
     reserve = min(0.05 * budget.seconds, 60.0)  # for the test scoring and the model logging at the end
     trials: list[Trial] = []
     best_fit, best = None, None
+    leaders: dict[str, tuple[Trial, Any]] = {}  # family -> its best trial and fitted model (for stacking)
     stopped = "all trials run"
     with mlflow.start_run(run_name=f"search-{task}") as parent:
         mlflow.set_tags(run_tags(data, lake, task, "search", feature_set, []))
@@ -330,6 +372,8 @@ def search(
                 trials.append(trial)
                 if best is None or better(metric, trial.value, best.value):
                     best, best_fit = trial, fitted
+                if stack and (family not in leaders or better(metric, trial.value, leaders[family][0].value)):
+                    leaders[family] = (trial, fitted)
                 step.detail = (
                     f"validation {metric}={trial.value:.4f}, best {best.value:.4f} ({best.family}); "
                     f"{budget.left() / 60:.1f} min left"
@@ -337,6 +381,8 @@ def search(
         if stopped == "all trials run" and any(p.status != "run" for p in budget.all):
             stopped = f"budget of {budget_minutes:g} min reached"
         assert best is not None and best_fit is not None  # the first trial always runs (budget > 0)
+        if stack:
+            best, best_fit = _stacked(data, leaders, stack, metric, best, best_fit, number + 1)
         # the test split is scored once, for the selected model only
         with timed(log, f"search: best trial ({best.family}) scored on the test split"):
             test = log_evaluation(evaluate(best_fit.model, data.split("test"), task, best_fit.classes), "test")

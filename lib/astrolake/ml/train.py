@@ -19,7 +19,7 @@ from astrolake import layout
 from astrolake.lake.tables import Lake
 from astrolake.log import Steps
 from astrolake.ml import models, tracking
-from astrolake.ml.features import TrainingData, training_data
+from astrolake.ml.features import FeatureError, TrainingData, training_data
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,7 @@ def run_tags(
         t + "features": json.dumps(data.features),
         t + "label": data.label,
         t + "classes": json.dumps(classes),
+        t + "split_by": data.split_by,
     }
 
 
@@ -168,7 +169,8 @@ def log_model(fitted: Fitted, data: TrainingData, artifact_path: str = "model") 
     import mlflow
 
     example = data.split("validation").select(*fitted.features).limit(5).toPandas()
-    extra = ["xgboost-cpu>=2.1"] if fitted.family == "xgb" else []
+    families = {fitted.family} | {m["family"] for m in fitted.params.get("members", [])}  # a stack's members
+    extra = ["xgboost-cpu>=2.1"] if "xgb" in families else []
     tracking.log_model(
         mlflow.spark,
         fitted.model,
@@ -213,15 +215,33 @@ def train(
     name: str | None = None,
     score_test: bool = True,
     nested: bool = False,
+    split_by: str = "hash",
 ) -> TrainResult:
-    """Train, evaluate (validation and test), log to MLflow and register as challenger."""
+    """Train, evaluate (validation and test), log to MLflow and register as challenger.
+
+    ``split_by="sky"`` trains and scores on the split blocked by sky cell
+    (:func:`astrolake.layout.sky_split_column`); such a model is logged, never registered: promotion
+    compares models on the stored hash split's hold-out, which holds some of its training rows.
+    """
     import mlflow
 
+    if split_by == "sky" and register:
+        raise FeatureError(
+            "a model trained on the split blocked by sky cell is for evaluation and is not registered "
+            "(promotion uses the stored split's hold-out, where some of its training rows are): "
+            "train it with register=False (--no-register)"
+        )
     tracking.configure(lake.settings)
     if task == "clustering":
         features = features or list(CLUSTER_FEATURES)
     data = training_data(
-        lake, table, "photoz" if task == "photoz" else "classification", feature_set, features, version=table_version
+        lake,
+        table,
+        "photoz" if task == "photoz" else "classification",
+        feature_set,
+        features,
+        version=table_version,
+        split_by=split_by,
     )
     if task == "clustering":
         data.label = "class" if "class" in data.frame.columns else data.features[0]

@@ -6,6 +6,7 @@ Real Spark, real Delta, real MLflow (SQLite) on small real samples (tests/data, 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,30 @@ def test_feature_allow_list_refuses_non_photometric_columns(lake, dr17):
     with pytest.raises(FeatureError, match="unknown feature set"):
         training_data(lake, CAT, feature_set="everything")
     assert training_data(lake, CAT, feature_set="full").features[-1] == "redshift"
+
+
+def test_sky_blocked_split_keeps_every_order_3_cell_in_one_split(lake, dr17):
+    import astropy.units as u
+    from cdshealpix.nested import lonlat_to_healpix
+
+    from astrolake.ml import train
+    from astrolake.ml.features import FeatureError, training_data
+
+    data = training_data(lake, CAT, split_by="sky")
+    rows = data.frame.select("_key", "ra", "dec", "healpix_29", F.col("split").alias("sky")).toPandas()
+    stored = lake.read(GOLD).select("_key", "split").toPandas()
+    rows = rows.merge(stored, on="_key", validate="one_to_one")
+    # the cell is the order-3 cell of the position, as cdshealpix computes it from (ra, dec)
+    cells = lonlat_to_healpix(rows["ra"].to_numpy() * u.deg, rows["dec"].to_numpy() * u.deg, 3).astype(np.int64)
+    assert (cells == rows["healpix_29"].to_numpy() >> 52).all()
+    per_cell = rows.assign(cell=cells).groupby("cell")["sky"].nunique()
+    assert (per_cell == 1).all() and len(per_cell) >= 8, per_cell
+    assert set(rows["sky"]) == {"train", "validation", "holdout", "test"}
+    assert (rows["sky"] != rows["split"]).mean() > 0.2  # not the stored split
+    with pytest.raises(FeatureError, match="not registered"):
+        train.train(lake, CAT, family="logreg", split_by="sky")
+    with pytest.raises(FeatureError, match="unknown split_by"):
+        training_data(lake, CAT, split_by="plate")
 
 
 def test_split_honours_a_shipped_test_file(lake, tmp_path):
@@ -437,22 +462,72 @@ def test_champion_predicts_class_names_through_plain_pyfunc(lake, dr17):
         np.testing.assert_allclose(got, ok[f"prob_{c}"].to_numpy(), atol=1e-12)
 
 
+def test_stacked_ensemble_is_one_pipeline_that_leans_on_its_better_members(lake, dr17):
+    import mlflow
+
+    from astrolake.ml import ensemble, features, train
+    from astrolake.ml.tracking import ModelError
+
+    data = features.training_data(lake, CAT)
+    data.frame = data.frame.cache()
+    weak = train.fit(data, "classification", "logreg", {"regParam": 1.0, "maxIter": 20})  # scaled, shrunk
+    boosted = train.fit(data, "classification", "gbt", {"maxIter": 3, "maxDepth": 2})  # one-vs-rest
+    strong = train.fit(data, "classification", "rf", {"numTrees": 10, "maxDepth": 6})
+    members = [weak, boosted, strong]
+    validation, test = data.split("validation"), data.split("test")
+    stacked = ensemble.stack(members, validation)
+    assert stacked.family == "stack" and [m["family"] for m in stacked.params["members"]] == ["logreg", "gbt", "rf"]
+    f1 = {
+        name: train.evaluate(f.model, test, "classification", f.classes).to_dict()["macro_f1"]
+        for name, f in {"weak": weak, "strong": strong, "stack": stacked}.items()
+    }
+    assert f1["strong"] > f1["weak"] + 0.1, f1  # the members differ, so the meta-learner must choose
+    assert f1["stack"] > f1["weak"] + 0.1 and f1["stack"] >= f1["strong"] - 0.01, f1
+    honest = ensemble.cross_fitted_metrics(members, validation).to_dict()
+    assert honest["n"] == validation.count() and honest["macro_f1"] > f1["weak"] + 0.1
+    # one pipeline: the usual outputs, none of the members' columns; logged like any model and loaded
+    # back by plain pyfunc (saved and read from disk), it gives the same class names
+    rows = test.orderBy("_key").limit(300).toPandas()
+    pred = stacked.model.transform(test.orderBy("_key").limit(300)).toPandas()
+    assert {"prediction", "probability", "predicted_class"} <= set(pred.columns)
+    assert not [c for c in pred.columns if c.startswith("_m") or c == ensemble.META_FEATURES]
+    with mlflow.start_run():
+        train.log_model(stacked, data)
+        uri = f"runs:/{mlflow.active_run().info.run_id}/model"
+    named = _assert_named_classes(mlflow.pyfunc.load_model(uri).predict(rows), rows, data.features, stacked.classes)
+    assert (named["predicted_class"].to_numpy() == pred["predicted_class"].to_numpy()).all()
+    with pytest.raises(ModelError, match="at least 2 members"):
+        ensemble.stack([strong], validation)
+    data.frame.unpersist()
+
+
 def test_search_runs_nested_trials_and_scores_test_once(lake, dr17):
     from mlflow import MlflowClient
 
     from astrolake.ml import search
 
-    result = search.search(lake, CAT, families=["logreg", "rf"], grid_size="small", max_trials=3, name="t_search")
+    result = search.search(
+        lake, CAT, families=["logreg", "rf"], grid_size="small", max_trials=3, name="t_search", stack=2
+    )
     # first round: each family once; then the trial goes to the family that leads (rf, far ahead of
     # a linear model on colours), not to the next grid point in plan order (logreg)
     assert len(result.trials) == 3 and [t.family for t in result.trials] == ["logreg", "rf", "rf"]
-    assert result.best.value == max(t.value for t in result.trials) and result.best.family == "rf"
     assert result.stopped_by == "max trials (3) reached"
     client = MlflowClient()
     children = client.search_runs(
         [client.get_run(result.run_id).info.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'"
     )
-    assert len(children) == 3
+    # the stack of the best rf and the best logreg is tried after the trials, cross-fitted on validation,
+    # and selected only if it beats the best single trial
+    assert len(children) == 4
+    (stacked,) = [c for c in children if c.data.tags.get("astrolake.family") == "stack"]
+    assert re.fullmatch(r"rf \(trial [23]\) \+ logreg \(trial 1\)", stacked.data.tags["astrolake.members"])
+    best_single = max(t.value for t in result.trials)
+    stack_value = stacked.data.metrics["validation_macro_f1"]
+    if stack_value > best_single:
+        assert result.best.family == "stack" and result.best.value == stack_value
+    else:
+        assert result.best.family == "rf" and result.best.value == best_single
     assert all(not any(k.startswith("test_") for k in c.data.metrics) for c in children)  # validation only
     assert "test_macro_f1" in client.get_run(result.run_id).data.metrics
     assert result.version == "1"
