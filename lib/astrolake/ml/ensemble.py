@@ -64,7 +64,9 @@ class RenameColumns(Transformer, DefaultParamsReadable, DefaultParamsWritable):
         self._set(**self._input_kwargs)
 
     def _transform(self, df: DataFrame) -> DataFrame:
-        pairs = dict(zip(self.getOrDefault(self.existing), self.getOrDefault(self.new), strict=True))
+        existing: list[str] = self.getOrDefault(self.existing)
+        new: list[str] = self.getOrDefault(self.new)
+        pairs = dict(zip(existing, new, strict=True))
         return df.withColumnsRenamed({old: new for old, new in pairs.items() if old in df.columns})
 
 
