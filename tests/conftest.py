@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,13 @@ TESTS_DATA = ROOT / "tests" / "data"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+# pytest-xdist runs tests in worker processes whose ``__main__`` has neither ``__spec__`` nor
+# ``__file__``; pyspark.sql.connect takes such a process for a doctest run and calls sys.exit(0) when
+# it is imported (MLflow imports it to check a model's kind).  Give the worker's __main__ a file.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = __file__
 
 
 def shared_file(name: str) -> Path:
