@@ -15,20 +15,24 @@ demo: setup
 # doctests of lib/astrolake; tests/spark runs real Spark, Delta, MLflow and Horovod.  `make test` runs
 # every scenario once; `make test-slow` runs only the repeats marked slow (seed sweeps, soaks, 1e6 rows).
 UNIT := --doctest-modules tests/unit lib/astrolake
+# `make test` runs in PYTEST_WORKERS processes (pytest-xdist), each taking a whole test file at a time
+# (--dist loadfile: a file's module fixtures are built once); PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 test:
 	@ASTROLAKE_BROWSER=required bash scripts/setup.sh
 	@# --- linters --------------------------------------------------------------------------
 	@$(MAKE) --no-print-directory lint
 	@# --- tests ----------------------------------------------------------------------------
-	$(PY) -m pytest -q --durations=30 -m "not slow" $(UNIT) tests/spark $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=30 $(XDIST) -m "not slow" $(UNIT) tests/spark $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -q --durations=10 -m "not slow" $(UNIT) $(PYTEST_ARGS)
 
 test-slow:
 	@ASTROLAKE_BROWSER=required bash scripts/setup.sh
-	$(PY) -m pytest -q --durations=30 -m slow tests/spark $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=30 $(XDIST) -m slow tests/spark $(PYTEST_ARGS)
 
 # ruff (lint, and format check at line length 120) over the tree, then mypy over lib/astrolake (pyproject.toml)
 lint: setup

@@ -86,3 +86,14 @@ def _unconfigured_logging():
             root.removeHandler(handler)
     root.setLevel(logging.NOTSET)
     root.propagate = True
+
+
+#: the longest test files (seconds on two idle cores, 2026-12): run first, so that with two pytest-xdist
+#: workers (`make test`) the other worker takes the many short files meanwhile and neither waits
+#: alone on a long file at the end
+LONGEST_FIRST = ("tests/spark/ml/test_learning.py", "tests/spark/dl/test_deep.py", "tests/spark/lake/test_kills.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(LONGEST_FIRST)))

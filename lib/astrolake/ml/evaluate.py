@@ -24,6 +24,7 @@ from operator import add
 
 import numpy as np
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -241,13 +242,24 @@ def classification_metrics(
         raise ValueError(f"need at least two classes, got {classes!r}")
     prob = _as_array(pred, probability_col)
     binned_by = {a: (c, s) for a, c, s in (("mag", mag_col, mag_bins), ("z", z_col, z_bins)) if c}
+    # every pass below reads these few columns: computed once (the model runs once, not per pass)
     df = pred.select(
         F.col(label_col).cast("double").alias("label"),
         F.col(prediction_col).cast("double").alias("pred"),
         prob.alias("prob"),
         *[F.col(c).cast("double").alias(a) for a, (c, _) in binned_by.items()],
-    )
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        return _classification_metrics(
+            df, classes, k, label_col, prediction_col, probability_col, binned_by, n_thresholds, calibration_bins
+        )
+    finally:
+        df.unpersist()
 
+
+def _classification_metrics(
+    df: DataFrame, classes, k, label_col, prediction_col, probability_col, binned_by, n_thresholds, calibration_bins
+) -> ClassificationMetrics:
     # pass 1: confusion counts (and probability vector lengths)
     counts = (
         df.groupBy("label", "pred")
@@ -346,8 +358,8 @@ def classification_metrics(
         calibration=pd.concat(calib, ignore_index=True),
         by_magnitude=tables.get("mag"),
         by_redshift=tables.get("z"),
-        mag_col=mag_col,
-        z_col=z_col,
+        mag_col=binned_by.get("mag", (None, None))[0],
+        z_col=binned_by.get("z", (None, None))[0],
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -734,37 +735,19 @@ def test_cli_train_promote_score(lake, dr17, ml_settings, tmp_path, capsys, monk
     assert trained["version"] == "1" and trained["metrics"]["test_macro_f1"] > 0.5
     rc, out, err = _main(capsys, monkeypatch, ml_settings, "promote", "t_cli", "--quiet")
     assert rc == 0 and json.loads(out)["champion"] == "1"
-    # the spark-submit door: jobs/score.py in a process of its own
-    r = subprocess.run(
-        [
-            sys.executable,
-            "jobs/score.py",
-            "--model",
-            "models:/t_cli@champion",
-            "--table",
-            GOLD,
-            "--out",
-            "predictions_cli",
-            "--quiet",
-            "--base-path",
-            ml_settings.base_path,
-            "--master",
-            "local[2]",
-            "--driver-memory",
-            "1g",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-        env={
-            **__import__("os").environ,
-            "ASTROLAKE_TRACKING_URI": ml_settings.tracking_uri,
-            "ASTROLAKE_EXPERIMENT": "astrolake-cli",
-        },
+    # the spark-submit door's script, jobs/score.py, run as __main__ (in this process: the session's Spark;
+    # tests/spark/test_doors.py runs jobs/ingest.py through spark-submit on a standalone cluster)
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["jobs/score.py", "--model", "models:/t_cli@champion", "--table", GOLD, "--out", "predictions_cli"]
+        + ["--quiet", "--base-path", ml_settings.base_path],
     )
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["scored"] == lake.read("predictions_cli").count() > 4000
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(ROOT / "jobs" / "score.py"), run_name="__main__")
+    assert done.value.code == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["scored"] == lake.read("predictions_cli").count() > 4000
 
 
 def test_demo_runs_end_to_end_from_a_fresh_folder(tmp_path):
