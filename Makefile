@@ -16,9 +16,10 @@ demo: setup
 # every scenario once; `make test-slow` runs only the repeats marked slow (seed sweeps, soaks, 1e6 rows).
 UNIT := --doctest-modules tests/unit lib/astrolake
 # `make test` runs in PYTEST_WORKERS processes (pytest-xdist), each taking a whole test file at a time
-# (--dist loadfile: a file's module fixtures are built once); PYTEST_WORKERS=0 runs in this process.
+# (--dist loadfile: a file's module fixtures are built once), in collection order (tests/conftest.py puts the
+# longest files first; xdist's default order is by number of tests); PYTEST_WORKERS=0 runs in this process.
 PYTEST_WORKERS ?= 2
-XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 test:
 	@ASTROLAKE_BROWSER=required bash scripts/setup.sh
