@@ -45,9 +45,6 @@ the same bounds: every object of a cell is in one split.  Models that use positi
 (``split_by="sky"``), never stored, and models trained on it are not registered (promotion compares
 on the hash split's hold-out).
 
->>> sky_cell_of(0, order=3), sky_cell_of((767 << 52) + 12345, order=3)
-(0, 767)
-
 Gold tables written before the hold-out existed said ``test`` for buckets 80-89;
 :func:`astrolake.ml.features.build_gold` rewrites their ``split`` column once (train and validation
 rows of hash-split catalogs do not move).
@@ -186,17 +183,11 @@ def split_column(key: str = "_key", shipped_test=None):
     return _bucket_split(bucket)
 
 
-def sky_cell_of(healpix_29: int, order: int = SKY_BLOCK_ORDER) -> int:
-    """The nested HEALPix cell of ``order`` that holds the order-29 cell ``healpix_29``."""
-    if not 0 <= order <= 29:
-        raise ValueError(f"HEALPix order {order} outside 0..29")
-    return int(healpix_29) >> (2 * (29 - order))
-
-
 def sky_split_column(healpix: str = "healpix_29", order: int = SKY_BLOCK_ORDER):
     """Spark column: the split of each row's sky cell (order ``order``), with :data:`SPLIT_BOUNDS`.
 
-    The bucket is ``xxhash64(cell) mod 100``, so a cell's split never changes as the table grows."""
+    The cell is ``healpix_29 >> 2 (29 - order)`` (:func:`astrolake.sky.healpix.degrade`); the bucket is
+    ``xxhash64(cell) mod 100``, so a cell's split never changes as the table grows."""
     from pyspark.sql import functions as F
 
     if not 0 <= order <= 29:

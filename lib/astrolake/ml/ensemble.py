@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from typing import Any
 
 from pyspark import keyword_only
@@ -42,7 +43,7 @@ from astrolake.ml import models, tracking
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DropColumns", "RenameColumns", "cross_fitted_metrics", "member_stages", "stack"]
+__all__ = ["DropColumns", "RenameColumns", "cross_fitted_metrics", "member_stages", "stack", "stack_and_cross_fit"]
 
 #: the parameters that name a column a pipeline stage writes (renamed per member)
 _WRITES = ("outputCol", "predictionCol", "probabilityCol", "rawPredictionCol")
@@ -111,7 +112,9 @@ def member_stages(model: PipelineModel, index: int) -> tuple[list, str, list[str
     return [*stages, RenameColumns(existing=written, new=new)], prefix + "probability", new
 
 
-def _members(fitted: list) -> tuple[list, list[str], list[str]]:
+def _front(fitted: list) -> tuple[list, list[str]]:
+    """The stages before the meta-learner: every member (its columns renamed), then the assembler of
+    their probabilities into the meta-learner's input; and the members' renamed columns."""
     stages: list = []
     probs: list[str] = []
     written: list[str] = []
@@ -120,7 +123,7 @@ def _members(fitted: list) -> tuple[list, list[str], list[str]]:
         stages += s
         probs.append(p)
         written += w
-    return stages, probs, written
+    return [*stages, VectorAssembler(inputCols=probs, outputCol=META_FEATURES)], written
 
 
 def _meta() -> LogisticRegression:
@@ -133,63 +136,68 @@ def _meta() -> LogisticRegression:
     )
 
 
-def _member_probabilities(fitted: list, rows: DataFrame) -> tuple[DataFrame, list, list[str]]:
-    """``rows`` with every member's probabilities and the meta-learner's input vector (cached)."""
-    stages, probs, written = _members(fitted)
-    assembled = PipelineModel([*stages, VectorAssembler(inputCols=probs, outputCol=META_FEATURES)])
+@contextmanager
+def _member_probabilities(fitted: list, rows: DataFrame, front: list, written: list[str]):
+    """``rows`` (labels indexed) with the meta-learner's input vector, persisted while in use: the
+    members run once however many times the meta-learner is fitted on them."""
+    _check(fitted)
     labelled = models.index_labels(rows, fitted[0].classes)
-    return assembled.transform(labelled).drop(*written).cache(), stages, written
+    frame = PipelineModel(front).transform(labelled).drop(*written).cache()
+    try:
+        yield frame
+    finally:
+        frame.unpersist()
+
+
+def _stacked_model(fitted: list, frame: DataFrame, front: list, written: list[str], started: float):
+    from astrolake.ml.train import Fitted
+
+    classes = fitted[0].classes
+    model = PipelineModel(
+        [
+            *front,
+            _meta().fit(frame),
+            IndexToString(inputCol="prediction", outputCol="predicted_class", labels=classes),
+            DropColumns(cols=[*written, META_FEATURES]),
+        ]
+    )
+    params = {"members": [{"family": f.family, **f.params} for f in fitted], "meta": "logreg", **META_PARAMS}
+    seconds = sum(f.fit_seconds for f in fitted) + time.perf_counter() - started
+    return Fitted(model, "classification", "stack", params, list(fitted[0].features), classes, seconds)
+
+
+def _cross_fitted(fitted: list, frame: DataFrame, seed: int):
+    from astrolake.ml.train import evaluate_predictions
+
+    half = F.pmod(F.xxhash64(F.col("_key"), F.lit(seed)), F.lit(2))
+    parts = [_meta().fit(frame.where(half == k)).transform(frame.where(half != k)) for k in (0, 1)]
+    return evaluate_predictions(parts[0].unionByName(parts[1]), "classification", fitted[0].classes)
 
 
 def stack(fitted: list, validation: DataFrame):
     """One :class:`astrolake.ml.train.Fitted` whose model is the stacked ensemble of ``fitted``
     (classification pipelines on the same features and classes), its meta-learner fitted on
     ``validation``."""
-    from astrolake.ml.train import Fitted
-
-    _check(fitted)
-    t0 = time.perf_counter()
-    frame, stages, written = _member_probabilities(fitted, validation)
-    try:
-        meta = _meta().fit(frame)
-    finally:
-        frame.unpersist()
-    classes = fitted[0].classes
-    model = PipelineModel(
-        [
-            *stages,
-            VectorAssembler(inputCols=[f"_m{i}_probability" for i in range(len(fitted))], outputCol=META_FEATURES),
-            meta,
-            IndexToString(inputCol="prediction", outputCol="predicted_class", labels=classes),
-            DropColumns(cols=[*written, META_FEATURES]),
-        ]
-    )
-    params = {
-        "members": [{"family": f.family, **f.params} for f in fitted],
-        "meta": "logreg",
-        **META_PARAMS,
-    }
-    seconds = sum(f.fit_seconds for f in fitted) + time.perf_counter() - t0
-    return Fitted(model, "classification", "stack", params, list(fitted[0].features), classes, seconds)
+    started = time.perf_counter()
+    front, written = _front(fitted)
+    with _member_probabilities(fitted, validation, front, written) as frame:
+        return _stacked_model(fitted, frame, front, written, started)
 
 
 def cross_fitted_metrics(fitted: list, validation: DataFrame, seed: int = 42):
     """The stack's classification metrics on ``validation`` with the meta-learner never scoring a row it
     was fitted on: fitted on one half (by a hash of ``_key``), scored on the other, and the reverse."""
-    from astrolake.ml.train import evaluate_predictions
+    front, written = _front(fitted)
+    with _member_probabilities(fitted, validation, front, written) as frame:
+        return _cross_fitted(fitted, frame, seed)
 
-    _check(fitted)
-    frame, _, _ = _member_probabilities(fitted, validation)
-    try:
-        half = F.pmod(F.xxhash64(F.col("_key"), F.lit(seed)), F.lit(2))
-        parts = []
-        for k in (0, 1):
-            meta = _meta().fit(frame.where(half == k))
-            parts.append(meta.transform(frame.where(half != k)))
-        metrics = evaluate_predictions(parts[0].unionByName(parts[1]), "classification", fitted[0].classes)
-    finally:
-        frame.unpersist()
-    return metrics
+
+def stack_and_cross_fit(fitted: list, validation: DataFrame, seed: int = 42):
+    """(:func:`stack`, :func:`cross_fitted_metrics`) with the members run once over ``validation``."""
+    started = time.perf_counter()
+    front, written = _front(fitted)
+    with _member_probabilities(fitted, validation, front, written) as frame:
+        return _stacked_model(fitted, frame, front, written, started), _cross_fitted(fitted, frame, seed)
 
 
 def _check(fitted: list) -> None:

@@ -245,8 +245,8 @@ def _stacked(data, leaders: dict, k: int, metric: str, best: Trial, best_fit, nu
     with timed(log, f"search: stack of {label}"):
         with mlflow.start_run(run_name=f"trial-{number}-stack", nested=True) as run:
             validation = data.split("validation")
-            values = metric_dict(ensemble.cross_fitted_metrics(members, validation))
-            fitted = ensemble.stack(members, validation)
+            fitted, honest = ensemble.stack_and_cross_fit(members, validation)
+            values = metric_dict(honest)
             mlflow.log_params({"family": "stack", "members": json.dumps([t.number for t, _ in ranked])})
             mlflow.set_tags({tracking.TAG + "family": "stack", tracking.TAG + "members": label})
             mlflow.log_metrics({f"validation_{k}": v for k, v in values.items()})
