@@ -445,7 +445,6 @@ def test_permutation_importance_ranks_an_informative_feature_first(trained):
     """The non-tree path, computed in Spark: shuffling the feature the forest relies on most hurts
     more than shuffling the one it uses least."""
     import mlflow
-    from pyspark.sql import functions as F
 
     from astrolake.ml import models
     from astrolake.ml.features import training_data
@@ -457,17 +456,23 @@ def test_permutation_importance_ranks_an_informative_feature_first(trained):
         data.split("validation"),
         sorted(json.loads(mlflow.MlflowClient().get_run(result.run_id).data.tags["astrolake.classes"])),
     )
-    # the permutation is a permutation: same multiset of values, rows moved
-    base, n, cached = importance.dense_index(val.select("u_g", "g_r"))
+    # each copy's shuffled column is a permutation of the original (same multiset, rows moved), and
+    # every other column of every copy is the original row's
+    base, n, cached = importance.dense_index(val.select("u_g", "g_r", "r"))
     try:
         assert sorted(r[0] for r in base.select("_i").collect()) == list(range(n))
-        shuffled, donor = importance.permuted(base, "u_g", seed=3)
-        before = sorted(r[0] for r in base.select("u_g").collect())
-        after = shuffled.select("_i", "u_g", "g_r").collect()
-        assert sorted(r["u_g"] for r in after) == before and len(after) == n
-        moved = base.select("_i", F.col("u_g").alias("orig")).join(shuffled.select("_i", "u_g"), "_i")
-        assert moved.where("orig != u_g").count() > 0.9 * n
-        donor.unpersist()
+        orig = {r["_i"]: r for r in base.collect()}
+        rows = importance.permuted_copies(base, ["u_g", "g_r"], seed=3).collect()
+        assert len(rows) == 3 * n
+        for copy, shuffled, kept in ((1, "u_g", ["g_r", "r"]), (2, "g_r", ["u_g", "r"])):
+            mine = [r for r in rows if r[importance.COPY] == copy]
+            assert sorted(r["_i"] for r in mine) == list(range(n))
+            assert sorted(r[shuffled] for r in mine) == sorted(o[shuffled] for o in orig.values())
+            assert sum(r[shuffled] != orig[r["_i"]][shuffled] for r in mine) > 0.9 * n
+            assert all(r[c] == orig[r["_i"]][c] for r in mine for c in kept)
+        assert all(
+            r.asDict() == {**orig[r["_i"]].asDict(), importance.COPY: 0} for r in rows if r[importance.COPY] == 0
+        )
     finally:
         cached.unpersist()
     # the forest's own top feature (colours are collinear, so which one depends on the fit) and
