@@ -39,6 +39,35 @@ def dr17(lake, tmp_path_factory):
     return {"later": later}
 
 
+@pytest.fixture(scope="module")
+def runs(lake, dr17):
+    """Training runs that the registry tests share, each fitted once (not registered): ``registered``
+    gives a test its own model version of one.  A weak logistic regression on u-g alone (twice: two
+    runs), a random forest and its twin grown from another seed, a logistic regression on u-g and g-r."""
+    from astrolake.ml import train
+
+    rf = {"numTrees": 20, "maxDepth": 8}
+    return {
+        "weak": train.train(lake, CAT, family="logreg", features=["u_g"], register=False),
+        "weak_again": train.train(lake, CAT, family="logreg", features=["u_g"], register=False),
+        "rf": train.train(lake, CAT, family="rf", params=rf, register=False),
+        "rf_twin": train.train(lake, CAT, family="rf", params={**rf, "seed": 7}, register=False),
+        "pair": train.train(lake, CAT, family="logreg", features=["u_g", "g_r"], register=False),
+    }
+
+
+def registered(result, name: str):
+    """``result``'s run registered under ``name`` as ``train(..., name=name)`` registers it (a new
+    version, tagged with its table version, made the challenger); the result with that version."""
+    import dataclasses
+
+    from astrolake.ml import tracking
+
+    tags = {tracking.TAG + "table_version": str(result.table_version)}
+    version = tracking.register(result.run_id, "model", name, tags=tags)
+    return dataclasses.replace(result, model_name=name, version=version)
+
+
 def majority_macro_f1(lake) -> float:
     """Macro F1 of always predicting the most common class (the baseline a model must beat)."""
     counts = {r[0]: r[1] for r in lake.read(GOLD).where("split = 'validation'").groupBy("class").count().collect()}
@@ -266,19 +295,18 @@ def test_train_logs_reproducible_run_and_registers_challenger(lake, dr17):
     assert again.metrics["test_macro_f1"] == pytest.approx(first.metrics["test_macro_f1"], abs=1e-12)
 
 
-def test_promotion_moves_champion_only_on_a_win_beyond_the_noise_and_scoring_is_incremental(lake, dr17):
+def test_promotion_moves_champion_only_on_a_win_beyond_the_noise_and_scoring_is_incremental(lake, runs):
     from mlflow import MlflowClient
 
-    from astrolake.ml import registry, scoring, train
+    from astrolake.ml import registry, scoring
 
     name = "t_promote"
-    rf = {"numTrees": 20, "maxDepth": 8}
-    weak = train.train(lake, CAT, family="logreg", features=["u_g"], name=name)
+    weak = registered(runs["weak"], name)
     p1 = registry.promote(lake, name)
     assert p1.promoted and p1.champion_after == weak.version and p1.gain is None  # no champion yet
     holdout = lake.read(GOLD).where("split = 'holdout' AND u IS NOT NULL").count()
     assert p1.rows == holdout > 300  # the hold-out split, not the test split
-    strong = train.train(lake, CAT, family="rf", params=rf, name=name)
+    strong = registered(runs["rf"], name)
     # a required gain larger than the one there is keeps the champion (a dry run moves nothing anyway)
     demanding = registry.promote(lake, name, min_gain=0.9, dry_run=True)
     assert not demanding.wins and demanding.champion_after == weak.version
@@ -290,7 +318,7 @@ def test_promotion_moves_champion_only_on_a_win_beyond_the_noise_and_scoring_is_
     assert float(tags["astrolake.promotion.gain_low"]) == pytest.approx(p2.gain.low)
     # a near-tie: the same forest grown from another seed; whichever of the two is better by a hair
     # is made the challenger, so that the old rule (any strict win) would promote it: it must not
-    twin = train.train(lake, CAT, family="rf", params={**rf, "seed": 7}, name=name)
+    twin = registered(runs["rf_twin"], name)
     probe = registry.promote(lake, name, dry_run=True)
     assert probe.gain.low <= 0 <= probe.gain.high and abs(probe.gain.gain) < 0.03  # a tie within the noise
     client = MlflowClient()
@@ -303,7 +331,7 @@ def test_promotion_moves_champion_only_on_a_win_beyond_the_noise_and_scoring_is_
     assert not p3.promoted and p3.gain.low <= 0
     result = client.get_model_version(name, p3.challenger).tags["astrolake.promotion.result"]
     assert result == "rejected"
-    weak2 = train.train(lake, CAT, family="logreg", features=["u_g"], name=name)
+    weak2 = registered(runs["weak_again"], name)
     p4 = registry.promote(lake, name)
     assert not p4.promoted and p4.champion_after == champion  # a worse model never wins
     assert p4.gain.high < 0
@@ -332,7 +360,7 @@ def test_promotion_moves_champion_only_on_a_win_beyond_the_noise_and_scoring_is_
         scoring.score(lake, f"models:/{name}@nosuchalias", GOLD, out)
 
 
-def test_a_model_that_fails_validation_never_becomes_champion(lake, dr17):
+def test_a_model_that_fails_validation_never_becomes_champion(lake, runs):
     """Features the table lacks, or a model logged without a signature: refused, tagged, no alias moved."""
     import mlflow
     from mlflow import MlflowClient
@@ -354,7 +382,7 @@ def test_a_model_that_fails_validation_never_becomes_champion(lake, dr17):
     )
 
     # the same kind of pipeline, logged by hand without a signature
-    fitted = train.train(lake, CAT, family="logreg", features=["u_g", "g_r"], register=False)
+    fitted = runs["pair"]
     with mlflow.start_run() as run:
         mlflow.set_tags(
             {k: v for k, v in client.get_run(fitted.run_id).data.tags.items() if k.startswith("astrolake.")}
@@ -365,7 +393,7 @@ def test_a_model_that_fails_validation_never_becomes_champion(lake, dr17):
     with pytest.raises(tracking.ModelError, match="has no MLflow signature"):
         registry.promote(lake, name, version=version)
     assert tracking.alias_version(name, tracking.CHAMPION) is None
-    good = train.train(lake, CAT, family="logreg", features=["u_g", "g_r"], name=name)
+    good = registered(runs["pair"], name)
     assert registry.promote(lake, name).champion_after == good.version  # a valid one still can
 
 
@@ -389,15 +417,15 @@ def _promote_killed_at(fault: str, settings, name: str) -> None:
 
 
 @pytest.mark.parametrize("point", ["promote.tagged", pytest.param("promote.moved", marks=pytest.mark.slow)])
-def test_a_promote_killed_between_its_steps_leaves_consistent_aliases(lake, dr17, ml_settings, point):
+def test_a_promote_killed_between_its_steps_leaves_consistent_aliases(lake, runs, ml_settings, point):
     from mlflow import MlflowClient
 
-    from astrolake.ml import registry, tracking, train
+    from astrolake.ml import registry, tracking
 
     name = "t_kill_" + point.replace(".", "_")
-    weak = train.train(lake, CAT, family="logreg", features=["u_g"], name=name)
+    weak = registered(runs["weak"], name)
     registry.promote(lake, name)
-    strong = train.train(lake, CAT, family="rf", params={"numTrees": 10, "maxDepth": 6}, name=name)
+    strong = registered(runs["rf"], name)
     client = MlflowClient()
 
     def state():
@@ -433,14 +461,14 @@ def _assert_named_classes(pred, rows, features, classes):
     return ok
 
 
-def test_champion_predicts_class_names_through_plain_pyfunc(lake, dr17):
+def test_champion_predicts_class_names_through_plain_pyfunc(lake, runs):
     """`mlflow.pyfunc.load_model("models:/NAME@champion").predict(pandas)`: names, not label indexes."""
     import mlflow
 
-    from astrolake.ml import registry, scoring, tracking, train
+    from astrolake.ml import registry, scoring, tracking
 
     name = "t_pyfunc"
-    trained = train.train(lake, CAT, family="rf", params={"numTrees": 10, "maxDepth": 6}, name=name)
+    trained = registered(runs["rf"], name)
     registry.promote(lake, name)
     assert tracking.resolve(f"models:/{name}@champion").named_outputs
     model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
