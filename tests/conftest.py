@@ -91,7 +91,14 @@ def _unconfigured_logging():
 #: the longest test files (seconds on two idle cores, 2026-12): run first, so that with two pytest-xdist
 #: workers (`make test`) the other worker takes the many short files meanwhile and neither waits
 #: alone on a long file at the end
-LONGEST_FIRST = ("tests/spark/ml/test_learning.py", "tests/spark/dl/test_deep.py", "tests/spark/lake/test_kills.py")
+LONGEST_FIRST = (
+    "tests/spark/ml/test_learning.py",
+    "tests/spark/dl/test_deep.py",
+    "tests/spark/lake/test_kills.py",
+    "tests/spark/test_doors.py",
+    "tests/spark/test_demo.py",
+    "tests/spark/test_notebooks.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):
