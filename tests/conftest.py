@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -64,6 +65,35 @@ def spark(settings):
     session = get_spark(settings, app_name="astrolake-tests")
     yield session
     session.stop()
+
+
+#: the real sample most Spark tests learn from: 5,000 DR17 spectra (tests/data/PROVENANCE.md)
+STELLAR_5K = TESTS_DATA / "sdss_dr17_stellar_5k.csv"
+
+
+@pytest.fixture(scope="session")
+def stellar_lake(spark, settings, tmp_path_factory):
+    """``copy(base_path)``: a lake at ``base_path`` holding :data:`STELLAR_5K` ingested into
+    ``sdss_dr17_stellar`` (one batch) and its gold table built, as ``pipeline.ingest`` and
+    ``build_gold`` leave them.  They run once per test process, into a folder that each caller
+    gets a copy of (the tables are Delta folders addressed by path; the lock files stay behind)."""
+    from astrolake.lake import pipeline
+    from astrolake.lake.tables import Lake
+    from astrolake.ml.features import build_gold
+
+    template: Path | None = None
+
+    def copy(base_path) -> None:
+        nonlocal template
+        if template is None:
+            built = tmp_path_factory.mktemp("stellar") / "lake"
+            lake = Lake(spark, settings.with_overrides(base_path=str(built)))
+            pipeline.ingest(lake, "sdss_dr17_stellar", [str(STELLAR_5K)])
+            build_gold(lake, "sdss_dr17_stellar")
+            template = built
+        shutil.copytree(template, base_path, ignore=shutil.ignore_patterns("_locks"), dirs_exist_ok=True)
+
+    return copy
 
 
 @pytest.fixture

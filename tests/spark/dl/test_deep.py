@@ -15,18 +15,15 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from conftest import TESTS_DATA
-
 CAT = "sdss_dr17_stellar"
 GOLD = "gold_sdss_dr17_stellar"
 FAST = {"epochs": 4, "batch_size": 128, "depth": 2, "width": 32, "patience": 10}
 
 
 @pytest.fixture(scope="module")
-def dl_lake(spark, settings, tmp_path_factory):
-    from astrolake.lake import pipeline
+def dl_lake(spark, settings, tmp_path_factory, stellar_lake):
+    """The DR17 5k sample ingested and featurised, in a lake and MLflow store of the module's own."""
     from astrolake.lake.tables import Lake
-    from astrolake.ml.features import build_gold
 
     root = tmp_path_factory.mktemp("dl")
     lake = Lake(
@@ -35,8 +32,7 @@ def dl_lake(spark, settings, tmp_path_factory):
             base_path=str(root / "lake"), experiment="astrolake-dl", tracking_uri=f"sqlite:///{root}/mlflow.db"
         ),
     )
-    pipeline.ingest(lake, CAT, [str(TESTS_DATA / "sdss_dr17_stellar_5k.csv")])
-    build_gold(lake, CAT)
+    stellar_lake(lake.settings.base_path)
     return lake
 
 

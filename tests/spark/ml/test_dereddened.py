@@ -13,7 +13,6 @@ from pyspark.sql import functions as F
 
 from conftest import TESTS_DATA
 
-DR17 = TESTS_DATA / "sdss_dr17_stellar_5k.csv"
 COLOURS = TESTS_DATA / "ddastro_sdss_galaxy_colors_500.csv"
 CAT = "sdss_dr17_stellar"
 GOLD = "gold_sdss_dr17_stellar"
@@ -23,13 +22,9 @@ NEW += ["r0_i0", "r0_z0", "i0_z0"]
 
 
 @pytest.fixture(scope="module")
-def dr17(lake):
+def dr17(lake, stellar_lake):
     """The 5,000-row DR17 sample ingested and featurised."""
-    from astrolake.lake import pipeline
-    from astrolake.ml.features import build_gold
-
-    pipeline.ingest(lake, CAT, [str(DR17)])
-    build_gold(lake, CAT)
+    stellar_lake(lake.settings.base_path)
 
 
 def test_gold_has_sfd_ebv_and_dereddened_magnitudes(lake, dr17):

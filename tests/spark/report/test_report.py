@@ -396,19 +396,16 @@ def test_table_report_of_a_million_rows_collects_nothing_and_opens_in_chromium(s
 # a model report, logged to the model's MLflow run
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def trained(spark, settings, tmp_path_factory):
-    from astrolake.lake import pipeline
+def trained(spark, settings, tmp_path_factory, stellar_lake):
     from astrolake.lake.tables import Lake
     from astrolake.ml import train
-    from astrolake.ml.features import build_gold
 
     root = tmp_path_factory.mktemp("report-model")
     s = settings.with_overrides(
         base_path=str(root / "lake"), tracking_uri=f"sqlite:///{root}/mlflow.db", experiment="astrolake-report-tests"
     )
     lake = Lake(spark, s)
-    pipeline.ingest(lake, "sdss_dr17_stellar", [str(TESTS_DATA / "sdss_dr17_stellar_5k.csv")])
-    build_gold(lake, "sdss_dr17_stellar")
+    stellar_lake(s.base_path)  # the DR17 5k sample ingested and featurised
     result = train.train(
         lake, "sdss_dr17_stellar", family="rf", params={"numTrees": 10, "maxDepth": 5}, name="t_report"
     )
