@@ -12,6 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TESTS_DATA = ROOT / "tests" / "data"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+#: the CLI options of a small local session, for the tests that start ``astrolake`` in a child process
+SMALL_SESSION = ("--master", "local[2]", "--shuffle-partitions", "2", "--driver-memory", "1g")
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 

@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+from conftest import SMALL_SESSION
+
 
 def test_demo_runs_end_to_end_from_a_fresh_folder(tmp_path):
     """`make demo`'s command: ingest -> gold -> classifier -> champion -> predictions, in a new folder."""
@@ -18,12 +20,7 @@ def test_demo_runs_end_to_end_from_a_fresh_folder(tmp_path):
             "demo",
             "--base-path",
             "lake",
-            "--master",
-            "local[2]",
-            "--shuffle-partitions",
-            "2",
-            "--driver-memory",
-            "1g",
+            *SMALL_SESSION,
             "--quiet",
         ],
         capture_output=True,

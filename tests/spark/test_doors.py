@@ -27,14 +27,14 @@ from astrolake.demo import demo_file
 from astrolake.lake import pipeline
 from astrolake.lake.tables import Lake
 from astrolake.spark import DELTA_JARS
-from conftest import ROOT, TESTS_DATA
+from conftest import ROOT, SMALL_SESSION, TESTS_DATA
 
 VENV_BIN = ROOT / ".venv" / "bin"
 ASTROLAKE = str(VENV_BIN / "astrolake")
 PYTHON = str(VENV_BIN / "python")
 CATALOG = "sdss_dr14_skyserver"
 SILVER = "silver_sdss_dr14_skyserver"
-LOCAL = ["--master", "local[2]", "--shuffle-partitions", "2", "--driver-memory", "1g"]
+LOCAL = list(SMALL_SESSION)
 
 
 def child_env(**extra: str) -> dict[str, str]:

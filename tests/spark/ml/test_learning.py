@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from conftest import ROOT, TESTS_DATA
+from conftest import ROOT, SMALL_SESSION, TESTS_DATA
 
 DR17 = TESTS_DATA / "sdss_dr17_stellar_5k.csv"
 CAT = "sdss_dr17_stellar"
@@ -652,16 +652,7 @@ def test_xgboost_stage_is_logged_loaded_and_scored(lake, dr17):
 # doors
 # --------------------------------------------------------------------------------------------
 def _cli(*args, settings):
-    env_args = [
-        "--base-path",
-        settings.base_path,
-        "--master",
-        "local[2]",
-        "--shuffle-partitions",
-        "2",
-        "--driver-memory",
-        "1g",
-    ]
+    env_args = ["--base-path", settings.base_path, *SMALL_SESSION]
     return subprocess.run(
         [sys.executable, "-m", "astrolake.cli", *args, *env_args],
         capture_output=True,
