@@ -115,6 +115,7 @@ def member_stages(model: PipelineModel, index: int) -> tuple[list, str, list[str
 def _front(fitted: list) -> tuple[list, list[str]]:
     """The stages before the meta-learner: every member (its columns renamed), then the assembler of
     their probabilities into the meta-learner's input; and the members' renamed columns."""
+    _check(fitted)
     stages: list = []
     probs: list[str] = []
     written: list[str] = []
@@ -140,7 +141,6 @@ def _meta() -> LogisticRegression:
 def _member_probabilities(fitted: list, rows: DataFrame, front: list, written: list[str]):
     """``rows`` (labels indexed) with the meta-learner's input vector, persisted while in use: the
     members run once however many times the meta-learner is fitted on them."""
-    _check(fitted)
     labelled = models.index_labels(rows, fitted[0].classes)
     frame = PipelineModel(front).transform(labelled).drop(*written).cache()
     try:

@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark import keyword_only
+from pyspark import StorageLevel, keyword_only
 from pyspark.ml import Pipeline, PipelineModel, Transformer
 from pyspark.ml import classification as C
 from pyspark.ml import clustering as K
@@ -435,9 +435,7 @@ class MacroF1Evaluator(Evaluator):
         self.labelCol, self.predictionCol = labelCol, predictionCol
 
     def _evaluate(self, dataset: DataFrame) -> float:
-        scored = dataset.where(F.col(self.labelCol).isNotNull() & F.col(self.predictionCol).isNotNull())
-        rows = scored.groupBy(self.labelCol, self.predictionCol).count().collect()
-        return metrics.macro_f1(metrics.confusion_from_counts(rows))
+        return macro_f1_by(dataset, [], self.labelCol, self.predictionCol)[()]
 
     def isLargerBetter(self) -> bool:
         return True
@@ -451,15 +449,42 @@ class SigmaNMADEvaluator(Evaluator):
         self.labelCol, self.predictionCol = labelCol, predictionCol
 
     def _evaluate(self, dataset: DataFrame) -> float:
-        dz = dataset.select(
-            ((F.col(self.predictionCol) - F.col(self.labelCol)) / (1 + F.col(self.labelCol))).alias("dz")
-        )
-        med = dz.select(F.percentile("dz", F.lit(0.5))).collect()[0][0]
-        mad = dz.select(F.percentile(F.abs(F.col("dz") - F.lit(med)), F.lit(0.5))).collect()[0][0]
-        return metrics.NMAD * float(mad)
+        return sigma_nmad_by(dataset, [], self.labelCol, self.predictionCol)[()]
 
     def isLargerBetter(self) -> bool:
         return False
+
+
+def macro_f1_by(
+    dataset: DataFrame, by: list[str], label: str = LABEL_INDEX, prediction: str = "prediction"
+) -> dict[tuple, float]:
+    """Macro F1 of each group of the ``by`` columns (``()`` alone when ``by`` is empty), from the
+    (label, prediction) counts of its rows that have both, by :func:`astrolake.ml.metrics.macro_f1`
+    over classes 0..k-1, k = the largest index seen in any group + 1 (at most groups x k x k rows reach
+    the driver)."""
+    scored = dataset.where(F.col(label).isNotNull() & F.col(prediction).isNotNull())
+    rows = scored.groupBy(*by, label, prediction).count().collect()
+    n = len(by)
+    k = max((int(max(r[n], r[n + 1])) for r in rows), default=-1) + 1
+    groups: dict[tuple, list] = {} if by else {(): []}
+    for r in rows:
+        groups.setdefault(tuple(r[:n]), []).append(tuple(r[n:]))
+    return {g: metrics.macro_f1(metrics.confusion_from_counts(counts, k)) for g, counts in groups.items()}
+
+
+def sigma_nmad_by(dataset: DataFrame, by: list[str], label: str = "redshift", prediction: str = Z_PHOT) -> dict:
+    """sigma_NMAD of dz = (z_phot - z_spec) / (1 + z_spec) for each group of the ``by`` columns (``()``
+    alone when ``by`` is empty; ``None`` for a group without a residual), with exact medians: two
+    aggregations over the residuals, persisted in between so that the model runs once."""
+    dz = dataset.select(*by, ((F.col(prediction) - F.col(label)) / (1 + F.col(label))).alias("dz"))
+    dz = dz.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        med = F.broadcast(dz.groupBy(*by).agg(F.percentile("dz", F.lit(0.5)).alias("_med")))
+        deviations = dz.join(med, by) if by else dz.crossJoin(med)
+        mad = deviations.groupBy(*by).agg(F.percentile(F.abs(F.col("dz") - F.col("_med")), F.lit(0.5))).collect()
+    finally:
+        dz.unpersist()
+    return {tuple(r[:-1]): None if r[-1] is None else metrics.NMAD * float(r[-1]) for r in mad}
 
 
 def tuning_evaluator(task: str) -> Evaluator:

@@ -114,33 +114,17 @@ def permuted_copies(base: DataFrame, columns: list[str], seed: int, index: str =
 
 
 def classification_scores(pred: DataFrame, label: str = "label_index") -> dict[int, float]:
-    """Macro F1 of each copy (:data:`COPY`) from its (label, prediction) counts, over the classes of all
-    copies (at most copies x k x k rows reach the driver)."""
-    scored = pred.where(F.col(label).isNotNull() & F.col("prediction").isNotNull())
-    rows = scored.groupBy(COPY, label, "prediction").count().collect()
-    k = max((int(max(r[1], r[2])) for r in rows), default=-1) + 1
-    by_copy: dict[int, list] = {}
-    for r in rows:
-        by_copy.setdefault(int(r[0]), []).append((r[1], r[2], r[3]))
-    return {c: metrics.macro_f1(metrics.confusion_from_counts(v, k)) for c, v in by_copy.items()}
+    """Macro F1 of each copy (:data:`COPY`), over the classes of all copies."""
+    from astrolake.ml.models import macro_f1_by
+
+    return {int(c): v for (c,), v in macro_f1_by(pred, [COPY], label).items()}
 
 
 def photoz_scores(pred: DataFrame, label: str = "redshift", prediction: str = "z_phot") -> dict[int, float]:
-    """sigma_NMAD of dz = (z_phot - z_spec) / (1 + z_spec) of each copy (:data:`COPY`), with the exact
-    medians that model tuning uses (:class:`astrolake.ml.models.SigmaNMADEvaluator`)."""
-    dz = pred.select(COPY, ((F.col(prediction) - F.col(label)) / (1 + F.col(label))).alias("dz"))
-    dz = dz.persist(StorageLevel.MEMORY_AND_DISK)  # the model predicts once for both medians
-    try:
-        med = dz.groupBy(COPY).agg(F.percentile("dz", F.lit(0.5)).alias("_med"))
-        mad = (
-            dz.join(F.broadcast(med), COPY)
-            .groupBy(COPY)
-            .agg(F.percentile(F.abs(F.col("dz") - F.col("_med")), F.lit(0.5)).alias("_mad"))
-            .collect()
-        )
-    finally:
-        dz.unpersist()
-    return {int(r[0]): metrics.NMAD * float(r[1]) for r in mad if r[1] is not None}
+    """sigma_NMAD of each copy (:data:`COPY`), with the exact medians that model tuning uses."""
+    from astrolake.ml.models import sigma_nmad_by
+
+    return {int(c): v for (c,), v in sigma_nmad_by(pred, [COPY], label, prediction).items() if v is not None}
 
 
 def permutation_importance(

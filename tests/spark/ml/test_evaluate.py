@@ -322,3 +322,35 @@ def test_plots_are_written_and_not_blank(tmp_path, cls_metrics, reg_metrics):
     for path in [*written, tmp_path / "density.png"]:
         assert path.stat().st_size > 5000, path
         assert imread(path).std() > 0.01, path
+
+
+def test_grouped_macro_f1_and_sigma_nmad_match_each_group_alone(classified, photoz):
+    """``models.macro_f1_by`` / ``sigma_nmad_by`` (the tuning evaluators, and permutation importance per
+    shuffled copy): each group's value is scikit-learn's macro F1 / numpy's sigma_NMAD of its rows."""
+    from sklearn.metrics import f1_score
+
+    from astrolake.ml import models
+
+    pred, local = classified
+    group = (F.col("label") + F.col("prediction")) % 2  # groups that differ in their confusion
+    scores = models.macro_f1_by(pred.withColumn("g", group.cast("int")), ["g"], label="label")
+    y, p = local["label"].to_numpy(), local["prediction"].to_numpy()
+    g = ((y + p) % 2).astype(int)
+    assert set(scores) == {(0,), (1,)}
+    for (k,), value in scores.items():
+        want = f1_score(y[g == k], p[g == k], labels=range(3), average="macro", zero_division=0)
+        assert value == pytest.approx(want, abs=1e-12), k
+    whole = f1_score(y, p, average="macro")
+    assert models.MacroF1Evaluator(labelCol="label").evaluate(pred) == pytest.approx(whole, abs=1e-12)
+
+    zpred, zlocal = photoz
+    halves = models.sigma_nmad_by(zpred.withColumn("h", (F.col("r") > 18).cast("int")), ["h"])
+    z, zp, r = (zlocal[c].to_numpy() for c in ("redshift", "z_phot", "r"))
+    for (h,), value in halves.items():
+        sel = (r > 18) == bool(h)
+        dz = (zp[sel] - z[sel]) / (1 + z[sel])
+        assert value == pytest.approx(1.4826 * np.median(np.abs(dz - np.median(dz))), rel=1e-12), h
+    assert len(halves) == 2
+    dz = (zp - z) / (1 + z)
+    whole = 1.4826 * np.median(np.abs(dz - np.median(dz)))
+    assert models.SigmaNMADEvaluator().evaluate(zpred) == pytest.approx(whole, rel=1e-12)
